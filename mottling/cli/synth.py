@@ -1,0 +1,57 @@
+"""``mottling synth images|videos``: generated data with exact ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def synth() -> None:
+    """Generate knee photographs or refill videos whose answer is known exactly."""
+
+
+@synth.command("images")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of photographs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", type=click.IntRange(min=64, max=4096), default=384, show_default=True,
+              help="Longer side of each photo in pixels.")
+@click.option("--unbalanced", is_flag=True, help="Draw scores from a skewed, ICU-like prior "
+              "instead of balancing them.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--contact-sheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw a score x skin-tone grid to this PNG.")
+def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, workers: int,
+           contact_sheet: Path | None) -> None:
+    """Knee-and-thigh photographs, masks of the mottled area and manifest.csv."""
+    from mottling.synth.images import generate_images
+
+    manifest = generate_images(n=n, out_dir=out_dir, seed=seed, size=size,
+                               balanced=not unbalanced, workers=workers)
+    click.echo(f"wrote {n} photographs and {manifest}")
+    if contact_sheet is not None:
+        from mottling.synth.contact_sheet import draw_contact_sheet
+
+        draw_contact_sheet(contact_sheet, seed=seed, size=size)
+        click.echo(f"wrote {contact_sheet}")
+
+
+@synth.command("videos")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of videos.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--broken-fraction", type=click.FloatRange(0, 1), default=0.15, show_default=True,
+              help="Share of deliberately broken videos that the CRT module must reject.")
+@click.option("--site", type=click.Choice(["finger", "knee", "both"]), default="both",
+              show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
+           workers: int) -> None:
+    """Press-and-release refill videos (H.264 MP4) and truth.json."""
+    from mottling.synth.videos import generate_videos
+
+    truth = generate_videos(n=n, out_dir=out_dir, seed=seed, broken_fraction=broken_fraction,
+                            site=site, workers=workers)
+    click.echo(f"wrote {n} videos and {truth}")
