@@ -1,0 +1,62 @@
+"""Server configuration, read once from the environment (prefix ``MOTTLING_``).
+
+Every limit the server enforces lives here, so an operator can see and change them in one place:
+``MOTTLING_MAX_IMAGE_BYTES=10000000 mottling serve``. Lists (CORS origins) are JSON in the
+environment: ``MOTTLING_CORS_ORIGINS='["https://ward.example.org"]'``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mottling.scale import CrtThresholds
+
+MB = 1_000_000
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOTTLING_", frozen=True, extra="ignore")
+
+    # The ONNX model; None means the library's shipped default (models/mottling-v0.1.0.onnx).
+    model_path: Path | None = None
+    # Run one prediction on a blank image at start-up; /readyz stays 503 until it has passed.
+    warmup: bool = True
+
+    # Upload limits, enforced while the body streams in (never on Content-Length alone).
+    max_image_bytes: int = Field(20 * MB, gt=0)
+    max_video_bytes: int = Field(100 * MB, gt=0)
+    max_video_s: float = Field(60.0, gt=0)
+    # Decoded pixels: a 200-megapixel photo or a decompression bomb is refused before it is expanded.
+    max_image_pixels: int = Field(50_000_000, gt=0)
+
+    # CRT thresholds of the hypoperfusion rule (ANDROMEDA-SHOCK finger, I-MICRO knee).
+    crt_finger_s: float = Field(3.0, gt=0)
+    crt_knee_s: float = Field(4.0, gt=0)
+
+    # When set, every /v1/* request needs it in ``X-API-Key`` or ``Authorization: Bearer <key>``.
+    api_key: SecretStr | None = None
+    # Browser origins allowed to call the API from another site; empty = same-origin only.
+    cors_origins: list[str] = []
+
+    # Back-pressure: uploads being received at once (the rest get 503 + Retry-After), and decodes
+    # or inferences running at once. Together they bound the server's memory (see benchmarks/).
+    max_concurrent_uploads: int = Field(64, gt=0)
+    analysis_concurrency: int = Field(4, gt=0)
+    # The overlay PNG the bedside page shows is drawn at most this many pixels on its long side.
+    overlay_max_side: int = Field(1024, gt=0)
+
+    @cached_property
+    def thresholds(self) -> CrtThresholds:
+        return CrtThresholds(finger_s=self.crt_finger_s, knee_s=self.crt_knee_s)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body: a photo and a video (for /v1/assess) plus room for the form."""
+        return self.max_image_bytes + self.max_video_bytes + 64 * 1024
+
+    def resolved_model_path(self) -> Path | None:
+        return None if self.model_path is None else Path(self.model_path)

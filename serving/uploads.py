@@ -1,0 +1,152 @@
+"""Multipart uploads parsed in memory, with a size cap enforced while the bytes arrive.
+
+Starlette's ``request.form()`` spools any file part above 1 MB to a temporary file on disk. Patient
+photos and videos must never touch the server's disk, so the body is read from ``request.stream()``
+and fed to python-multipart's streaming parser, keeping each part in a ``bytearray``. A part that
+passes its limit stops the read at once with a 413; the Content-Length header is only a shortcut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from mottling.errors import InputError, InputTooLargeError, UnsupportedMediaError
+
+MAX_FIELD_BYTES = 4096  # plain form fields (site, roi) are short
+MAX_PARTS = 8
+
+
+@dataclass
+class UploadedFile:
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class ParsedForm:
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _human(n: int) -> str:
+    return f"{n / 1_000_000:g} MB"
+
+
+class _PartCollector:
+    """python-multipart callbacks that build the form and police per-part limits."""
+
+    def __init__(self, file_limits: dict[str, int]):
+        self.file_limits = file_limits
+        self.form = ParsedForm()
+        self.parts = 0
+        self.finished = False
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, bytes] = {}
+        self._buffer = bytearray()
+        self._name: str | None = None
+        self._filename: str | None = None
+        self._limit = MAX_FIELD_BYTES
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise InputError(f"too many form parts (at most {MAX_PARTS})")
+        self._headers = {}
+        self._buffer = bytearray()
+        self._name = self._filename = None
+
+    def on_header_end(self) -> None:
+        self._headers[bytes(self._header_field).decode("latin-1").lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", b""))
+        name = params.get(b"name")
+        if name is None:
+            raise InputError("a form part has no name")
+        self._name = name.decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        self._filename = None if filename is None else filename.decode("utf-8", "replace")
+        if self._name in self.file_limits:
+            self._limit = self.file_limits[self._name]
+        else:
+            self._limit = MAX_FIELD_BYTES
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if len(self._buffer) + (end - start) > self._limit:
+            if self._name in self.file_limits:
+                raise InputTooLargeError(
+                    f"the {self._name} is larger than the {_human(self._limit)} limit")
+            raise InputTooLargeError(f"form field {self._name!r} is too long")
+        self._buffer.extend(data[start:end])
+
+    def on_part_end(self) -> None:
+        assert self._name is not None
+        if self._name in self.file_limits or self._filename is not None:
+            content_type = self._headers.get("content-type")
+            self.form.files[self._name] = UploadedFile(
+                filename=self._filename,
+                content_type=None if content_type is None else content_type.decode("latin-1"),
+                data=bytes(self._buffer))
+        else:
+            self.form.fields[self._name] = bytes(self._buffer).decode("utf-8", "replace")
+        self._buffer = bytearray()
+
+    def on_end(self) -> None:
+        self.finished = True
+
+
+async def read_multipart(request: Request, file_limits: dict[str, int], max_body_bytes: int) -> ParsedForm:
+    """Read a ``multipart/form-data`` body into memory; ``file_limits`` maps part names to byte caps.
+
+    Raises ``UnsupportedMediaError`` (415) for another content type, ``InputTooLargeError`` (413)
+    as soon as a part or the whole body passes its limit, ``InputError`` (400) for a broken body.
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data":
+        raise UnsupportedMediaError("send the upload as multipart/form-data")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise InputError("the multipart body has no boundary")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        raise InputTooLargeError(f"the upload is larger than the {_human(max_body_bytes)} limit")
+
+    collector = _PartCollector(file_limits)
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())
+    except FormParserError as err:
+        raise InputError(f"malformed multipart body: {err}") from None
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_body_bytes:
+                raise InputTooLargeError(f"the upload is larger than the {_human(max_body_bytes)} limit")
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except FormParserError as err:
+        raise InputError(f"malformed multipart body: {err}") from None
+    if not collector.finished:
+        raise InputError("the multipart body is truncated or malformed")
+    return collector.form
