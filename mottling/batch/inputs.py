@@ -1,0 +1,253 @@
+"""Find the files a batch run must account for, and tell photos from videos by their bytes.
+
+INPUT may be a folder (searched recursively), a zip file, a glob, a list file (``@paths.txt``, or
+any ``.txt``/``.lst``/``.list`` file: one path per line, relative to the list's folder) or a single
+file. Every file found becomes one ``InputItem``; nothing is filtered by extension, because a file
+the runner cannot read must still come back as an error row, never vanish. Hidden files and folders
+(``.DS_Store``, ``__MACOSX``, ``._*`` AppleDouble files) are the one exception: they are not part of
+anyone's archive.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+from mottling.errors import InputError
+
+HEAD_BYTES = 64
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+ZIP_SEP = "!/"   # "archive.zip!/folder/photo.jpg": the member of a zip, as Java and GDAL spell it
+
+PHOTO_FORMATS = ("jpeg", "png", "webp", "heif")
+VIDEO_FORMATS = ("mp4", "mov", "webm")
+
+# ISO BMFF brands (the 4 bytes after "ftyp"): still images vs video.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif",
+                b"avis"}
+_MOV_BRANDS = {b"qt  "}
+_MP4_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"iso8", b"iso9", b"mp41",
+               b"mp42", b"mp71", b"avc1", b"M4V ", b"M4VP", b"M4A ", b"MSNV", b"dash", b"3gp4",
+               b"3gp5", b"3gp6", b"3g2a", b"mmp4", b"f4v ", b"XAVC", b"MiVi"}
+_QT_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+_EXTENSION_FORMATS = {
+    ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".png": "png", ".webp": "webp",
+    ".heic": "heif", ".heif": "heif", ".hif": "heif", ".avif": "heif",
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".webm": "webm", ".mkv": "webm",
+}
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The media format named by a file's first bytes, or None when they name none we read."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):          # EBML: WebM or Matroska
+        return "webm"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brands = {head[8:12]}
+        box_size = int.from_bytes(head[:4], "big")
+        # compatible brands follow the minor version, 4 bytes each, up to the end of the box
+        for offset in range(16, min(box_size, len(head)) - 3, 4):
+            brands.add(head[offset:offset + 4])
+        major = head[8:12]
+        if major in _HEIF_BRANDS:
+            return "heif"
+        if major in _MOV_BRANDS:
+            return "mov"
+        if major in _MP4_BRANDS or brands & _MP4_BRANDS:
+            return "mp4"
+        if brands & _HEIF_BRANDS:
+            return "heif"
+        if brands & _MOV_BRANDS:
+            return "mov"
+        return "mp4"   # an ISO BMFF file with an exotic brand: let the video decoder judge it
+    if len(head) >= 8 and head[4:8] in _QT_ATOMS:     # old QuickTime files start with an atom
+        return "mov"
+    return None
+
+
+def format_from_extension(name: str) -> str | None:
+    return _EXTENSION_FORMATS.get(PurePosixPath(name).suffix.lower())
+
+
+def kind_of_format(fmt: str | None) -> str:
+    """"photo", "video" or "unknown"."""
+    if fmt in PHOTO_FORMATS:
+        return "photo"
+    if fmt in VIDEO_FORMATS:
+        return "video"
+    return "unknown"
+
+
+def recognise(head: bytes, name: str) -> tuple[str, str | None]:
+    """(kind, format) from the content first; the extension only when the bytes say nothing.
+
+    A truncated photo may be too short to carry its magic bytes: its extension then decides which
+    decoder gets to explain what is wrong with it.
+    """
+    fmt = sniff_format(head)
+    if fmt is None:
+        fmt = format_from_extension(name)
+    return kind_of_format(fmt), fmt
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One file to account for. ``path`` is what the user sees; ``location`` is where to read it."""
+
+    path: str                 # relative posix path shown in the results ("a/b.jpg", "c.zip!/d.jpg")
+    location: str             # absolute path of the file, or of the zip holding it
+    member: str | None = None  # name inside the zip
+    size: int = -1            # bytes, as listed at discovery (-1: unknown)
+    mtime_ns: int = 0         # for a zip member: its timestamp; lets a rerun notice a changed file
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "location": self.location, "member": self.member,
+                "size": self.size, "mtime_ns": self.mtime_ns}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputItem":
+        member = d.get("member")
+        return cls(path=str(d["path"]), location=str(d["location"]),
+                   member=None if member is None or member != member else str(member),
+                   size=int(d["size"]), mtime_ns=int(d["mtime_ns"]))
+
+
+def _is_hidden(parts: Iterable[str]) -> bool:
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _display_path(path: Path, root: Path) -> str:
+    """Relative to ``root`` (the working folder) when below it, else absolute."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _is_zip(path: Path) -> bool:
+    return path.suffix.lower() == ".zip"
+
+
+def _zip_items(zip_path: Path, shown: str) -> list[InputItem]:
+    """The members of a zip, or the zip itself when it cannot be listed (it becomes an error row)."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, EOFError):
+        st = zip_path.stat()
+        return [InputItem(shown, str(zip_path), None, st.st_size, st.st_mtime_ns)]
+    items = []
+    for info in infos:
+        name = info.filename
+        if _is_hidden(PurePosixPath(name).parts) or PurePosixPath(name).name.startswith("._"):
+            continue
+        y, mo, d, h, mi, s = info.date_time
+        stamp = ((((y * 100 + mo) * 100 + d) * 100 + h) * 100 + mi) * 100 + s
+        items.append(InputItem(f"{shown}{ZIP_SEP}{name}", str(zip_path), name, info.file_size,
+                               stamp))
+    return items
+
+
+def _file_items(path: Path, root: Path) -> list[InputItem]:
+    shown = _display_path(path, root)
+    if _is_zip(path) and path.is_file():
+        return _zip_items(path, shown)
+    try:
+        st = path.stat()
+        size, mtime = st.st_size, st.st_mtime_ns
+    except OSError:
+        size, mtime = -1, 0
+    return [InputItem(shown, str(path), None, size, mtime)]
+
+
+def _folder_items(folder: Path, root: Path, skip: set[Path]) -> list[InputItem]:
+    items: list[InputItem] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames
+                             if not _is_hidden([d]) and Path(dirpath, d).resolve() not in skip)
+        for name in sorted(filenames):
+            if _is_hidden([name]):
+                continue
+            path = Path(dirpath, name)
+            if path.resolve() in skip:
+                continue
+            items.extend(_file_items(path, root))
+    return items
+
+
+def _list_file_entries(list_file: Path) -> list[str]:
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read the list file {list_file}: {err}") from None
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line).expanduser()
+            entries.append(str(p if p.is_absolute() else list_file.parent / p))
+    return entries
+
+
+def _has_glob(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def discover(inputs: Sequence[str | os.PathLike], root: str | os.PathLike | None = None,
+             skip: Iterable[str | os.PathLike] = ()) -> list[InputItem]:
+    """Every file named by ``inputs``, sorted by shown path, each exactly once.
+
+    Raises ``InputError`` before any work starts when an INPUT names nothing (a missing path, a
+    glob that matches nothing, an empty list file), so a typo never costs a long run.
+    """
+    root_path = Path(root or os.getcwd()).resolve()
+    skip_paths = {Path(s).resolve() for s in skip}
+    items: list[InputItem] = []
+    missing: list[str] = []
+    pending = [str(i) for i in inputs]
+    if not pending:
+        raise InputError("no INPUT given: name folders, zip files, globs or list files")
+    while pending:
+        raw = pending.pop(0)
+        list_file = raw[1:] if raw.startswith("@") else None
+        path = Path(list_file or raw).expanduser()
+        if not path.is_absolute():
+            path = root_path / path
+        if list_file is not None or (path.is_file() and path.suffix.lower() in LIST_SUFFIXES):
+            if not path.is_file():
+                missing.append(f"{raw} (list file not found)")
+                continue
+            entries = _list_file_entries(path)
+            if not entries:
+                missing.append(f"{raw} (the list file names no paths)")
+            pending[0:0] = entries
+        elif path.is_dir():
+            items.extend(_folder_items(path, root_path, skip_paths))
+        elif path.exists() or path.is_symlink():
+            items.extend(_file_items(path, root_path))
+        elif _has_glob(raw):
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                missing.append(f"{raw} (the pattern matches no files)")
+            for m in matches:
+                mp = Path(m)
+                items.extend(_folder_items(mp, root_path, skip_paths) if mp.is_dir()
+                             else _file_items(mp, root_path))
+        else:
+            missing.append(f"{raw} (no such file or folder)")
+    if missing:
+        raise InputError("INPUT not found: " + "; ".join(missing))
+    unique = {}
+    for item in items:
+        unique.setdefault(item.path, item)   # the same file named twice is scored once
+    return sorted(unique.values(), key=lambda i: i.path)
