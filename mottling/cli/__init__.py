@@ -63,7 +63,10 @@ def cli(verbose: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: a bad input ends with one clear line on stderr and a non-zero exit."""
     try:
-        cli.main(args=argv, prog_name="mottling", standalone_mode=False)
+        # Without standalone mode, click returns a command's ctx.exit(code) instead of raising it.
+        code = cli.main(args=argv, prog_name="mottling", standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except click.exceptions.Exit as err:
         return err.exit_code
     except click.ClickException as err:
