@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mottling import __version__
 from mottling.errors import MottlingError, UnprocessableInputError
+from mottling.results import IMAGE_QUALITY_MESSAGES
 from mottling.scale import SITES, assess_hypoperfusion
 from serving import fhir
 from serving.analysis import Analyzer
@@ -40,6 +41,9 @@ from serving.settings import ServerSettings
 from serving.uploads import ParsedForm, read_multipart
 
 log = logging.getLogger(__name__)
+# The page loads nothing from elsewhere (closed hospital networks) and runs no inline script.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
+            "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 STATIC_DIR = Path(str(resources.files("serving") / "static"))
 
 
@@ -129,6 +133,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.analyzer = analyzer
     app.state.metrics = metrics
+    app.state.uploads = uploads
 
     # -- errors: one JSON shape everywhere --------------------------------------------------
     def error_response(request: Request, status: int, message: str, headers=None) -> SafeJSONResponse:
@@ -193,6 +198,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         scored = await run_in_threadpool(analyzer.score_photo, upload.data,
                                          _safe_filename(upload.filename), overlay)
         out = scored.result.to_dict()
+        # The page shows these; the flags stay in "quality" exactly as the CLI prints them.
+        out["quality_messages"] = [IMAGE_QUALITY_MESSAGES.get(q, q) for q in scored.result.quality]
         if overlay:
             out["overlay_png"] = scored.overlay_png
         return out, scored.result
@@ -295,7 +302,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def bedside_page():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
-                            headers={"Cache-Control": "no-cache"})
+                            headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP,
+                                     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -28,6 +28,7 @@ class MottlingBody(_Envelope):
     expected_score: float
     confidence: float
     quality: list[str]
+    quality_messages: list[str] = []
     model_sha256: str
     overlay_png: str | None = None
 

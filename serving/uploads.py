@@ -52,6 +52,7 @@ class _PartCollector:
         self._name: str | None = None
         self._filename: str | None = None
         self._limit = MAX_FIELD_BYTES
+        self._skip = False
 
     def callbacks(self) -> dict:
         return {
@@ -86,12 +87,16 @@ class _PartCollector:
         self._name = name.decode("utf-8", "replace")
         filename = params.get(b"filename")
         self._filename = None if filename is None else filename.decode("utf-8", "replace")
+        # A file part the endpoint does not read is skipped, not stored (the body cap still holds).
+        self._skip = self._filename is not None and self._name not in self.file_limits
         if self._name in self.file_limits:
             self._limit = self.file_limits[self._name]
         else:
             self._limit = MAX_FIELD_BYTES
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._skip:
+            return
         if len(self._buffer) + (end - start) > self._limit:
             if self._name in self.file_limits:
                 raise InputTooLargeError(
@@ -101,7 +106,9 @@ class _PartCollector:
 
     def on_part_end(self) -> None:
         assert self._name is not None
-        if self._name in self.file_limits or self._filename is not None:
+        if self._skip:
+            return
+        if self._name in self.file_limits:
             content_type = self._headers.get("content-type")
             self.form.files[self._name] = UploadedFile(
                 filename=self._filename,
