@@ -1,0 +1,43 @@
+"""How fast the generators make data, single process: photos/s (and videos/s once added).
+
+    .venv/bin/python benchmarks/synth_speed.py [--n 60] [--size 384]
+
+Prints the median of three timed rounds of rendering plus JPEG/PNG encoding and writing to disk,
+because that is what ``mottling synth images`` does per photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def bench_photos(n: int = 60, size: int = 384, rounds: int = 3) -> dict:
+    from mottling.synth.images import generate_images, render_photo
+
+    render_photo(0, 3, 5, size)  # warm-up: imports, first allocations
+    rates = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            t0 = time.perf_counter()
+            generate_images(n=n, out_dir=Path(tmp) / f"r{r}", seed=r, size=size, workers=1)
+            rates.append(n / (time.perf_counter() - t0))
+    return {"photos_per_s": statistics.median(rates), "rates": rates, "n": n, "size": size}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--size", type=int, default=384)
+    args = ap.parse_args()
+    res = bench_photos(args.n, args.size)
+    print(f"photos: {res['photos_per_s']:.1f} photos/s at {res['size']} px, one process "
+          f"(median of {len(res['rates'])} rounds of {res['n']}: "
+          + ", ".join(f"{r:.1f}" for r in res["rates"]) + ")")
+
+
+if __name__ == "__main__":
+    main()

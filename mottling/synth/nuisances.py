@@ -1,0 +1,170 @@
+"""Things in a bedside photo that are not the leg's mottling: the sheet and its print, occluders
+(ECG leads, a dressing), hair, a bruise, light and the camera's own faults.
+
+Functions work on linear-RGB float32 images (H, W, 3) and (H, W) coverage masks.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from mottling.synth.patterns import WorleyNet, fbm, smooth_noise
+
+SHEET_COLOURS = (  # sRGB: white, hospital blue, green, grey, cream
+    (0.93, 0.93, 0.92), (0.70, 0.80, 0.90), (0.72, 0.86, 0.80), (0.82, 0.83, 0.85),
+    (0.92, 0.89, 0.80))
+
+
+def srgb_to_linear(c) -> np.ndarray:
+    c = np.asarray(c, dtype=np.float32)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+_LUT_SIZE = 4096
+_TO_SRGB_LUT = np.clip(np.round(255 * np.where(
+    np.linspace(0, 1, _LUT_SIZE) <= 0.0031308, 12.92 * np.linspace(0, 1, _LUT_SIZE),
+    1.055 * np.linspace(0, 1, _LUT_SIZE) ** (1 / 2.4) - 0.055)), 0, 255).astype(np.uint8)
+
+
+def linear_to_srgb8(lin: np.ndarray) -> np.ndarray:
+    """Linear float in [0, 1] to sRGB uint8 through a lookup table (fast, exact to 1/4096)."""
+    idx = np.clip(lin * (_LUT_SIZE - 1) + 0.5, 0, _LUT_SIZE - 1).astype(np.int16)
+    return _TO_SRGB_LUT[idx]
+
+
+def sheet(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, print_kind: str | None,
+          colour=None) -> np.ndarray:
+    """A bed sheet lying in the leg's plane: folds, weave, and optionally a printed pattern."""
+    h, w = u.shape
+    base = srgb_to_linear(colour if colour is not None
+                          else SHEET_COLOURS[rng.integers(len(SHEET_COLOURS))])
+    folds = fbm(rng, h, w, cells=float(rng.uniform(2.0, 5.0)), octaves=2)
+    shade = 0.88 + 0.07 * folds + 0.02 * (rng.random((h, w), dtype=np.float32) - 0.5)
+    out = base[None, None, :] * shade[..., None]
+    if print_kind is not None:
+        ink = srgb_to_linear(rng.uniform(0.25, 0.65, 3) * np.array([1.0, 0.75, 1.0]))
+        period = float(rng.uniform(0.05, 0.12))
+        if print_kind == "dots":
+            fu = (u / period) % 1.0 - 0.5
+            fv = (v / period) % 1.0 - 0.5
+            cover = np.clip((0.22 - np.sqrt(fu * fu + fv * fv)) * 20, 0, 1)
+        elif print_kind == "checks":
+            fu = np.abs((u / period) % 1.0 - 0.5)
+            fv = np.abs((v / period) % 1.0 - 0.5)
+            cover = np.clip((0.12 - np.minimum(fu, fv)) * 25, 0, 1)
+        else:  # a net-like print: the nastiest confounder for a mottling detector
+            net = WorleyNet(rng, cell=period * 0.8)
+            cover = net.net(u, v, float(rng.uniform(0.1, 0.2)))
+        strength = float(rng.uniform(0.4, 0.8))
+        out = out * (1 - strength * cover[..., None]) + ink * (strength * cover[..., None]) * shade[..., None]
+    return out.astype(np.float32)
+
+
+def _bezier(p0, p1, p2, n=24) -> list[tuple[float, float]]:
+    t = np.linspace(0, 1, n)[:, None]
+    pts = (1 - t) ** 2 * np.array(p0) + 2 * (1 - t) * t * np.array(p1) + t ** 2 * np.array(p2)
+    return [tuple(p) for p in pts]
+
+
+def draw_ecg_leads(rng: np.random.Generator, width: int, height: int,
+                   pads: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Electrode pads at ``pads`` (pixels) with wires leaving the frame.
+
+    Returns (coverage (H, W) in [0, 1], colour (H, W, 3) linear).
+    """
+    cover = Image.new("L", (width, height), 0)
+    colour = Image.new("RGB", (width, height), (0, 0, 0))
+    dc, dk = ImageDraw.Draw(cover), ImageDraw.Draw(colour)
+    s = max(width, height) / 384
+    wire_colours = [(235, 235, 230), (200, 40, 40), (40, 150, 60), (40, 40, 45), (230, 200, 40)]
+    for (x, y) in pads:
+        wc = wire_colours[rng.integers(len(wire_colours))]
+        end = (float(rng.choice([-20, width + 20])), float(rng.uniform(0, height)))
+        mid = ((x + end[0]) / 2 + rng.normal(0, 40 * s), (y + end[1]) / 2 + rng.normal(0, 40 * s))
+        wire = _bezier((x, y), mid, end)
+        lw = max(1, int(round(rng.uniform(2, 4) * s)))
+        dc.line(wire, fill=255, width=lw)
+        dk.line(wire, fill=wc, width=lw)
+        r = rng.uniform(9, 13) * s
+        dc.ellipse((x - r, y - r, x + r, y + r), fill=255)
+        dk.ellipse((x - r, y - r, x + r, y + r), fill=(238, 238, 235))
+        r2 = r * 0.45
+        dk.ellipse((x - r2, y - r2, x + r2, y + r2), fill=(150, 150, 155))
+    cov = np.asarray(cover, dtype=np.float32) / 255
+    col = srgb_to_linear(np.asarray(colour, dtype=np.float32) / 255)
+    return cov, col
+
+
+def draw_dressing(rng: np.random.Generator, width: int, height: int, centre: tuple[float, float],
+                  size_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """A rectangular gauze dressing with a tape border, rotated at random."""
+    cover = Image.new("L", (width, height), 0)
+    colour = Image.new("RGB", (width, height), (0, 0, 0))
+    dc, dk = ImageDraw.Draw(cover), ImageDraw.Draw(colour)
+    a, b = size_px * rng.uniform(0.7, 1.0), size_px * rng.uniform(0.45, 0.8)
+    th = rng.uniform(0, np.pi)
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    for scale, fill in ((1.0, (236, 230, 218)), (0.7, (250, 250, 248))):
+        box = np.array([[-a, -b], [a, -b], [a, b], [-a, b]]) * scale @ rot.T + np.array(centre)
+        poly = [tuple(p) for p in box]
+        dc.polygon(poly, fill=255)
+        dk.polygon(poly, fill=fill)
+    cov = np.asarray(cover, dtype=np.float32) / 255
+    col = srgb_to_linear(np.asarray(colour, dtype=np.float32) / 255)
+    return cov, col
+
+
+def draw_hair(rng: np.random.Generator, width: int, height: int, axis_angle: float,
+              density: float) -> np.ndarray:
+    """Short dark strokes roughly along the leg axis; coverage (H, W) in [0, 1]."""
+    img = Image.new("L", (width, height), 0)
+    d = ImageDraw.Draw(img)
+    s = max(width, height) / 384
+    n = int(density * width * height / 400)
+    xs, ys = rng.uniform(0, width, n), rng.uniform(0, height, n)
+    ang = axis_angle + rng.normal(0, 0.35, n)
+    length = rng.uniform(4, 10, n) * s
+    for x, y, a, ln in zip(xs, ys, ang, length):
+        d.line((x, y, x + ln * np.cos(a), y + ln * np.sin(a)), fill=int(rng.integers(120, 230)),
+               width=max(1, int(s)))
+    return np.asarray(img, dtype=np.float32) / 255
+
+
+def colour_temperature_gains(t: float) -> np.ndarray:
+    """t in [-1, 1]: -1 warm tungsten, 0 neutral, +1 cool daylight/LED."""
+    warm = np.array([1.0, 0.86, 0.68], dtype=np.float32)
+    cool = np.array([0.86, 0.95, 1.08], dtype=np.float32)
+    neutral = np.ones(3, dtype=np.float32)
+    g = neutral + (warm - neutral) * max(-t, 0) + (cool - neutral) * max(t, 0)
+    return (g / g.mean()).astype(np.float32)
+
+
+def camera_finish(rng: np.random.Generator, srgb8: np.ndarray) -> tuple[Image.Image, int]:
+    """Blur and sensor noise on the 8-bit image; returns the image and a JPEG quality to save at."""
+    img = Image.fromarray(srgb8, "RGB")
+    blur = float(rng.choice([0.0, 0.0, rng.uniform(0.3, 1.6)]))
+    if blur > 0:
+        img = img.filter(ImageFilter.GaussianBlur(blur * max(img.size) / 384))
+    sigma = float(rng.uniform(0.5, 5.0))
+    arr = np.asarray(img, dtype=np.int16)
+    noise = rng.normal(0, sigma, arr.shape[:2] + (1,)) + rng.normal(0, sigma * 0.4, arr.shape)
+    arr = np.clip(arr + noise.astype(np.int16), 0, 255).astype(np.uint8)
+    quality = int(rng.integers(55, 96))
+    return Image.fromarray(arr, "RGB"), quality
+
+
+def jpeg_bytes(img: Image.Image, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality, optimize=False)
+    return buf.getvalue()
+
+
+def soft_shadow(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A large soft shadow (the photographer, a bed rail) as a multiplicative field."""
+    blob = smooth_noise(rng, height, width, cells=2.0)
+    depth = float(rng.uniform(0.25, 0.55))
+    edge = np.clip((blob - 0.55) * 6, 0, 1)
+    return (1 - depth * edge).astype(np.float32)

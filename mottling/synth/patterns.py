@@ -1,0 +1,81 @@
+"""Procedural noise for the photo generator: smooth value noise and a cellular (Worley) net.
+
+Everything is vectorised numpy and float32, because the generator has to make tens of photos per
+second on one core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: float,
+                 aspect: float = 1.0) -> np.ndarray:
+    """Value noise in roughly [0, 1] at ``cells`` blobs across the larger side.
+
+    A tiny random grid is upsampled by Pillow's bicubic filter, which is far faster than any
+    per-pixel interpolation in numpy. ``aspect`` > 1 stretches the blobs along x.
+    """
+    big = max(height, width)
+    gw = max(2, int(round(cells * width / big / aspect)) + 2)
+    gh = max(2, int(round(cells * height / big)) + 2)
+    grid = rng.random((gh, gw), dtype=np.float32)
+    img = Image.fromarray(grid, mode="F").resize((width, height), Image.BICUBIC)
+    return np.asarray(img, dtype=np.float32)
+
+
+def fbm(rng: np.random.Generator, height: int, width: int, cells: float, octaves: int = 3,
+        gain: float = 0.5) -> np.ndarray:
+    """Fractal sum of value noise, normalised to mean 0 and unit-ish amplitude."""
+    total = np.zeros((height, width), dtype=np.float32)
+    amp, norm = 1.0, 0.0
+    for k in range(octaves):
+        total += amp * (smooth_noise(rng, height, width, cells * 2 ** k) - 0.5)
+        norm += amp
+        amp *= gain
+    return total / (0.5 * norm)
+
+
+class WorleyNet:
+    """A jittered-grid cellular pattern evaluated at arbitrary 2-D points.
+
+    The feature points come from a periodic table seeded once, so the same patient keeps the same
+    net across photographs while the camera moves.
+    """
+
+    TABLE = 64
+
+    def __init__(self, rng: np.random.Generator, cell: float, jitter: float = 0.9):
+        self.cell = float(cell)
+        self.offsets = (0.5 + jitter * (rng.random((self.TABLE, self.TABLE, 2)) - 0.5)
+                        ).astype(np.float32)
+
+    def f1_f2(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distances (in cell units) to the nearest and second-nearest feature point."""
+        xs = x / np.float32(self.cell)
+        ys = y / np.float32(self.cell)
+        ix = np.floor(xs).astype(np.int32)
+        iy = np.floor(ys).astype(np.int32)
+        fx = xs - ix
+        fy = ys - iy
+        f1 = np.full(x.shape, 9.0, dtype=np.float32)
+        f2 = np.full(x.shape, 9.0, dtype=np.float32)
+        t = self.TABLE
+        for dy in (-1, 0, 1):
+            rows = (iy + dy) % t
+            for dx in (-1, 0, 1):
+                cols = (ix + dx) % t
+                off = self.offsets[rows, cols]
+                ddx = off[..., 0] + np.float32(dx) - fx
+                ddy = off[..., 1] + np.float32(dy) - fy
+                d = ddx * ddx + ddy * ddy
+                f2 = np.minimum(f2, np.maximum(f1, d))
+                f1 = np.minimum(f1, d)
+        return np.sqrt(f1), np.sqrt(f2)
+
+    def net(self, x: np.ndarray, y: np.ndarray, line_width: float | np.ndarray) -> np.ndarray:
+        """Reticular net in [0, 1]: 1 on the cell borders, falling to 0 inside the islands."""
+        f1, f2 = self.f1_f2(x, y)
+        edge = (f2 - f1) / line_width
+        return np.exp(-edge * edge).astype(np.float32)

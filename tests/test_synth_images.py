@@ -1,0 +1,181 @@
+"""Generator 1 (knee photographs): reproducible bytes, labels that follow the score definition,
+balanced scores, every skin tone, the manifest contract and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mottling.scale import LegLandmarks, score_for_extent
+from mottling.synth.images import (MANIFEST_COLUMNS, SynthPhoto, generate_images, plan_photos,
+                                   render_photo)
+
+CONTRACT_COLUMNS = (
+    "path", "mask_path", "score", "patient_id", "side", "skin_tone", "ita", "mottled_fraction",
+    "extent", "pattern", "knee_x", "knee_y", "patella_top_x", "patella_top_y", "mid_thigh_x",
+    "mid_thigh_y", "groin_x", "groin_y", "generator_version", "seed")
+LANDMARKS = ("knee", "patella_top", "mid_thigh", "groin")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("photos")
+    generate_images(n=48, out_dir=out, seed=11, size=384, balanced=True, workers=1)
+    return out
+
+
+def _rows(folder: Path) -> list[dict]:
+    with (folder / "manifest.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def measured_extent(mask: np.ndarray, row: dict) -> float | None:
+    """Mottling extent read off the mask alone, in landmark units (knee 0, groin fold 1).
+
+    Mask pixels are projected on the knee -> groin line of the image; the projection is turned into
+    landmark units by interpolating between the four landmarks' own projections. The order along
+    the axis is all that decides the score, so perspective along the leg does not matter.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    pts = {k: np.array([float(row[f"{k}_x"]), float(row[f"{k}_y"])]) for k in LANDMARKS}
+    axis = pts["groin"] - pts["knee"]
+    axis /= np.linalg.norm(axis)
+    proj = (np.stack([xs + 0.5, ys + 0.5], 1) - pts["knee"]) @ axis
+    lm_proj = [float((pts[k] - pts["knee"]) @ axis) for k in LANDMARKS]
+    lm_units = [0.0, float(row["patella_top_u"]), float(row["mid_thigh_u"]), 1.0]
+    top = float(proj.max())
+    if top >= lm_proj[-1]:
+        return 1.0 + (top - lm_proj[-1]) / (lm_proj[-1] - lm_proj[-2]) * (1.0 - lm_units[-2])
+    return float(np.interp(top, lm_proj, lm_units, left=top / lm_proj[1] * lm_units[1]))
+
+
+def test_manifest_has_the_contract_columns(dataset):
+    rows = _rows(dataset)
+    assert len(rows) == 48
+    assert set(CONTRACT_COLUMNS) <= set(rows[0])
+    assert set(CONTRACT_COLUMNS) <= set(MANIFEST_COLUMNS)
+    for row in rows:
+        assert (dataset / row["path"]).is_file() and (dataset / row["mask_path"]).is_file()
+        assert row["side"] in {"left", "right"}
+        assert row["pattern"] in {"", "fabric", "hair", "bruise"}
+        assert 0.0 <= float(row["mottled_fraction"]) <= 1.0
+        assert row["generator_version"]
+
+
+def test_labels_follow_the_score_definition(dataset):
+    """For every image the mask's extent on the leg axis lies inside its score's bounds, and the
+    landmark that decides the score is in the frame."""
+    decide = {1: "patella_top", 2: "patella_top", 3: "mid_thigh", 4: "groin", 5: "groin"}
+    for row in _rows(dataset):
+        score = int(row["score"])
+        mask = np.asarray(Image.open(dataset / row["mask_path"])) > 127
+        with Image.open(dataset / row["path"]) as img:
+            assert img.format == "JPEG"
+            assert img.size == mask.shape[::-1]
+        landmarks = LegLandmarks(float(row["coin_radius"]), float(row["patella_top_u"]),
+                                 float(row["mid_thigh_u"]), 1.0)
+        ext = measured_extent(mask, row)
+        assert score_for_extent(ext, landmarks) == score, (row["path"], score, ext)
+        if score == 0:
+            assert row["extent"] == "" and not mask.any()
+            continue
+        name = decide[score]
+        x, y = float(row[f"{name}_x"]), float(row[f"{name}_y"])
+        assert 0 <= x < mask.shape[1] and 0 <= y < mask.shape[0], (row["path"], name)
+        assert float(row["mottled_fraction"]) > 0
+
+
+def test_landmarks_lie_in_order_along_the_leg(dataset):
+    for row in _rows(dataset):
+        pts = [np.array([float(row[f"{k}_x"]), float(row[f"{k}_y"])]) for k in LANDMARKS]
+        axis = pts[3] - pts[0]
+        proj = [float((p - pts[0]) @ axis) for p in pts]
+        assert proj == sorted(proj) and proj[0] == 0.0
+
+
+def test_scores_are_balanced_and_tones_covered():
+    specs = plan_photos(600, seed=3, balanced=True)
+    counts = np.bincount([s.score for s in specs], minlength=6)
+    assert counts.tolist() == [100] * 6
+    tones = np.bincount([s.skin_tone for s in specs], minlength=11)[1:]
+    assert (tones > 0).all() and tones.min() > 0.5 * tones.mean()
+    per_patient = {}
+    for s in specs:
+        per_patient.setdefault(s.patient_id, set()).add((s.skin_tone, s.side, s.patient_seed))
+    assert len(per_patient) < 300  # several photos per patient
+    assert all(len(v) == 1 for v in per_patient.values())  # a patient keeps tone, side, leg
+
+
+def test_unbalanced_prior_is_skewed():
+    counts = np.bincount([s.score for s in plan_photos(600, seed=3, balanced=False)], minlength=6)
+    assert counts[0] > 2 * counts[5]
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
+    a = generate_images(n=6, out_dir=tmp_path / "a", seed=5, size=192, workers=1)
+    b = generate_images(n=6, out_dir=tmp_path / "b", seed=5, size=192, workers=2)
+    c = generate_images(n=6, out_dir=tmp_path / "c", seed=6, size=192, workers=1)
+
+    def digest(manifest: Path) -> str:
+        h = hashlib.sha256(manifest.read_bytes())
+        for p in sorted((manifest.parent / "images").iterdir()):
+            h.update(p.read_bytes())
+        for p in sorted((manifest.parent / "masks").iterdir()):
+            h.update(p.read_bytes())
+        return h.hexdigest()
+
+    assert digest(a) == digest(b)
+    assert digest(a) != digest(c)
+
+
+@pytest.mark.parametrize("tone", [1, 4, 7, 10])
+def test_render_photo_across_skin_tones(tone):
+    photo = render_photo(seed=tone, score=3, skin_tone=tone, size=256)
+    assert isinstance(photo, SynthPhoto)
+    assert photo.image.mode == "RGB" and max(photo.image.size) == 256
+    assert photo.mask.dtype == bool and photo.mask.shape == photo.image.size[::-1]
+    assert photo.meta["skin_tone"] == tone and photo.meta["score"] == 3
+    assert photo.mask.any()
+    again = render_photo(seed=tone, score=3, skin_tone=tone, size=256)
+    assert again.jpeg == photo.jpeg
+
+
+def test_ita_falls_with_darker_tones():
+    itas = [render_photo(seed=1, score=0, skin_tone=t, size=96).meta["ita"] for t in (1, 5, 10)]
+    assert itas[0] > itas[1] > itas[2]
+    assert itas[0] > 41 and itas[2] < -30
+
+
+def test_mottling_is_visible_but_fainter_on_dark_skin():
+    """Same seed, same camera and light, only the tone differs: the mottled area differs from the
+    patient's other skin by a visible colour difference, smaller on dark skin than on light."""
+    from mottling.skin import srgb_to_lab
+
+    delta = {}
+    for tone in (2, 9):
+        photo = render_photo(seed=21, score=3, skin_tone=tone, size=256)
+        lab = srgb_to_lab(np.asarray(photo.image, dtype=np.float64) / 255)
+        clean = photo.skin_mask & ~photo.mask
+        assert photo.mask.sum() > 100 and clean.sum() > 100
+        delta[tone] = float(np.linalg.norm(lab[photo.mask].mean(0) - lab[clean].mean(0)))
+    assert delta[9] > 2.0, delta
+    assert delta[2] > delta[9], delta
+
+
+def test_cli_writes_photos(tmp_path):
+    from mottling.cli import main
+
+    out = tmp_path / "cli"
+    sheet = tmp_path / "sheet.png"
+    assert main(["synth", "images", "--n", "12", "--out", str(out), "--seed", "2", "--size", "128",
+                 "--contact-sheet", str(sheet)]) == 0
+    rows = _rows(out)
+    assert len(rows) == 12 and len(list((out / "images").glob("*.jpg"))) == 12
+    assert sheet.is_file() and Image.open(sheet).size[0] > 300
