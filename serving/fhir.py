@@ -121,12 +121,16 @@ def hypoperfusion_observation(flag: HypoperfusionFlag, effective: str, model_ver
         "text": "Peripheral hypoperfusion",
     }, effective, model_version)
     obs["valueBoolean"] = bool(flag.hypoperfusion)
-    obs["component"] = [
+    components = [
         {"code": {"coding": [{"system": LOCAL, "code": "criterion", "display": "Criterion"}],
                   "text": name},
          "valueBoolean": name in flag.criteria}
         for name in flag.evaluated
     ]
+    if components:  # FHIR JSON has no empty arrays
+        obs["component"] = components
+    else:
+        obs["note"] = [{"text": "No criterion could be evaluated: nothing usable was measured."}]
     if derived_from:
         obs["derivedFrom"] = [{"reference": ref} for ref in derived_from]
     return obs
