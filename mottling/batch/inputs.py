@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections import Counter
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -126,10 +127,10 @@ def _is_hidden(parts: Iterable[str]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _display_path(path: Path, root: Path) -> str:
-    """Relative to ``root`` (the working folder) when below it, else absolute."""
+def _display_path(path: Path, base: Path) -> str:
+    """Relative to ``base`` when below it, else absolute."""
     try:
-        return path.relative_to(root).as_posix()
+        return path.relative_to(base).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -158,8 +159,8 @@ def _zip_items(zip_path: Path, shown: str) -> list[InputItem]:
     return items
 
 
-def _file_items(path: Path, root: Path) -> list[InputItem]:
-    shown = _display_path(path, root)
+def _file_items(path: Path, base: Path) -> list[InputItem]:
+    shown = _display_path(path, base)
     if _is_zip(path) and path.is_file():
         return _zip_items(path, shown)
     try:
@@ -170,7 +171,10 @@ def _file_items(path: Path, root: Path) -> list[InputItem]:
     return [InputItem(shown, str(path), None, size, mtime)]
 
 
-def _folder_items(folder: Path, root: Path, skip: set[Path]) -> list[InputItem]:
+def _folder_items(folder: Path, skip: set[Path]) -> list[InputItem]:
+    """Files below ``folder``, shown relative to its parent: ``trial/centre_1/p001.jpg``."""
+    base = folder.resolve().parent
+    folder = folder.resolve()
     items: list[InputItem] = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames
@@ -181,7 +185,7 @@ def _folder_items(folder: Path, root: Path, skip: set[Path]) -> list[InputItem]:
             path = Path(dirpath, name)
             if path.resolve() in skip:
                 continue
-            items.extend(_file_items(path, root))
+            items.extend(_file_items(path, base))
     return items
 
 
@@ -203,9 +207,23 @@ def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def _glob_base(pattern: Path) -> Path:
+    """The parent of the pattern's last folder without wildcards: files show below it."""
+    fixed = []
+    for part in pattern.parts:
+        if _has_glob(part):
+            break
+        fixed.append(part)
+    return Path(*fixed).parent if fixed else Path("/")
+
+
 def discover(inputs: Sequence[str | os.PathLike], root: str | os.PathLike | None = None,
              skip: Iterable[str | os.PathLike] = ()) -> list[InputItem]:
     """Every file named by ``inputs``, sorted by shown path, each exactly once.
+
+    Shown paths: a folder's files relative to the folder's parent (``trial/centre_1/p.jpg``), a
+    zip's members after ``!/``, a glob's files like the folder it starts from, and single files
+    relative to ``root`` (default: the working folder) when below it, else absolute.
 
     Raises ``InputError`` before any work starts when an INPUT names nothing (a missing path, a
     glob that matches nothing, an empty list file), so a typo never costs a long run.
@@ -232,22 +250,38 @@ def discover(inputs: Sequence[str | os.PathLike], root: str | os.PathLike | None
                 missing.append(f"{raw} (the list file names no paths)")
             pending[0:0] = entries
         elif path.is_dir():
-            items.extend(_folder_items(path, root_path, skip_paths))
+            items.extend(_folder_items(path, skip_paths))
         elif path.exists() or path.is_symlink():
-            items.extend(_file_items(path, root_path))
+            items.extend(_file_items(Path(os.path.abspath(path)), root_path))
         elif _has_glob(raw):
             matches = sorted(glob.glob(str(path), recursive=True))
             if not matches:
                 missing.append(f"{raw} (the pattern matches no files)")
+            base = _glob_base(path).resolve()
             for m in matches:
-                mp = Path(m)
-                items.extend(_folder_items(mp, root_path, skip_paths) if mp.is_dir()
-                             else _file_items(mp, root_path))
+                mp = Path(m).resolve()
+                if mp in skip_paths or _is_hidden(mp.relative_to(base).parts):
+                    continue
+                items.extend(_folder_items(mp, skip_paths) if mp.is_dir()
+                             else _file_items(mp, base))
         else:
             missing.append(f"{raw} (no such file or folder)")
     if missing:
         raise InputError("INPUT not found: " + "; ".join(missing))
-    unique = {}
+    return _unique(items)
+
+
+def _unique(items: list[InputItem]) -> list[InputItem]:
+    """One item per file (the same file named twice is scored once); two different files that
+    would show under the same path (two folders of the same name) show their absolute paths."""
+    by_file: dict[tuple[str, str | None], InputItem] = {}
     for item in items:
-        unique.setdefault(item.path, item)   # the same file named twice is scored once
-    return sorted(unique.values(), key=lambda i: i.path)
+        by_file.setdefault((item.location, item.member), item)
+    shown = Counter(i.path for i in by_file.values())
+    out = []
+    for item in by_file.values():
+        if shown[item.path] > 1:
+            full = item.location + (f"{ZIP_SEP}{item.member}" if item.member else "")
+            item = InputItem(full, item.location, item.member, item.size, item.mtime_ns)
+        out.append(item)
+    return sorted(out, key=lambda i: i.path)
