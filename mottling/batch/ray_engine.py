@@ -42,6 +42,16 @@ class ScoreActor:
         return {"result": np.array(out, dtype=object)}
 
 
+def _actor_pool(workers: int) -> dict:
+    """A fixed pool of ``workers`` actors (``compute=`` since Ray 2.51, ``concurrency=`` before)."""
+    try:
+        from ray.data import ActorPoolStrategy
+
+        return {"compute": ActorPoolStrategy(size=workers)}
+    except ImportError:  # pragma: no cover - old Ray
+        return {"concurrency": workers}
+
+
 def _start_ray(address: str | None, num_cpus: int) -> bool:
     """Connect to (or start) Ray; True when this call started it and must shut it down."""
     try:
@@ -79,8 +89,8 @@ def score_ray(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 2,
         items = [{"task": json.dumps(t.to_dict())} for t in tasks]
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 4 * workers)))
         scored = ds.map_batches(ScoreActor, fn_constructor_kwargs={"scoring": scoring.to_dict()},
-                                batch_size=BATCH_SIZE, batch_format="numpy",
-                                concurrency=workers, num_cpus=1)
+                                batch_size=BATCH_SIZE, batch_format="numpy", num_cpus=1,
+                                **_actor_pool(workers))
         for batch in scored.iter_batches(batch_size=None, batch_format="numpy"):
             for text in batch["result"]:
                 record = json.loads(text)
