@@ -77,8 +77,8 @@ class RefillSpec:
     pulse_amp: float = 0.0
     heart_rate_bpm: float = 80.0
     shake_px: float = 0.0
-    crf: int = 18
-    preset: str = "veryfast"
+    crf: int = 18              # x264 constant rate factor; 0 is lossless (used by truth checks)
+    preset: str = "superfast"
     broken: str | None = None
     broken_at_s: float | None = None  # video time at which the fault starts
     video_s: float | None = None      # total length; None: release + post_release
@@ -90,6 +90,8 @@ class RefillSpec:
             raise ValueError("width and height must be even and at least 64 (yuv420p)")
         if self.rotation not in (0, 90, 180, 270):
             raise ValueError("rotation must be 0, 90, 180 or 270")
+        if not 0 <= self.crf <= 51:
+            raise ValueError("crf must be 0-51 (0 is lossless H.264)")
         if self.broken is not None and self.broken not in BROKEN_KINDS:
             raise ValueError(f"broken must be None or one of {BROKEN_KINDS}")
 
@@ -247,85 +249,103 @@ def render_refill_video(path: str | Path, spec: RefillSpec) -> dict:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    w, h = spec.width, spec.height
-    shake_margin = int(math.ceil(spec.shake_px)) + 1
-    move = (0, 0)
-    rng = np.random.default_rng([spec.seed, 1])
-    if spec.broken == "camera_moved":
-        ang = rng.uniform(0, 2 * np.pi)
-        dist = 0.4 * min(w, h)
-        move = (int(round(dist * np.sin(ang))), int(round(dist * np.cos(ang))))
-    margin = shake_margin + max(abs(move[0]), abs(move[1]))
-    scene = build_scene(np.random.default_rng([spec.seed, 0]), spec.site, w, h, spec.skin_tone,
-                        spec.blanch_contrast, spec.pulse_amp, margin, spec.examiner_tone,
-                        spec.exposure_level)
-
-    pts = frame_pts(spec)
-    t = pts / TICKS_PER_S
-    n = len(t)
-    s = blanch_signal(spec, t)
-    pulse = _wander(rng, t, spec.heart_rate_bpm / 60, spec.heart_rate_bpm / 60, 1)
-    exposure = 1.0 + spec.exposure_drift * _wander(rng, t, 0.05, 0.3)
-    dy = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
-    dx = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
-    light = np.ones((n, 3))
-    occ_level, occ_shift = _occluder_track(spec, t, scene)
-
-    if spec.broken == "camera_moved":
-        ramp = _smoothstep((t - spec.broken_at_s) / 0.4)
-        dy = dy + np.round(ramp * move[0]).astype(int)
-        dx = dx + np.round(ramp * move[1]).astype(int)
-    elif spec.broken == "light_switched":
-        factor = rng.choice([rng.uniform(0.5, 0.7), rng.uniform(1.3, 1.5)])
-        tint = np.array([1.0, 0.97, 0.88]) if rng.random() < 0.5 else np.array([0.9, 0.97, 1.05])
-        light[t >= spec.broken_at_s] = factor * tint
-    elif spec.broken == "dark_frame":
-        first = int(np.searchsorted(t, spec.broken_at_s))
-        light[first:first + int(rng.integers(1, 4))] = 0.03
-
-    flick_phase = rng.uniform(0, 2 * np.pi)
-    row_t = np.arange(h) * (0.8 / (spec.fps_nominal * h))  # rolling-shutter readout
-    noise_bank = None
-    if spec.noise_sigma > 0:
-        noise_bank = (spec.noise_sigma * rng.standard_normal((4, h + 16, w + 16, 3))).astype(
-            np.float32)
-
+    video = RenderedFrames(spec)
     container, stream = _open_writer(path, spec)
     k_rot = -(spec.rotation // 90)
-    ox = oy = margin
-    occ = _Occluder(scene, w, h)
-    for i in range(n):
-        y0, x0 = oy + dy[i], ox + dx[i]
-        frame = scene.skin[y0:y0 + h, x0:x0 + w].copy()
-        if s[i] > 0:
-            frame += np.float32(s[i]) * scene.blanch_delta[y0:y0 + h, x0:x0 + w]
-        if spec.pulse_amp > 0:
-            frame += np.float32(pulse[i]) * scene.pulse[y0:y0 + h, x0:x0 + w]
-        if occ_level[i] > 0:
-            occ.draw(frame, y0, x0, float(occ_level[i]), occ_shift[i])
-        gain = (exposure[i] * light[i]).astype(np.float32)
-        if spec.flicker_amp > 0:
-            rows = 1.0 + spec.flicker_amp * np.sin(
-                2 * np.pi * spec.flicker_hz * (t[i] + row_t) + flick_phase)
-            frame *= rows.astype(np.float32)[:, None, None] * gain[None, None, :]
-        else:
-            frame *= gain[None, None, :]
-        if noise_bank is not None:
-            j, ny, nx = rng.integers(4), rng.integers(16), rng.integers(16)
-            frame += noise_bank[j, ny:ny + h, nx:nx + w]
-        pixels = np.clip(frame + 0.5, 0, 255).astype(np.uint8)
-        if k_rot:
-            pixels = np.ascontiguousarray(np.rot90(pixels, k=k_rot))
-        vf = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-        vf.pts = int(pts[i])
-        vf.time_base = TIME_BASE
-        for packet in stream.encode(vf):
+    try:
+        for pts, pixels in video:
+            if k_rot:
+                pixels = np.ascontiguousarray(np.rot90(pixels, k=k_rot))
+            vf = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            vf.pts = int(pts)
+            vf.time_base = TIME_BASE
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode():
             container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return truth_record(spec, path, pts, scene.roi, scene.roi_baseline_rgb,
+    finally:
+        container.close()
+    scene = video.scene
+    return truth_record(spec, path, video.pts, scene.roi, scene.roi_baseline_rgb,
                         scene.roi_blanched_rgb)
+
+
+class RenderedFrames:
+    """The frames of one video before encoding: iterate for ``(pts, upright uint8 RGB)``.
+
+    Everything random is drawn in ``__init__`` from ``spec.seed``, so iteration is repeatable.
+    """
+
+    def __init__(self, spec: RefillSpec) -> None:
+        self.spec = spec
+        w, h = spec.width, spec.height
+        rng = np.random.default_rng([spec.seed, 1])
+        move = (0, 0)
+        if spec.broken == "camera_moved":
+            ang = rng.uniform(0, 2 * np.pi)
+            dist = 0.4 * min(w, h)
+            move = (int(round(dist * np.sin(ang))), int(round(dist * np.cos(ang))))
+        self.margin = int(math.ceil(spec.shake_px)) + 1 + max(abs(move[0]), abs(move[1]))
+        self.scene = build_scene(np.random.default_rng([spec.seed, 0]), spec.site, w, h,
+                                 spec.skin_tone, spec.blanch_contrast, spec.pulse_amp,
+                                 self.margin, spec.examiner_tone, spec.exposure_level)
+        self.pts = frame_pts(spec)
+        t = self.t = self.pts / TICKS_PER_S
+        n = len(t)
+        self.s = blanch_signal(spec, t)
+        self.pulse = _wander(rng, t, spec.heart_rate_bpm / 60, spec.heart_rate_bpm / 60, 1)
+        exposure = 1.0 + spec.exposure_drift * _wander(rng, t, 0.05, 0.3)
+        self.dy = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
+        self.dx = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
+        light = np.ones((n, 3))
+        self.occ_level, self.occ_shift = _occluder_track(spec, t, self.scene)
+        if spec.broken == "camera_moved":
+            ramp = _smoothstep((t - spec.broken_at_s) / 0.4)
+            self.dy += np.round(ramp * move[0]).astype(int)
+            self.dx += np.round(ramp * move[1]).astype(int)
+        elif spec.broken == "light_switched":
+            factor = rng.uniform(0.5, 0.7) if rng.random() < 0.5 else rng.uniform(1.3, 1.5)
+            warm = rng.random() < 0.5
+            tint = np.array([1.0, 0.97, 0.88]) if warm else np.array([0.9, 0.97, 1.05])
+            light[t >= spec.broken_at_s] = factor * tint
+        elif spec.broken == "dark_frame":
+            first = int(np.searchsorted(t, spec.broken_at_s))
+            light[first:first + int(rng.integers(1, 4))] = 0.03
+        self.gain = (exposure[:, None] * light).astype(np.float32)
+        self.flicker_phase = rng.uniform(0, 2 * np.pi)
+        self.row_t = np.arange(h) * (0.8 / (spec.fps_nominal * h))  # rolling-shutter readout
+        self.noise_bank = None
+        if spec.noise_sigma > 0:
+            self.noise_bank = (spec.noise_sigma
+                               * rng.standard_normal((4, h + 16, w + 16, 3))).astype(np.float32)
+        self.noise_pick = rng.integers(0, [4, 16, 16], size=(n, 3))
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def __iter__(self):
+        spec, scene = self.spec, self.scene
+        w, h = spec.width, spec.height
+        occ = _Occluder(scene, w, h)
+        for i in range(len(self.pts)):
+            y0, x0 = self.margin + self.dy[i], self.margin + self.dx[i]
+            frame = scene.skin[y0:y0 + h, x0:x0 + w].copy()
+            if self.s[i] > 0:
+                frame += np.float32(self.s[i]) * scene.blanch_delta[y0:y0 + h, x0:x0 + w]
+            if spec.pulse_amp > 0:
+                frame += np.float32(self.pulse[i]) * scene.pulse[y0:y0 + h, x0:x0 + w]
+            if self.occ_level[i] > 0:
+                occ.draw(frame, y0, x0, float(self.occ_level[i]), self.occ_shift[i])
+            if spec.flicker_amp > 0:
+                rows = 1.0 + spec.flicker_amp * np.sin(
+                    2 * np.pi * spec.flicker_hz * (self.t[i] + self.row_t) + self.flicker_phase)
+                frame *= rows.astype(np.float32)[:, None, None] * self.gain[i][None, None, :]
+            else:
+                frame *= self.gain[i][None, None, :]
+            if self.noise_bank is not None:
+                j, ny, nx = self.noise_pick[i]
+                frame += self.noise_bank[j, ny:ny + h, nx:nx + w]
+            yield int(self.pts[i]), np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 
 class _Occluder:
