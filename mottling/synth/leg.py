@@ -1,4 +1,4 @@
-"""Leg anatomy and camera geometry for the photo generator.
+"""Leg anatomy, its shading, and the camera geometry for the photo generator.
 
 The leg lives in *landmark units*: ``u`` runs along the leg axis, 0 at the centre of the knee and
 1 at the groin fold; ``v`` runs across it, positive towards the midline (medial). The camera is a
@@ -14,6 +14,16 @@ import numpy as np
 
 from mottling.scale import LegLandmarks
 
+# Frontal outline of an adult leg lying on a bed: (u, half-width) control points for the medial
+# and lateral edges, knee-groin length 1. The calf bulges below the knee, the femoral condyles
+# make the knee wide, the vastus medialis fills the medial side just above it.
+_U_CTRL = np.array([-0.8, -0.55, -0.35, -0.15, -0.04, 0.06, 0.16, 0.3, 0.5, 0.7, 0.88, 1.0,
+                    1.15, 1.5], dtype=np.float32)
+_MEDIAL = np.array([0.115, 0.125, 0.145, 0.13, 0.15, 0.16, 0.17, 0.17, 0.185, 0.205, 0.22,
+                    0.225, 0.25, 0.3], dtype=np.float32)
+_LATERAL = np.array([0.11, 0.12, 0.135, 0.125, 0.145, 0.15, 0.145, 0.16, 0.185, 0.21, 0.235,
+                     0.25, 0.31, 0.45], dtype=np.float32)
+
 
 @dataclass(frozen=True)
 class Anatomy:
@@ -22,14 +32,12 @@ class Anatomy:
     side: str  # "left" | "right"
     skin_tone: int
     landmarks: LegLandmarks
-    hw_knee: float  # half-width of the leg at the knee
-    hw_groin: float  # half-width of the thigh at the groin fold
-    hw_calf: float  # half-width below the knee
-    patella_ru: float  # patella semi-axis along the leg
-    patella_rv: float  # patella semi-axis across the leg
+    width_scale: float  # whole-leg girth
+    thigh_fullness: float  # extra girth of the upper thigh
+    patella_ru: float  # kneecap semi-axis along the leg
+    patella_rv: float  # kneecap semi-axis across the leg
     patella_height: float  # how much the kneecap stands out (shading)
-    fold_tilt: float  # slope of the groin crease (u per unit of lateral v)
-    hip_flare: float  # how fast the lateral outline widens above the groin
+    fold_tilt: float  # slope of the groin crease (u per unit of medial v)
     skin_jitter: tuple[float, float, float]  # per-patient tint on the Monk swatch
     texture_seed: int
 
@@ -38,41 +46,56 @@ class Anatomy:
         """+1 when the medial side is towards image +x (a right leg seen from the feet)."""
         return 1.0 if self.side == "right" else -1.0
 
+    @property
+    def hw_knee(self) -> float:
+        return 0.15 * self.width_scale
+
 
 def sample_anatomy(rng: np.random.Generator, skin_tone: int, side: str) -> Anatomy:
     coin = float(rng.uniform(0.038, 0.046))
     patella_top = float(rng.uniform(0.085, 0.105))
-    mid = float(rng.uniform(0.48, 0.52))
-    landmarks = LegLandmarks(coin_radius=coin, patella_top=patella_top, mid_thigh=mid,
-                             groin_fold=1.0)
-    hw_knee = float(rng.uniform(0.15, 0.19))
+    landmarks = LegLandmarks(coin_radius=coin, patella_top=patella_top,
+                             mid_thigh=float(rng.uniform(0.48, 0.52)), groin_fold=1.0)
     return Anatomy(
         side=side, skin_tone=skin_tone, landmarks=landmarks,
-        hw_knee=hw_knee,
-        hw_groin=float(hw_knee * rng.uniform(1.25, 1.6)),
-        hw_calf=float(hw_knee * rng.uniform(0.82, 0.95)),
-        patella_ru=float(patella_top * rng.uniform(0.95, 1.1)),
-        patella_rv=float(hw_knee * rng.uniform(0.45, 0.6)),
-        patella_height=float(rng.uniform(0.5, 1.0)),
+        width_scale=float(rng.uniform(0.85, 1.12)),
+        thigh_fullness=float(rng.uniform(0.9, 1.3)),
+        patella_ru=float(patella_top * rng.uniform(0.95, 1.08)),
+        patella_rv=float(rng.uniform(0.065, 0.085)),
+        patella_height=float(rng.uniform(0.7, 1.2)),
         fold_tilt=float(rng.uniform(0.25, 0.5)),
-        hip_flare=float(rng.uniform(0.3, 0.8)),
-        skin_jitter=tuple(float(x) for x in rng.normal(0.0, 0.025, 3)),
+        skin_jitter=tuple(float(x) for x in rng.normal(0.0, 0.02, 3)),
         texture_seed=int(rng.integers(2**31)),
     )
 
 
 def half_widths(anat: Anatomy, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Medial and lateral half-widths of the leg outline at ``u``."""
-    t = np.clip(u, 0.0, 1.0)
-    thigh = anat.hw_knee + (anat.hw_groin - anat.hw_knee) * t ** 0.8
-    # a little fullness above the kneecap (vastus medialis) and along the thigh
-    thigh = thigh + 0.012 * np.exp(-((u - 0.22) / 0.1) ** 2) + 0.01 * np.sin(np.pi * t)
-    below = anat.hw_calf + (anat.hw_knee - anat.hw_calf) * np.exp(-((u / 0.12) ** 2))
-    hw = np.where(u < 0, below, thigh)
-    above = np.maximum(u - 1.0, 0.0)
-    lateral = hw + anat.hip_flare * above
-    medial = hw + 0.15 * above
-    return medial.astype(np.float32), lateral.astype(np.float32)
+    """Medial and lateral half-widths of the leg outline at ``u`` (float32 arrays)."""
+    full = np.float32(1.0) + np.float32(anat.thigh_fullness - 1.0) * np.clip(u - 0.2, 0, 0.8)
+    s = np.float32(anat.width_scale) * full
+    return (np.interp(u, _U_CTRL, _MEDIAL).astype(np.float32) * s,
+            np.interp(u, _U_CTRL, _LATERAL).astype(np.float32) * s)
+
+
+def bump_gradient(anat: Anatomy, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slopes (d/du, d/dv) of the knee's relief: kneecap, the hollows beside the patellar tendon,
+    the soft fullness above the kneecap. Units: height per landmark unit."""
+    ru, rv, ph = anat.patella_ru, anat.patella_rv, anat.patella_height
+    bumps = (  # (u0, v0, su, sv, height)
+        (0.0, 0.0, ru, rv, 0.045 * ph),
+        (-1.5 * ru, 0.55 * rv, 0.5 * ru, 0.35 * rv, -0.02 * ph),
+        (-1.5 * ru, -0.55 * rv, 0.5 * ru, 0.35 * rv, -0.02 * ph),
+        (1.9 * ru, 0.5 * rv, 1.0 * ru, 1.2 * rv, 0.02),
+    )
+    gu = np.zeros_like(u)
+    gv = np.zeros_like(u)
+    for u0, v0, su, sv, hgt in bumps:
+        du = (u - np.float32(u0)) * np.float32(1 / su)
+        dv = (v - np.float32(v0)) * np.float32(1 / sv)
+        g = np.exp(-np.minimum(du * du + dv * dv, 80)) * np.float32(hgt)
+        gu -= np.float32(2 / su) * du * g
+        gv -= np.float32(2 / sv) * dv * g
+    return gu, gv
 
 
 @dataclass(frozen=True)
@@ -87,13 +110,12 @@ class Camera:
 
     def leg_coords(self) -> tuple[np.ndarray, np.ndarray]:
         """(u, v) for every pixel centre, each (height, width) float32."""
-        ys, xs = np.mgrid[0:self.height, 0:self.width].astype(np.float32)
-        xs += 0.5
-        ys += 0.5
+        xs = np.arange(self.width, dtype=np.float32)[None, :] + np.float32(0.5)
+        ys = np.arange(self.height, dtype=np.float32)[:, None] + np.float32(0.5)
         h = self.pix_to_leg.astype(np.float32)
-        w = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
-        qx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / w
-        qy = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / w
+        w = np.float32(1.0) / (h[2, 0] * xs + h[2, 1] * ys + h[2, 2])
+        qx = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) * w
+        qy = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) * w
         return -qy, qx * np.float32(self.side_sign)
 
     def to_pixels(self, u: float, v: float = 0.0) -> tuple[float, float]:
@@ -105,6 +127,11 @@ class Camera:
         x, y = self.to_pixels(u, v)
         m = margin * max(self.width, self.height)
         return m <= x <= self.width - m and m <= y <= self.height - m
+
+    def axis_angle(self) -> float:
+        """Direction (radians, image coordinates) from the knee towards the groin."""
+        (x0, y0), (x1, y1) = self.to_pixels(0.0), self.to_pixels(1.0)
+        return float(np.arctan2(y1 - y0, x1 - x0))
 
 
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -48,34 +48,39 @@ class WorleyNet:
 
     def __init__(self, rng: np.random.Generator, cell: float, jitter: float = 0.9):
         self.cell = float(cell)
-        self.offsets = (0.5 + jitter * (rng.random((self.TABLE, self.TABLE, 2)) - 0.5)
-                        ).astype(np.float32)
+        off = (0.5 + jitter * (rng.random((self.TABLE * self.TABLE, 2)) - 0.5)).astype(np.float32)
+        self.off_x = np.ascontiguousarray(off[:, 0])
+        self.off_y = np.ascontiguousarray(off[:, 1])
 
     def f1_f2(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distances (in cell units) to the nearest and second-nearest feature point."""
-        xs = x / np.float32(self.cell)
-        ys = y / np.float32(self.cell)
-        ix = np.floor(xs).astype(np.int32)
-        iy = np.floor(ys).astype(np.int32)
-        fx = xs - ix
-        fy = ys - iy
+        inv = np.float32(1.0 / self.cell)
+        xs = x * inv
+        ys = y * inv
+        fx_floor = np.floor(xs)
+        fy_floor = np.floor(ys)
+        fx = xs - fx_floor
+        fy = ys - fy_floor
+        mask = self.TABLE - 1
+        ix = fx_floor.astype(np.int32)
+        iy = fy_floor.astype(np.int32)
         f1 = np.full(x.shape, 9.0, dtype=np.float32)
         f2 = np.full(x.shape, 9.0, dtype=np.float32)
-        t = self.TABLE
+        cols = [((ix + dx) & mask, np.float32(dx) - fx) for dx in (-1, 0, 1)]
         for dy in (-1, 0, 1):
-            rows = (iy + dy) % t
-            for dx in (-1, 0, 1):
-                cols = (ix + dx) % t
-                off = self.offsets[rows, cols]
-                ddx = off[..., 0] + np.float32(dx) - fx
-                ddy = off[..., 1] + np.float32(dy) - fy
+            row = ((iy + dy) & mask) * self.TABLE
+            rel_y = np.float32(dy) - fy
+            for col, rel_x in cols:
+                idx = row + col
+                ddx = np.take(self.off_x, idx) + rel_x
+                ddy = np.take(self.off_y, idx) + rel_y
                 d = ddx * ddx + ddy * ddy
-                f2 = np.minimum(f2, np.maximum(f1, d))
-                f1 = np.minimum(f1, d)
+                np.minimum(f2, np.maximum(f1, d), out=f2)
+                np.minimum(f1, d, out=f1)
         return np.sqrt(f1), np.sqrt(f2)
 
     def net(self, x: np.ndarray, y: np.ndarray, line_width: float | np.ndarray) -> np.ndarray:
         """Reticular net in [0, 1]: 1 on the cell borders, falling to 0 inside the islands."""
         f1, f2 = self.f1_f2(x, y)
         edge = (f2 - f1) / line_width
-        return np.exp(-edge * edge).astype(np.float32)
+        return np.exp(-np.minimum(edge * edge, 80)).astype(np.float32)

@@ -15,11 +15,11 @@ import numpy as np
 from mottling.scale import extent_bounds, score_for_extent
 from mottling.skin import monk_rgb
 from mottling.synth import nuisances as nz
-from mottling.synth.leg import Anatomy, Camera, half_widths, make_camera
-from mottling.synth.patterns import WorleyNet, smooth_noise
+from mottling.synth.leg import Anatomy, Camera, bump_gradient, half_widths, make_camera
+from mottling.synth.mottle import mottled_region, mottling_absorbance, mottling_density
+from mottling.synth.patterns import smooth_noise
 
 LANDMARK_NAMES = ("knee", "patella_top", "mid_thigh", "groin")
-ABSORB = np.array([0.78, 1.15, 0.42], dtype=np.float32)  # violaceous: takes green and red, spares blue
 PATTERNS = ("fabric", "hair", "bruise")
 
 
@@ -105,47 +105,13 @@ def choose_camera(rng: np.random.Generator, score: int, anat: Anatomy, size: int
     return cam, framing
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
+def _f(x) -> np.float32:
+    return np.float32(x)
 
 
-def mottled_region(rng: np.random.Generator, score: int, extent: float, anat: Anatomy,
-                   u: np.ndarray, v: np.ndarray, ppu: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Where the skin is mottled: (hard bool region, soft weight in [0, 1], v of the top point).
-
-    The region's furthest point along the axis is exactly ``extent``, reached at ``v_top``.
-    """
-    if score == 1:
-        rv = extent * rng.uniform(0.75, 1.0)
-        d = (u / extent) ** 2 + (v / rv) ** 2
-        return d <= 1.0, _smoothstep((1.0 - d) * extent * ppu / 2), 0.0
-    if score == 2:
-        au = extent * rng.uniform(0.9, 1.6)
-        uc = extent - au
-        av = anat.hw_knee * rng.uniform(0.6, 1.2)
-        d = ((u - uc) / au) ** 2 + (v / av) ** 2
-        return d <= 1.0, _smoothstep((1.0 - d) * min(au, av) * ppu / 2), 0.0
-    # 3-5: from below the knee up to an irregular front that peaks at (extent, v_top)
-    v_top = float(rng.uniform(-0.4, 0.4) * anat.hw_knee)
-    amp = float(rng.uniform(0.01, 0.07))
-    f1, f2 = rng.uniform(8, 20, 2)
-    p1, p2 = rng.uniform(0, 2 * np.pi, 2)
-
-    def wob(x):
-        return 0.5 * (np.sin(f1 * x + p1) + 1) + 0.3 * (np.sin(f2 * x + p2) + 1)
-
-    grid = np.linspace(-0.6, 0.6, 241)
-    g0 = wob(grid)
-    g0 -= g0.min()
-    scale = 1.0 / max(float(g0.max()), 1e-6)
-    dip = wob(np.float32(v_top))  # value at v_top becomes the minimum: top exactly at extent there
-    wv = np.maximum((wob(v) - dip) * scale, 0.0) + 2.0 * ((v - v_top) ** 2)
-    top = extent - amp * wv
-    bottom = -float(rng.uniform(0.05, 0.5))
-    region = (u <= top) & (u >= bottom)
-    soft = _smoothstep((top - u) * ppu / 3) * _smoothstep((u - bottom) * ppu / 20)
-    return region, soft, v_top
+def _gauss(x: np.ndarray, width: float) -> np.ndarray:
+    t = x * _f(1 / width)
+    return np.exp(-np.minimum(t * t, _f(80)))  # no denormals: they are 20x slower
 
 
 def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
@@ -154,93 +120,96 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
     extent = draw_extent(rng, score, anat, size)
     cam, framing = choose_camera(rng, score, anat, size, safe)
     h, w = cam.height, cam.width
-    ppu = cam.px_per_unit
+    ppu = _f(cam.px_per_unit)
     u, v = cam.leg_coords()
 
-    # --- leg outline and the gown/sheet covering the body above the groin
+    # --- leg outline, and the gown/sheet covering the body above the groin
     med, lat = half_widths(anat, u)
-    inside = np.minimum(med - v, v + lat)
-    leg_alpha = np.clip(inside * ppu + 0.5, 0, 1)
-    u_cover = float(rng.uniform(1.06, 1.35))
+    inside = np.minimum(med - v, v + lat)  # landmark units, > 0 on the leg
+    leg_alpha = np.clip(inside * ppu + _f(0.5), 0, 1)
+    u_cover = float(rng.uniform(1.06, 1.3))
     if score == 5:
-        u_cover = max(u_cover, min(extent, 1.0 + 2 * margin_units(size) + 0.04))
-    cover_wob = 0.02 * np.sin(v * rng.uniform(6, 14) + rng.uniform(0, 6)) + 0.12 * anat.fold_tilt * v
-    cover_alpha = np.clip((u - u_cover - cover_wob) * ppu + 0.5, 0, 1)
+        u_cover = max(u_cover, min(extent, 1.0 + 2 * margin_units(size)) + 0.05)
+    cover_edge = (u - _f(u_cover) - _f(0.02) * np.sin(v * _f(rng.uniform(6, 14))
+                                                     + _f(rng.uniform(0, 6)))
+                  + _f(rng.uniform(-0.15, 0.15)) * v)
+    cover_alpha = np.clip(cover_edge * ppu + _f(0.5), 0, 1)
 
-    # --- skin: Monk swatch with a patient tint, blotchiness and pores
+    # --- skin albedo: Monk swatch with a patient tint, blotchiness, pores, a pinker knee
     tex = np.random.default_rng(anat.texture_seed)
     skin = nz.srgb_to_linear(clean_skin_srgb(anat))
-    blotch = smooth_noise(tex, h, w, 6.0) - 0.5
-    pores = tex.random((h, w), dtype=np.float32) - 0.5
-    albedo = skin[None, None, :] * (1 + 0.10 * blotch + 0.05 * pores)[..., None]
-    knee_red = np.exp(-(u * u + v * v) / 0.02).astype(np.float32)
-    albedo = albedo * (1 + 0.06 * knee_red[..., None] * np.array([0.5, -0.6, -0.6], np.float32))
+    lum = (_f(1) + _f(0.08) * (smooth_noise(tex, h, w, 6.0) - _f(0.5))
+           + _f(0.05) * (tex.random((h, w), dtype=np.float32) - _f(0.5)))
+    albedo = skin[:, None, None] * lum[None]
+    knee_red = _gauss(np.sqrt(u * u + v * v), 0.12) + _f(0.5) * (smooth_noise(tex, h, w, 9.0)
+                                                                - _f(0.5))
+    albedo[0] *= _f(1) + _f(0.05) * knee_red
+    albedo[1:] *= _f(1) - _f(0.03) * knee_red
 
     # --- mottling
     mask_region = np.zeros((h, w), dtype=bool)
-    contrast = 0.0
+    contrast, v_top = 0.0, 0.0
     if score > 0:
-        region, soft, v_top = mottled_region(rng, score, extent, anat, u, v, ppu)
-        cell = float(rng.uniform(0.022, 0.05))
-        melanin = (anat.skin_tone - 1) / 9
-        contrast = float(rng.uniform(0.55, 1.4) * (1 - 0.5 * melanin))
-        net = WorleyNet(np.random.default_rng(anat.texture_seed + 1), cell)
-        warp_u = (smooth_noise(rng, h, w, 5.0) - 0.5) * cell * 0.8
-        warp_v = (smooth_noise(rng, h, w, 5.0) - 0.5) * cell * 0.8
-        line_w = float(rng.uniform(0.12, 0.32))
-        sel = soft > 0
-        pattern_val = np.zeros((h, w), dtype=np.float32)
-        if sel.any():
-            uu, vv = u[sel] + warp_u[sel], v[sel] + warp_v[sel]
-            pattern_val[sel] = net.net(uu, vv, line_w)
-        patch = 0.55 + 0.9 * smooth_noise(rng, h, w, 7.0)
-        dens = np.clip(pattern_val * patch, 0, 1.2) * soft
-        dusky = 0.25 * soft  # the islands are pale-dusky too, not normal skin
-        albedo = albedo * np.exp(-contrast * (dens + dusky)[..., None] * ABSORB)
+        region, envelope, v_top = mottled_region(rng, score, extent, anat, u, v)
+        sel = region & (leg_alpha > 0) & (cover_alpha < 1)
+        dens = mottling_density(rng, anat, score, extent, u, v, envelope, sel)
+        od, contrast = mottling_absorbance(rng, anat, dens, envelope, region)
+        albedo *= np.exp(-od)
         mask_region = region
 
-    # --- non-mottling patterns on the skin
+    # --- things on the skin that are not mottling
     if pattern == "bruise":
         bu, bv = rng.uniform(0.05, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee
-        r = rng.uniform(0.03, 0.07)
-        bl = np.exp(-(((u - bu) ** 2 + ((v - bv) * 1.3) ** 2) / (r * r)))
-        bl = bl * (0.7 + 0.6 * smooth_noise(rng, h, w, 10.0))
-        tint = np.array([1.0, 1.25, 0.9] if rng.random() < 0.6 else [0.4, 0.3, 0.9], np.float32)
-        albedo = albedo * np.exp(-rng.uniform(0.6, 1.2) * bl[..., None] * tint)
+        r = rng.uniform(0.03, 0.08)
+        d = np.sqrt((u - _f(bu)) ** 2 + ((v - _f(bv)) * _f(1.3)) ** 2) * _f(1 / r)
+        d = d + _f(0.5) * (smooth_noise(rng, h, w, 14.0) - _f(0.5))
+        core, halo = _gauss(d, 0.7), _gauss(d, 1.2)
+        old = float(rng.uniform(0, 1))  # a fresh bruise is purple, an old one yellow-green
+        od_b = (np.array([0.5, 1.0, 0.3], np.float32)[:, None, None] * core[None] * _f(1 - old)
+                + np.array([0.1, 0.15, 0.8], np.float32)[:, None, None] * halo[None] * _f(0.5 + old))
+        albedo *= np.exp(-od_b * _f(rng.uniform(0.5, 1.1)))
     if pattern == "hair":
-        angle = np.arctan2(*(np.subtract(cam.to_pixels(1.0), cam.to_pixels(0.0))[::-1]))
-        hair = nz.draw_hair(rng, w, h, float(angle), float(rng.uniform(0.3, 1.0)))
-        albedo = albedo * (1 - 0.6 * hair[..., None])
+        hair = nz.draw_hair(rng, w, h, cam.axis_angle(), float(rng.uniform(0.4, 1.0)))
+        albedo *= (_f(1) - _f(0.55) * hair)[None]
 
-    # --- shading: a cylinder with a kneecap bump, and creases
-    nx = np.clip((v + 0.5 * (lat - med)) / (0.5 * (med + lat)), -0.999, 0.999)
-    nz_ = np.sqrt(1 - nx * nx)
-    pb = np.exp(-((u / anat.patella_ru) ** 2 + (v / anat.patella_rv) ** 2))
-    gu = -2 * u / anat.patella_ru ** 2 * pb * anat.patella_height * 0.05
-    gv = -2 * v / anat.patella_rv ** 2 * pb * anat.patella_height * 0.05
-    n_v, n_u, n_z = nx - gv * nz_, -gu, nz_
-    norm = np.sqrt(n_v * n_v + n_u * n_u + n_z * n_z)
-    el, az = rng.uniform(0.5, 1.2), rng.uniform(0, 2 * np.pi)
+    # --- shading: a flattened cylinder with the knee's relief, a glossy sheen, creases
+    centre = _f(0.5) * (med - lat)
+    nx = np.clip((v - centre) / (_f(0.5) * (med + lat)), -0.995, 0.995)
+    nzc = np.sqrt(_f(1) - nx * nx)
+    gu, gv = bump_gradient(anat, u, v)
+    n_v, n_u, n_z = nx - gv * nzc, -gu * nzc, nzc
+    inv = _f(1) / np.sqrt(n_v * n_v + n_u * n_u + n_z * n_z)
+    el, az = rng.uniform(0.75, 1.45), rng.uniform(0, 2 * np.pi)
     light = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    lambert = np.maximum((n_v * light[0] + n_u * light[1] + n_z * light[2]) / norm, 0)
-    ambient = float(rng.uniform(0.25, 0.5))
-    shade = ambient + (1 - ambient) * lambert
-    fold_u = 1.0 + anat.fold_tilt * (-v) * 0.5
-    crease = np.exp(-(((u - fold_u) / 0.012) ** 2)) * (v > -0.5 * lat)
-    shade = shade * (1 - 0.35 * crease)
-    skin_lin = albedo * shade[..., None]
+    ndl = (n_v * _f(light[0]) + n_u * _f(light[1]) + n_z * _f(light[2])) * inv
+    half_vec = light + np.array([0.0, 0.0, 1.0])
+    half_vec /= np.linalg.norm(half_vec)
+    ndh = np.maximum((n_v * _f(half_vec[0]) + n_u * _f(half_vec[1]) + n_z * _f(half_vec[2])) * inv,
+                     0)
+    ambient = _f(rng.uniform(0.2, 0.4))
+    shade = ambient + (_f(1) - ambient) * np.maximum(ndl, 0)
+    shade *= _f(1) - _f(0.3) * (nx * nx) ** 2  # the skin turns away at the leg's edges
+    fold_u = _f(1.0) - _f(anat.fold_tilt) * v - _f(1.5) * v * v
+    groin = _f(0.12) * _gauss(u - fold_u, 0.01) + _f(0.1) * _gauss(u - fold_u + _f(0.02), 0.03)
+    shade *= _f(1) - groin * np.clip(v * _f(8) + _f(0.5), 0, 1)  # a crease on the medial side
+    for k in range(int(rng.integers(1, 4))):  # skin folds above the kneecap
+        uk = _f(lm.patella_top * (1.2 + 0.35 * k)) + _f(rng.uniform(0.5, 2.0)) * v * v
+        shade *= _f(1) - _f(0.06) * _gauss(u - uk, 0.004) * _gauss(v, 0.09)
+    gloss = _f(rng.uniform(0.02, 0.12)) * np.maximum(ndh, _f(0.65)) ** _f(rng.uniform(12, 40))
+    skin_lin = albedo * shade[None] + gloss[None]
 
-    # --- background sheet, leg shadow on it, compose, gown/sheet over the hip
-    print_kind = None
-    if pattern == "fabric":
-        print_kind = str(rng.choice(["dots", "checks", "net"]))
+    # --- background sheet with the leg's shadow, then the leg, then the cover over the hip
+    print_kind = str(rng.choice(["dots", "checks", "net"])) if pattern == "fabric" else None
     bg = nz.sheet(rng, u, v, print_kind)
-    outside = np.maximum(-inside, 0)
-    bg = bg * (1 - 0.35 * np.exp(-outside / 0.05))[..., None]
-    img = bg * (1 - leg_alpha[..., None]) + skin_lin * leg_alpha[..., None]
-    cover_lin = nz.sheet(rng, u, v, None)
-    img = img * (1 - 0.3 * np.exp(-np.maximum(u_cover - u, 0) / 0.03))[..., None] * (
-        1 - cover_alpha[..., None]) + cover_lin * cover_alpha[..., None]
+    sv = _f(0.06 * np.cos(az) * rng.uniform(0.3, 1.0))
+    shifted = np.minimum(med - (v - sv), (v - sv) + lat)
+    bg *= (_f(1) - _f(0.35) * np.clip(shifted * _f(25) + _f(1), 0, 1))[None]
+    a = leg_alpha[None]
+    img = bg * (_f(1) - a) + skin_lin * a
+    cover_lin = nz.sheet(rng, u, v, print_kind if rng.random() < 0.5 else None)
+    cover_shadow = _f(1) - _f(0.3) * np.exp(np.clip(cover_edge * _f(35), -80, 0))
+    ca = cover_alpha[None]
+    img = img * cover_shadow[None] * (_f(1) - ca) + cover_lin * ca
 
     # --- occluders, kept off the spots that decide the score
     occl = np.zeros((h, w), dtype=np.float32)
@@ -248,7 +217,7 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
     keep_out = [cam.to_pixels(deciding_u(score, anat)), cam.to_pixels(0.0)]
     if score > 0:
         keep_out.append(cam.to_pixels(extent, 0.0 if score < 3 else v_top))
-    keep_r = 0.08 * ppu
+    keep_r = 0.08 * cam.px_per_unit
 
     def clear_of_keep_out(cov: np.ndarray) -> bool:
         for (x, y) in keep_out:
@@ -258,52 +227,53 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
                 return False
         return True
 
+    mean_shade = _f(float(shade.mean()))
     if occluders and rng.random() < 0.3:
         pads = [cam.to_pixels(rng.uniform(0.15, 1.0), rng.uniform(-0.7, 0.7) * anat.hw_knee)
                 for _ in range(int(rng.integers(1, 3)))]
         cov, col = nz.draw_ecg_leads(rng, w, h, pads)
         if clear_of_keep_out(cov):
-            img = img * (1 - cov[..., None]) + col * shade.mean() * cov[..., None]
+            img = img * (_f(1) - cov)[None] + col * (cov * mean_shade)[None]
             occl = np.maximum(occl, cov)
             occluder_names.append("ecg_leads")
     if occluders and rng.random() < 0.2:
         c = cam.to_pixels(rng.uniform(-0.2, 0.9), rng.uniform(-0.5, 0.5) * anat.hw_knee)
-        cov, col = nz.draw_dressing(rng, w, h, c, rng.uniform(0.05, 0.1) * ppu)
+        cov, col = nz.draw_dressing(rng, w, h, c, rng.uniform(0.05, 0.1) * cam.px_per_unit)
         if clear_of_keep_out(cov):
-            img = img * (1 - cov[..., None]) + col * (0.8 + 0.2 * shade[..., None]) * cov[..., None]
+            img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.8) + _f(0.2) * shade))[None]
             occl = np.maximum(occl, cov)
             occluder_names.append("dressing")
 
     # --- light: colour temperature, exposure, a soft shadow, vignetting
     temp = float(rng.uniform(-1, 1))
-    exposure = float(np.exp(rng.normal(0, 0.3)))
-    light_field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else 1.0
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    vig = 1 - rng.uniform(0, 0.35) * (((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2) * 2)
-    gain = nz.colour_temperature_gains(temp) * exposure
-    img = img * (light_field * vig)[..., None] * gain
+    exposure = float(np.exp(rng.normal(-0.1, 0.3)))
+    field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else np.ones((h, w), np.float32)
+    yy = (np.arange(h, dtype=np.float32)[:, None] / _f(h) - _f(0.5)) ** 2
+    xx = (np.arange(w, dtype=np.float32)[None, :] / _f(w) - _f(0.5)) ** 2
+    field = field * (_f(1) - _f(rng.uniform(0, 0.6)) * (xx + yy))
+    gain = nz.colour_temperature_gains(temp) * _f(exposure)
+    img *= field[None]
+    img *= gain[:, None, None]
     rgb8 = nz.linear_to_srgb8(img)
 
     visible = (leg_alpha > 0.5) & (cover_alpha < 0.5) & (occl < 0.5)
     mask = mask_region & visible
     landmarks_px = {name: cam.to_pixels(val) for name, val in zip(
         LANDMARK_NAMES, (0.0, lm.patella_top, lm.mid_thigh, lm.groin_fold))}
-    visible_extent = float(u[mask].max()) if mask.any() else None
-    skin_px = int(visible.sum())
+    decide = deciding_u(score, anat) + 0.03
     meta = dict(
-        extent=extent, visible_extent=visible_extent, framing=framing,
-        mottled_fraction=float(mask.sum() / max(skin_px, 1)), contrast=contrast,
-        occluders=";".join(occluder_names), landmarks_px=landmarks_px,
-        width=w, height=h, px_per_unit=ppu, colour_temperature=temp, exposure=exposure,
-        _deciding_visible=bool(cam.inside(deciding_u(score, anat) + 0.03, 0, 0.0))
-        and _visible_at(visible, cam, deciding_u(score, anat) + 0.03),
+        extent=extent, visible_extent=float(u[mask].max()) if mask.any() else None,
+        framing=framing, mottled_fraction=float(mask.sum() / max(int(visible.sum()), 1)),
+        contrast=contrast, occluders=";".join(occluder_names), landmarks_px=landmarks_px,
+        width=w, height=h, px_per_unit=cam.px_per_unit, colour_temperature=temp,
+        exposure=exposure, _deciding_visible=_visible_at(visible, cam, decide),
     )
     return Scene(rgb8, mask, meta, visible)
 
 
 def _visible_at(skin_visible: np.ndarray, cam: Camera, u: float) -> bool:
     x, y = cam.to_pixels(u)
-    xi, yi = int(x), int(y)
+    xi, yi = int(np.floor(x)), int(np.floor(y))
     return 0 <= xi < cam.width and 0 <= yi < cam.height and bool(skin_visible[yi, xi])
 
 
