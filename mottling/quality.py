@@ -5,9 +5,9 @@ Flags (words for each in ``mottling.results.IMAGE_QUALITY_MESSAGES``):
 - ``too_dark``: even the brighter part of the photo is dark (95th percentile of luma below
   ``dark_p95``). Judged on the bright end, not the mean, so a well-lit photo of very dark skin
   (Monk 9-10, whose swatches have a luma near 35/255) is not called dark.
-- ``overexposed``: more than half the picture is blown to white in all three channels. The bar is
+- ``overexposed``: about two thirds of the picture is blown to white in all three channels. The bar is
   high because a white sheet burnt out beside a well-exposed leg is common (generated photos have
-  up to ~50% of such pixels) and does not spoil the score.
+  up to ~57% of such pixels) and does not spoil the score.
 - ``blurred``: the no-reference blur measure of Crete et al. (2007): how much of the local
   variation survives an extra 9-pixel box blur. It is a ratio, so it depends far less on contrast
   than the variance of the Laplacian, which scales with contrast squared and would call
@@ -53,7 +53,7 @@ class QualityPolicy:
     """Thresholds for each flag and the factor it multiplies the confidence by."""
 
     dark_p95: float = 40.0            # luma (0-255) that 95% of the pixels stay under
-    blown_fraction: float = 0.55      # share of pixels with R, G and B all >= 250
+    blown_fraction: float = 0.65      # share of pixels with R, G and B all >= 250
     blur_max: float = 0.6             # Crete blur measure (0 sharp .. 1 flat) above which: blurred
     skin_min_fraction: float = 0.10   # share of possibly-skin pixels below which: no_skin
     skin_min_a: float = -6.0          # CIELAB a* floor (greener is not skin)
