@@ -1,0 +1,76 @@
+"""Phone-photo augmentations (albumentations 2.x) that never change what the label means.
+
+The score is decided by where the mottling ends relative to the knee, the kneecap, the middle of
+the thigh and the groin fold. So every geometric change keeps those landmarks inside the frame
+(with a margin): a draw that would push one out is redrawn, and after a few misses the photo keeps
+its geometry and only gets the photometric changes. Colour changes stay mild, because mottling is a
+colour pattern and must stay visible on every skin tone.
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+GEOMETRIC_TRIES = 6
+
+
+class PhonePhotoAugment:
+    """``augment(pixels, mask, landmarks, seed) -> (pixels, mask, landmarks)``; deterministic per
+    seed, so a resumed run sees the same augmented images."""
+
+    def __init__(self, strength: float = 1.0, margin: float = 0.02):
+        s = float(strength)
+        self.margin = margin
+        self.geometric = A.Compose(
+            [
+                A.HorizontalFlip(p=0.5),
+                A.RandomRotate90(p=0.5),   # phone photos of a leg come in every orientation
+                A.Affine(scale=(1 - 0.12 * s, 1 + 0.10 * s), translate_percent=(-0.06 * s, 0.06 * s),
+                         rotate=(-15 * s, 15 * s), shear=(-4 * s, 4 * s), border_mode=cv2.BORDER_CONSTANT,
+                         fill=0, fill_mask=0, p=0.8),
+                A.Perspective(scale=(0.0, 0.04 * s), fit_output=False, p=0.3),
+            ],
+            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+        )
+        self.photometric = A.Compose([
+            A.RandomBrightnessContrast(brightness_limit=0.2 * s, contrast_limit=0.2 * s, p=0.8),
+            A.RandomGamma(gamma_limit=(int(100 - 20 * s), int(100 + 20 * s)), p=0.3),
+            A.HueSaturationValue(hue_shift_limit=int(4 * s), sat_shift_limit=int(12 * s),
+                                 val_shift_limit=int(8 * s), p=0.5),
+            A.PlanckianJitter(p=0.3),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 3)), A.MotionBlur(blur_limit=(3, 5))],
+                    p=0.25 * min(1.0, s)),
+            A.GaussNoise(std_range=(0.01, 0.04 * s), p=0.3),
+            A.ImageCompression(quality_range=(55, 95), p=0.4),
+        ])
+
+    def _inside(self, points: np.ndarray, width: int, height: int) -> bool:
+        if points.size == 0:
+            return True
+        mx, my = self.margin * width, self.margin * height
+        return bool(np.all((points[:, 0] >= mx) & (points[:, 0] <= width - 1 - mx)
+                           & (points[:, 1] >= my) & (points[:, 1] <= height - 1 - my)))
+
+    def __call__(self, pixels: np.ndarray, mask: np.ndarray | None,
+                 landmarks: dict[str, tuple[float, float]], seed: int):
+        names = list(landmarks)
+        points = np.array([landmarks[k] for k in names], np.float32).reshape(-1, 2)
+        h, w = pixels.shape[:2]
+        out_pixels, out_mask, out_points = pixels, mask, points
+        for attempt in range(GEOMETRIC_TRIES):
+            self.geometric.set_random_seed(seed + 104_729 * attempt)
+            kwargs = {"image": pixels, "keypoints": points}
+            if mask is not None:
+                kwargs["mask"] = mask
+            res = self.geometric(**kwargs)
+            kp = np.asarray(res["keypoints"], np.float32).reshape(-1, 2)
+            if self._inside(kp, w, h):
+                out_pixels, out_mask, out_points = res["image"], res.get("mask", None), kp
+                break
+        self.photometric.set_random_seed(seed + 7)
+        out_pixels = self.photometric(image=np.ascontiguousarray(out_pixels))["image"]
+        return (np.ascontiguousarray(out_pixels),
+                None if out_mask is None else np.ascontiguousarray(out_mask),
+                {k: (float(x), float(y)) for k, (x, y) in zip(names, out_points)})

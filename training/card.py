@@ -1,0 +1,184 @@
+"""Model cards (Mitchell et al. 2019) written beside every exported model: JSON and Markdown.
+
+Only measured numbers go in: the metrics come from an ``evaluate`` run's ``metrics.json`` and the
+training figures from the run folder. Nothing is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from training.config import TrainConfig
+
+INTENDED_USE = ("Research use: a baseline for scoring skin mottling (Ait-Oufella 2011, 0-5) from "
+                "knee-and-thigh photographs, for method development, for agreement studies "
+                "against human raters, and as a starting point for retraining on real, labelled "
+                "archives with `mottling train --init`.")
+OUT_OF_SCOPE = [
+    "Any clinical decision, triage or monitoring of a patient. This is not a medical device and "
+    "has not been validated on real patients.",
+    "Photographs that do not show the leg from the knee towards the groin (scores 3-5 cannot be "
+    "told apart without the thigh in view).",
+    "Other body sites, other mottling scales, or a judgement of colour intensity.",
+    "Claims about real-world accuracy by skin tone: the breakdown below is on generated images.",
+]
+CAVEATS = [
+    "Trained and evaluated ONLY on GENERATED images (`mottling synth images`). Real photographs "
+    "differ in lighting, skin texture, mottling appearance, framing and cameras; expect lower "
+    "agreement until the model is retrained on real data.",
+    "Mottling is harder to see on darker skin; the generator models this, but the real-world gap "
+    "may be larger. Always report metrics by skin tone.",
+    "The score depends on anatomy in view; a photo cropped above the knee or below the groin "
+    "cannot be scored reliably, whatever the model's confidence says.",
+    "Calibration (ECE) was measured on generated images and may not hold on real photos.",
+]
+RETRAIN = """1. Build a `manifest.csv` of your photos: `path`, `score` (0-5), `patient_id`, and if you
+   have them `skin_tone` (Monk 1-10) or `ita`, `mask_path`, `rater_*` columns
+   (format: `training/README.md`).
+2. Fine-tune from the shipped weights, splitting by patient:
+   `mottling train --config training/configs/default.yaml --data manifest.csv --init models/mottling-v0.1.0.pt --out_dir runs/real`
+3. Evaluate on held-out patients, with the breakdown by skin tone and rater agreement:
+   `mottling evaluate --model runs/real/best.pt --manifest manifest.csv --splits-file runs/real/splits.csv --split test --out runs/real/eval`
+4. Export with the new metrics: `mottling export runs/real/best.pt --out models/NAME.onnx --metrics runs/real/eval/metrics.json`"""
+
+
+def _fmt(x: Any) -> str:
+    return "–" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+
+def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: dict[str, Any],
+               evaluation: dict[str, Any] | None, export: dict[str, Any],
+               run_summary: dict[str, Any] | None, weights: dict[str, Any] | None,
+               recipe: str | None) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "name": onnx_path.stem,
+        "file": onnx_path.name,
+        "sha256": export["sha256"],
+        "size_bytes": export["size_bytes"],
+        "semver": meta["mottling.semver"],
+        "git_commit": meta["mottling.git_commit"],
+        "training_git_commit": ckpt.get("git_commit"),
+        "created_utc": meta["mottling.created_utc"],
+        "labels": json.loads(meta["mottling.labels"]),
+        "scale_version": meta["mottling.scale_version"],
+        "preprocessing": {"input_size": int(meta["mottling.input_size"]),
+                          "mean": json.loads(meta["mottling.mean"]),
+                          "std": json.loads(meta["mottling.std"]),
+                          "resize": meta["mottling.resize"],
+                          "layout": "NCHW float32, RGB, mottling.preprocess.to_input"},
+        "architecture": {"backbone": cfg.backbone, "head": cfg.head, "coord_conv": cfg.coord_conv,
+                         "segmentation_head": cfg.seg_head, "pretrained": False},
+        "outputs": {"probabilities": "(N, 6) class probabilities, sum to 1",
+                    "expected_score": "(N,) sum_k k * p_k",
+                    "area_map": "(N, 1, h, w) predicted mottled area in [0, 1]"},
+        "onnx": {"opset": export["opset"], "exporter": export["exporter"],
+                 "parity_vs_pytorch": export.get("parity")},
+        "training_data": {
+            "description": meta["mottling.training_data"],
+            "generated": True,
+            "real_patient_images": 0,
+            "splits": ckpt.get("data"),
+        },
+        "training": {"config": cfg.to_dict(), "best_epoch": ckpt.get("epoch"),
+                     "validation": ckpt.get("metrics"), "run": run_summary, "recipe": recipe},
+        "metrics": None,
+        "intended_use": INTENDED_USE,
+        "out_of_scope": OUT_OF_SCOPE,
+        "caveats": CAVEATS,
+        "medical_device": False,
+        "research_use_only": True,
+        "retraining": RETRAIN,
+    }
+    if weights:
+        card["pytorch_weights"] = weights
+    if evaluation:
+        card["metrics"] = {
+            "test_set": evaluation.get("test_set", evaluation.get("manifest")),
+            "overall": evaluation["overall"],
+            "by_skin_tone": evaluation["by_skin_tone"],
+            "by_pattern": evaluation.get("by_pattern"),
+            "ece": evaluation["calibration"]["ece"],
+            "reliability_bins": evaluation["calibration"]["bins"],
+            "confusion_matrix": evaluation["confusion_matrix"],
+            "evaluated_model": evaluation.get("model"),
+        }
+    return card
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    arch = card["architecture"]
+    pre = card["preprocessing"]
+    L = [
+        f"# Model card: {card['name']}", "",
+        "> **Research baseline trained on GENERATED images. Not a medical device.** It has never "
+        "seen a real patient's photograph. Do not use it for clinical decisions.", "",
+        "## Model details", "",
+        f"- Version {card['semver']}, exported {card['created_utc']} from commit "
+        f"`{card['git_commit']}` (trained at `{card['training_git_commit']}`).",
+        f"- File `{card['file']}`, {card['size_bytes'] / 1e6:.2f} MB, sha256 `{card['sha256']}`.",
+        f"- {arch['backbone']} backbone trained from scratch (no pretrained weights), "
+        f"{arch['head']} ordinal head, auxiliary mottled-area segmentation head"
+        f"{', CoordConv channels' if arch['coord_conv'] else ''}.",
+        f"- Input: RGB letterboxed (no crop) to {pre['input_size']}x{pre['input_size']}, "
+        f"mean {pre['mean']}, std {pre['std']}; preprocessing is stored in the ONNX metadata.",
+        f"- Outputs: `probabilities` (scores 0-5), `expected_score`, `area_map`. ONNX opset "
+        f"{card['onnx']['opset']}; parity vs PyTorch: max |Δp| = "
+        f"{_fmt((card['onnx']['parity_vs_pytorch'] or {}).get('max_abs_diff_probabilities'))}.",
+        f"- Scale: {card['scale_version']} (0 none ... 5 beyond the groin fold).", "",
+        "## Intended use", "", card["intended_use"], "",
+        "## Out of scope", "", *[f"- {x}" for x in card["out_of_scope"]], "",
+        "## Training data", "", card["training_data"]["description"], "",
+    ]
+    run = (card["training"] or {}).get("run") or {}
+    if run:
+        L += [f"Training: {run.get('epochs_completed')} epochs, best epoch {run.get('best_epoch')} "
+              f"(validation QWK {_fmt(run.get('best_val_qwk'))}), measured training wall time "
+              f"{_fmt(run.get('train_wall_s'))} s on {run.get('device')}.", ""]
+    if card["training"].get("recipe"):
+        L += ["Recipe (the commands that made this model):", "", "```",
+              card["training"]["recipe"], "```", ""]
+    m = card.get("metrics")
+    L += ["## Metrics", ""]
+    if not m:
+        L += ["Not evaluated: no metrics were given at export.", ""]
+    else:
+        o = m["overall"]
+        L += [f"Test set: {m['test_set']} ({o['n']} images, patients and seeds never used in "
+              "training).", "",
+              "| group | n | QWK | MAE | exact | within 1 | ECE |", "|---|---|---|---|---|---|---|",
+              f"| **all** | {o['n']} | {_fmt(o['qwk'])} | {_fmt(o['mae'])} | "
+              f"{_fmt(o['exact_accuracy'])} | {_fmt(o['within_one_accuracy'])} | "
+              f"{_fmt(o.get('ece'))} |"]
+        for g, v in m["by_skin_tone"].items():
+            L.append(f"| {g} | {v['n']} | {_fmt(v['qwk'])} | {_fmt(v['mae'])} | "
+                     f"{_fmt(v['exact_accuracy'])} | {_fmt(v['within_one_accuracy'])} | "
+                     f"{_fmt(v.get('ece'))} |")
+        L += ["", "Skin-tone groups are Monk 1-3, 4-7 and 8-10. QWK is quadratic weighted kappa "
+              "against the generator's exact score (human inter-observer kappa for this score: "
+              "0.87). ECE: expected calibration error of the top class, 10 bins."]
+        if m.get("by_pattern"):
+            L += ["", "| confounding pattern | n | QWK | exact |", "|---|---|---|---|"]
+            for p, v in m["by_pattern"].items():
+                L.append(f"| {p} | {v['n']} | {_fmt(v['qwk'])} | {_fmt(v['exact_accuracy'])} |")
+        L += ["", "Confusion matrix (rows: true score, columns: predicted):", "",
+              "| | 0 | 1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|---|"]
+        for k, row in enumerate(m["confusion_matrix"]):
+            L.append(f"| **{k}** | " + " | ".join(str(v) for v in row) + " |")
+        L.append("")
+    L += ["## Caveats", "", *[f"- {x}" for x in card["caveats"]], "",
+          "## Retraining on real data", "", card["retraining"], ""]
+    return "\n".join(L)
+
+
+def write_cards(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: dict[str, Any],
+                evaluation: dict[str, Any] | None, export: dict[str, Any],
+                run_summary: dict[str, Any] | None = None, weights: dict[str, Any] | None = None,
+                recipe: str | None = None) -> tuple[Path, Path]:
+    card = build_card(onnx_path, meta, cfg, ckpt, evaluation, export, run_summary, weights, recipe)
+    json_path = onnx_path.with_suffix(".card.json")
+    md_path = onnx_path.with_suffix(".md")
+    json_path.write_text(json.dumps(card, indent=2) + "\n")
+    md_path.write_text(render_markdown(card))
+    return json_path, md_path
