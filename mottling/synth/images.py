@@ -69,7 +69,7 @@ def _seed_key(seed: int) -> int:
     return int(seed) % (2**63)
 
 
-def render_spec(spec: PhotoSpec) -> SynthPhoto:
+def render_spec(spec: PhotoSpec, decode: bool = True) -> SynthPhoto:
     """Render one photo; the label is re-checked on the visible mask before it is returned."""
     anat = sample_anatomy(np.random.default_rng([spec.patient_seed]), spec.skin_tone, spec.side)
     key = [_seed_key(spec.seed), spec.index]
@@ -112,7 +112,7 @@ def render_spec(spec: PhotoSpec) -> SynthPhoto:
         "visible_extent": "" if m["visible_extent"] is None else round(m["visible_extent"], 5),
         "jpeg_quality": quality, "mottling_contrast": round(m["contrast"], 4),
     })
-    decoded = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    decoded = Image.open(io.BytesIO(jpeg)).convert("RGB") if decode else img
     return SynthPhoto(decoded, scene.mask, meta, jpeg, scene.skin)
 
 
@@ -161,12 +161,12 @@ def plan_photos(n: int, seed: int, size: int = 384, balanced: bool = True) -> li
 
 def _write_one(args: tuple[PhotoSpec, str]) -> dict:
     spec, out = args
-    photo = render_spec(spec)
+    photo = render_spec(spec, decode=False)
     name = f"{spec.index:06d}"
     out_dir = Path(out)
     (out_dir / "images" / f"{name}.jpg").write_bytes(photo.jpeg)
     Image.fromarray(photo.mask.astype(np.uint8) * 255, "L").save(
-        out_dir / "masks" / f"{name}.png", optimize=False)
+        out_dir / "masks" / f"{name}.png", compress_level=1)
     return {"path": f"images/{name}.jpg", "mask_path": f"masks/{name}.png", **photo.meta}
 
 

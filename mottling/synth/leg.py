@@ -98,6 +98,40 @@ def bump_gradient(anat: Anatomy, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarr
     return gu, gv
 
 
+def shade_leg(rng: np.random.Generator, anat: Anatomy, u: np.ndarray, v: np.ndarray,
+              med: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Diffuse shading and a specular sheen of the leg, lit from a random direction.
+
+    The leg is a flattened cylinder carrying the knee's relief. Returns (shade, gloss, azimuth of
+    the light); call it on a subsampled grid, these fields are smooth.
+    """
+    f = np.float32
+    centre = f(0.5) * (med - lat)
+    nx = np.clip((v - centre) / (f(0.5) * (med + lat)), -0.995, 0.995)
+    nzc = np.sqrt(f(1) - nx * nx)
+    gu, gv = bump_gradient(anat, u, v)
+    n_v, n_u, n_z = nx - gv * nzc, -gu * nzc, nzc
+    inv = f(1) / np.sqrt(n_v * n_v + n_u * n_u + n_z * n_z)
+    el, az = rng.uniform(0.75, 1.45), rng.uniform(0, 2 * np.pi)
+    light = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    ndl = (n_v * f(light[0]) + n_u * f(light[1]) + n_z * f(light[2])) * inv
+    half_vec = light + np.array([0.0, 0.0, 1.0])
+    half_vec /= np.linalg.norm(half_vec)
+    ndh = (n_v * f(half_vec[0]) + n_u * f(half_vec[1]) + n_z * f(half_vec[2])) * inv
+    ambient = f(rng.uniform(0.2, 0.4))
+    shade = ambient + (f(1) - ambient) * np.maximum(ndl, 0)
+    nx2 = nx * nx
+    shade *= f(1) - f(0.3) * nx2 * nx2  # the skin turns away at the leg's edges
+    fold_u = f(1.0) - f(anat.fold_tilt) * v - f(1.5) * v * v
+    d1 = (u - fold_u) * f(1 / 0.01)
+    d2 = (u - fold_u + f(0.02)) * f(1 / 0.03)
+    groin = f(0.12) * np.exp(-np.minimum(d1 * d1, 80)) + f(0.1) * np.exp(-np.minimum(d2 * d2, 80))
+    shade *= f(1) - groin * np.clip(v * f(8) + f(0.5), 0, 1)  # a crease on the medial side
+    # no denormals: powf on tiny values is very slow
+    gloss = f(rng.uniform(0.02, 0.12)) * np.maximum(ndh, f(0.65)) ** f(rng.uniform(12, 40))
+    return shade, gloss, float(az)
+
+
 @dataclass(frozen=True)
 class Camera:
     """A homography between output pixels (x, y) and the leg plane (u, v)."""

@@ -105,7 +105,7 @@ def mottling_absorbance(rng: np.random.Generator, anat: Anatomy, dens: np.ndarra
     """Per-channel optical density (3, H, W) to multiply skin by ``exp(-A)``, and the contrast."""
     melanin = (anat.skin_tone - 1) / 9
     # melanin screens the dermal colour: the same net reads fainter on dark skin
-    contrast = float(rng.uniform(0.6, 1.3) * (1 - 0.35 * melanin))
+    contrast = float(rng.uniform(0.6, 1.3) * (1 - 0.2 * melanin))
     hue = float(rng.uniform(0, 1))
     absorb = (1 - hue) * ABSORB_PURPLE + hue * ABSORB_BLUE
     dusky = np.float32(0.18) * envelope * region

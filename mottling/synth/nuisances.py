@@ -12,7 +12,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mottling.synth.patterns import WorleyNet, fbm, smooth_noise
+from mottling.synth.patterns import WorleyNet, fbm, smooth_noise, upsample
 
 SHEET_COLOURS = (  # sRGB: white, hospital blue, green, grey, cream
     (0.93, 0.93, 0.92), (0.72, 0.81, 0.90), (0.74, 0.86, 0.80), (0.83, 0.84, 0.86),
@@ -28,6 +28,9 @@ _LUT_SIZE = 4096
 _LIN = np.linspace(0, 1, _LUT_SIZE)
 _TO_SRGB_LUT = np.clip(np.round(255 * np.where(
     _LIN <= 0.0031308, 12.92 * _LIN, 1.055 * _LIN ** (1 / 2.4) - 0.055)), 0, 255).astype(np.uint8)
+
+
+_SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256) / 255.0)
 
 
 def linear_to_srgb8(lin: np.ndarray) -> np.ndarray:
@@ -58,26 +61,28 @@ def sheet(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, print_kind: st
           colour=None) -> np.ndarray:
     """A bed sheet lying in the leg's plane: folds, weave, optionally a printed pattern."""
     h, w = u.shape
+    hh, wh = (h + 1) // 2, (w + 1) // 2
     base = srgb_to_linear(colour if colour is not None
                           else SHEET_COLOURS[rng.integers(len(SHEET_COLOURS))])
-    shade = (np.float32(0.9) + np.float32(rng.uniform(0.05, 0.12)) * folds(rng, h, w)
-             + np.float32(0.04) * fbm(rng, h, w, cells=4.0, octaves=2)
-             + np.float32(0.025) * (rng.random((h, w), dtype=np.float32) - np.float32(0.5)))
+    low = (np.float32(0.9) + np.float32(rng.uniform(0.05, 0.12)) * folds(rng, hh, wh)
+           + np.float32(0.04) * fbm(rng, hh, wh, cells=4.0, octaves=2))
+    shade = upsample(low, h, w) + np.float32(0.025) * (
+        rng.random((h, w), dtype=np.float32) - np.float32(0.5))
     out = base[:, None, None] * shade[None]
     if print_kind is not None:
         ink = srgb_to_linear(rng.uniform(0.25, 0.65, 3) * np.array([1.0, 0.75, 1.0]))
         period = np.float32(rng.uniform(0.05, 0.12))
+        su, sv = u * (1 / period), v * (1 / period)
+        fu = su - np.floor(su) - np.float32(0.5)  # not %: float fmod is slow
+        fv = sv - np.floor(sv) - np.float32(0.5)
         if print_kind == "dots":
-            fu = (u / period) % 1.0 - 0.5
-            fv = (v / period) % 1.0 - 0.5
-            cover = np.clip((0.22 - np.sqrt(fu * fu + fv * fv)) * 20, 0, 1)
+            cover = np.clip((np.float32(0.22) - np.sqrt(fu * fu + fv * fv)) * np.float32(20), 0, 1)
         elif print_kind == "checks":
-            fu = np.abs((u / period) % 1.0 - 0.5)
-            fv = np.abs((v / period) % 1.0 - 0.5)
-            cover = np.clip((0.12 - np.minimum(fu, fv)) * 25, 0, 1)
+            cover = np.clip((np.float32(0.12) - np.minimum(np.abs(fu), np.abs(fv)))
+                            * np.float32(25), 0, 1)
         else:  # a net-like print: the nastiest confounder for a mottling detector
             net = WorleyNet(rng, cell=float(period) * 0.8)
-            cover = net.net(u, v, float(rng.uniform(0.1, 0.2)))
+            cover = upsample(net.net(u[::2, ::2], v[::2, ::2], float(rng.uniform(0.1, 0.2))), h, w)
         cover = cover.astype(np.float32) * np.float32(rng.uniform(0.4, 0.8))
         out = out * (1 - cover)[None] + ink[:, None, None] * (cover * shade)[None]
     return out
@@ -97,7 +102,7 @@ def _layers(width: int, height: int):
 
 def _as_arrays(cover: Image.Image, colour: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     cov = np.asarray(cover, dtype=np.float32) * np.float32(1 / 255)
-    col = srgb_to_linear(np.asarray(colour, dtype=np.float32).transpose(2, 0, 1) / 255)
+    col = _SRGB8_TO_LINEAR[np.asarray(colour).transpose(2, 0, 1)]
     return cov, col
 
 

@@ -25,6 +25,12 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: float
     return np.asarray(img, dtype=np.float32)
 
 
+def upsample(field: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a float32 field: smooth fields are drawn small and enlarged."""
+    img = Image.fromarray(np.ascontiguousarray(field, dtype=np.float32), mode="F")
+    return np.array(img.resize((width, height), Image.BILINEAR), dtype=np.float32)
+
+
 def fbm(rng: np.random.Generator, height: int, width: int, cells: float, octaves: int = 3,
         gain: float = 0.5) -> np.ndarray:
     """Fractal sum of value noise, normalised to mean 0 and unit-ish amplitude."""

@@ -15,9 +15,9 @@ import numpy as np
 from mottling.scale import extent_bounds, score_for_extent
 from mottling.skin import monk_rgb
 from mottling.synth import nuisances as nz
-from mottling.synth.leg import Anatomy, Camera, bump_gradient, half_widths, make_camera
+from mottling.synth.leg import Anatomy, Camera, half_widths, make_camera, shade_leg
 from mottling.synth.mottle import mottled_region, mottling_absorbance, mottling_density
-from mottling.synth.patterns import smooth_noise
+from mottling.synth.patterns import smooth_noise, upsample
 
 LANDMARK_NAMES = ("knee", "patella_top", "mid_thigh", "groin")
 PATTERNS = ("fabric", "hair", "bruise")
@@ -173,43 +173,34 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         albedo *= (_f(1) - _f(0.55) * hair)[None]
 
     # --- shading: a flattened cylinder with the knee's relief, a glossy sheen, creases
-    centre = _f(0.5) * (med - lat)
-    nx = np.clip((v - centre) / (_f(0.5) * (med + lat)), -0.995, 0.995)
-    nzc = np.sqrt(_f(1) - nx * nx)
-    gu, gv = bump_gradient(anat, u, v)
-    n_v, n_u, n_z = nx - gv * nzc, -gu * nzc, nzc
-    inv = _f(1) / np.sqrt(n_v * n_v + n_u * n_u + n_z * n_z)
-    el, az = rng.uniform(0.75, 1.45), rng.uniform(0, 2 * np.pi)
-    light = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    ndl = (n_v * _f(light[0]) + n_u * _f(light[1]) + n_z * _f(light[2])) * inv
-    half_vec = light + np.array([0.0, 0.0, 1.0])
-    half_vec /= np.linalg.norm(half_vec)
-    ndh = np.maximum((n_v * _f(half_vec[0]) + n_u * _f(half_vec[1]) + n_z * _f(half_vec[2])) * inv,
-                     0)
-    ambient = _f(rng.uniform(0.2, 0.4))
-    shade = ambient + (_f(1) - ambient) * np.maximum(ndl, 0)
-    shade *= _f(1) - _f(0.3) * (nx * nx) ** 2  # the skin turns away at the leg's edges
-    fold_u = _f(1.0) - _f(anat.fold_tilt) * v - _f(1.5) * v * v
-    groin = _f(0.12) * _gauss(u - fold_u, 0.01) + _f(0.1) * _gauss(u - fold_u + _f(0.02), 0.03)
-    shade *= _f(1) - groin * np.clip(v * _f(8) + _f(0.5), 0, 1)  # a crease on the medial side
+    s2 = np.s_[::2, ::2]
+    shade_h, gloss_h, az = shade_leg(rng, anat, u[s2], v[s2], med[s2], lat[s2])
+    shade = upsample(shade_h, h, w)
+    gloss = upsample(gloss_h, h, w)
+    near_knee = (u > _f(lm.patella_top)) & (u < _f(3 * lm.patella_top))
     for k in range(int(rng.integers(1, 4))):  # skin folds above the kneecap
-        uk = _f(lm.patella_top * (1.2 + 0.35 * k)) + _f(rng.uniform(0.5, 2.0)) * v * v
-        shade *= _f(1) - _f(0.06) * _gauss(u - uk, 0.004) * _gauss(v, 0.09)
-    gloss = _f(rng.uniform(0.02, 0.12)) * np.maximum(ndh, _f(0.65)) ** _f(rng.uniform(12, 40))
-    skin_lin = albedo * shade[None] + gloss[None]
+        uk = _f(lm.patella_top * (1.2 + 0.35 * k)) + _f(rng.uniform(0.5, 2.0)) * v[near_knee] ** 2
+        shade[near_knee] *= _f(1) - _f(0.06) * _gauss(u[near_knee] - uk, 0.004) * _gauss(
+            v[near_knee], 0.09)
+    skin_lin = albedo
+    skin_lin *= shade[None]
+    skin_lin += gloss[None]
 
     # --- background sheet with the leg's shadow, then the leg, then the cover over the hip
     print_kind = str(rng.choice(["dots", "checks", "net"])) if pattern == "fabric" else None
     bg = nz.sheet(rng, u, v, print_kind)
     sv = _f(0.06 * np.cos(az) * rng.uniform(0.3, 1.0))
     shifted = np.minimum(med - (v - sv), (v - sv) + lat)
-    bg *= (_f(1) - _f(0.35) * np.clip(shifted * _f(25) + _f(1), 0, 1))[None]
-    a = leg_alpha[None]
-    img = bg * (_f(1) - a) + skin_lin * a
-    cover_lin = nz.sheet(rng, u, v, print_kind if rng.random() < 0.5 else None)
-    cover_shadow = _f(1) - _f(0.3) * np.exp(np.clip(cover_edge * _f(35), -80, 0))
-    ca = cover_alpha[None]
-    img = img * cover_shadow[None] * (_f(1) - ca) + cover_lin * ca
+    bg *= ((_f(1) - _f(0.35) * np.clip(shifted * _f(25) + _f(1), 0, 1)) * (_f(1) - leg_alpha))[None]
+    skin_lin *= leg_alpha[None]
+    img = bg
+    img += skin_lin  # in place: fresh 3-channel temporaries cost more than the arithmetic
+    if cover_alpha.max() > 0:  # a gown or sheet over the hip: plain cloth with soft folds
+        cloth = nz.srgb_to_linear(nz.SHEET_COLOURS[rng.integers(len(nz.SHEET_COLOURS))])
+        cloth_shade = _f(0.8) + _f(0.2) * smooth_noise(rng, h, w, 3.0, aspect=3.0)
+        cover_shadow = _f(1) - _f(0.3) * np.exp(np.clip(cover_edge * _f(35), -80, 0))
+        img *= (cover_shadow * (_f(1) - cover_alpha))[None]
+        img += cloth[:, None, None] * (cloth_shade * cover_alpha)[None]
 
     # --- occluders, kept off the spots that decide the score
     occl = np.zeros((h, w), dtype=np.float32)
@@ -246,7 +237,9 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
 
     # --- light: colour temperature, exposure, a soft shadow, vignetting
     temp = float(rng.uniform(-1, 1))
-    exposure = float(np.exp(rng.normal(-0.1, 0.3)))
+    # phones meter partly on the subject: a dark leg on a white sheet gets a longer exposure
+    skin_lum = float(skin @ np.array([0.2126, 0.7152, 0.0722], np.float32))
+    exposure = float(np.exp(rng.normal(-0.1, 0.3)) * np.clip((0.25 / skin_lum) ** 0.22, 1.0, 2.0))
     field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else np.ones((h, w), np.float32)
     yy = (np.arange(h, dtype=np.float32)[:, None] / _f(h) - _f(0.5)) ** 2
     xx = (np.arange(w, dtype=np.float32)[None, :] / _f(w) - _f(0.5)) ** 2
