@@ -64,12 +64,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(env: dict[str, str], log_path: Path, python: str = sys.executable,
-                   workers: int = 1, cwd: Path | None = None, startup_s: float = 60.0):
-    """``mottling serve`` in a subprocess on a free loopback port; yields (base URL, process)."""
+                   workers: int = 1, cwd: Path | None = None, startup_s: float = 60.0,
+                   command: list[str] | None = None, clean_env: bool = False):
+    """``mottling serve`` in a subprocess on a free loopback port; yields (base URL, process).
+
+    ``command`` replaces the way ``mottling`` is invoked (e.g. a venv's console script).
+    """
     port = free_port()
-    full_env = {**os.environ, **env}
-    cmd = [python, "-c", "import sys; from mottling.cli import main; sys.exit(main(sys.argv[1:]))",
-           "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+    base_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")} \
+        if clean_env else dict(os.environ)
+    full_env = {**base_env, **env}
+    prefix = command or [python, "-c",
+                         "import sys; from mottling.cli import main; sys.exit(main(sys.argv[1:]))"]
+    cmd = [*prefix, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
            "--log-level", "warning"]
     log_file = open(log_path, "wb")
     proc = subprocess.Popen(cmd, env=full_env, cwd=str(cwd or REPO), stdout=log_file,
