@@ -205,7 +205,7 @@ def load_model(path: str | os.PathLike | None = None, *, intra_op_threads: int |
     _check_signature(session, model_path)
     props = dict(session.get_modelmeta().custom_metadata_map)
     info = parse_metadata(props)
-    card_version = card.get("semver") or card.get("version")
+    card_version = card.get("semver")
     if card_version and str(card_version) != info.version:
         raise ModelError(f"The card says version {card_version} but the model says {info.version}.")
     log.info("loaded model %s (%s, sha256 %s)", model_path, info.version, digest[:12])

@@ -92,6 +92,7 @@ def test_jpeg_draft_mode_decodes_big_photos_small():
     data = encode(big, "JPEG", quality=85)
     small = decode_image(data, draft_size=512)
     assert small.size == (1000, 750)                     # libjpeg scaled by 1/4 while decoding
+    assert decode_image(data).size == (500, 375)         # the default: 1/8
     assert min(small.size) >= 512
     full = decode_image(data, draft_size=None)
     assert full.size == (4000, 3000)
