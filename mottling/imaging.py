@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mottling.errors import (
@@ -95,7 +96,7 @@ def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
                 im.draft("RGB", (draft_size, draft_size))
             im.load()
             upright = ImageOps.exif_transpose(im)
-            rgb = upright.convert("RGB")
+            rgb = _to_rgb(upright)
     except UnidentifiedImageError as err:
         raise UnsupportedMediaError(
             f"This is not an image Mottling can read; send a {FORMATS_IN_WORDS} photo.") from err
@@ -166,6 +167,16 @@ def _check_min_side(size: tuple[int, int], limits: ImageLimits) -> None:
         raise UnprocessableInputError(
             f"The image is only {w}x{h} pixels; at least {limits.min_side} pixels on each side "
             "are needed to see the leg.")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB. 16-bit greyscale (PNG) is scaled down rather than clipped to white."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        wide = np.asarray(image).astype(np.int64)
+        top = 65535 if image.mode.startswith("I;16") or wide.max() > 255 else 255
+        grey = np.clip(wide * 255 // max(top, 1), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return image.convert("RGB")
 
 
 def _without_metadata(image: Image.Image) -> Image.Image:

@@ -198,3 +198,15 @@ def test_truncated_images_stay_errors(photo):
     with pytest.raises(InputError):
         decode_image(_truncated(photo, "JPEG"))
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA", "P", "LA", "L", "1"])
+def test_other_pixel_formats_become_faithful_rgb(mode):
+    grey = Image.linear_gradient("L").resize((200, 150))
+    if mode == "I;16":
+        source = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
+    else:
+        source = grey.convert(mode)
+    image = decode_image(encode(source, "PNG"))
+    assert image.mode == "RGB" and image.size == (200, 150)
+    assert abs(float(np.asarray(image).mean()) - float(np.asarray(grey).mean())) < 3
