@@ -81,8 +81,12 @@ def _sheet(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def build_scene(rng: np.random.Generator, site: str, width: int, height: int, skin_tone: int,
                 blanch_contrast: float, pulse_amp: float, margin: int,
-                examiner_tone: int, exposure_level: float = 0.85) -> SceneLayers:
-    """Draw the canvas layers for one video (upright orientation)."""
+                examiner_tone: int, exposure_level: float = 0.85,
+                shake_px: float = 0.0) -> SceneLayers:
+    """Draw the canvas layers for one video (upright orientation).
+
+    The ROI stays inside the full-blanch plateau even when the camera shakes by ``shake_px``.
+    """
     hc, wc = height + 2 * margin, width + 2 * margin
     short = float(min(width, height))
     cy, cx = margin + height * rng.uniform(0.42, 0.58), margin + width * rng.uniform(0.42, 0.58)
@@ -110,8 +114,9 @@ def build_scene(rng: np.random.Generator, site: str, width: int, height: int, sk
     blanch_delta = (base_rgb * blanch_factor)[None, None, :] * (skin_only * contact)[..., None]
     pulse = (base_rgb * PULSE_TINT * np.float32(pulse_amp))[None, None, :] * skin_only[..., None]
 
-    # ROI: a square well inside the full-blanch plateau (corners at 0.6 r), in frame pixels.
-    half = int(0.6 * contact_r / np.sqrt(2.0))
+    # ROI: a square inside the full-blanch plateau (radius 0.8 r) whose corners keep clear of it
+    # by the camera shake plus a pixel, in frame pixels.
+    half = int((0.8 * contact_r - np.ceil(shake_px) - 1.5) / np.sqrt(2.0))
     roi = (int(round(cx - margin)) - half, int(round(cy - margin)) - half, 2 * half, 2 * half)
     ry, rx = roi[1] + margin, roi[0] + margin
     roi_base = skin[ry:ry + roi[3], rx:rx + roi[2]].reshape(-1, 3).mean(axis=0)
@@ -197,9 +202,14 @@ def _fingertip(rng, cy, cx, contact_r, reach, examiner_tone):
     ux, uy = np.cos(angle), np.sin(angle)  # from the tip towards the examiner's hand
     half_w = contact_r * rng.uniform(1.35, 1.6)
     length = reach
-    size = int(2 * (length + half_w)) + 4
-    oy = ox = size // 2
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    # Sprite = bounding box of the capsule from the tip centre along +u.
+    pad = half_w + 3
+    ey, ex = length * uy, length * ux
+    y_lo, y_hi = int(np.floor(min(0, ey) - pad)), int(np.ceil(max(0, ey) + pad))
+    x_lo, x_hi = int(np.floor(min(0, ex) - pad)), int(np.ceil(max(0, ex) + pad))
+    hh, ww = y_hi - y_lo, x_hi - x_lo
+    oy, ox = -y_lo, -x_lo  # tip centre inside the sprite
+    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
     along = (xx - ox) * ux + (yy - oy) * uy
     across = -(xx - ox) * uy + (yy - oy) * ux
     seg = np.clip(along, 0.0, length)
@@ -207,7 +217,7 @@ def _fingertip(rng, cy, cx, contact_r, reach, examiner_tone):
     alpha = 1.0 - _smoothstep(half_w - 2.0, half_w + 2.0, r)
     rel = np.clip(across / half_w, -1, 1)
     shade = 0.62 + 0.38 * np.sqrt(np.maximum(1.0 - rel * rel, 0.0))
-    shade *= 1.0 + 0.03 * _smooth_noise(rng, size, size, 0.4 * half_w)
+    shade *= 1.0 + 0.03 * _smooth_noise(rng, hh, ww, 0.4 * half_w)
     colour = (monk_rgb(examiner_tone) * 235.0).astype(np.float32) * np.array([1.0, 0.9, 0.9],
                                                                              dtype=np.float32)
     rgb = colour[None, None, :] * shade[..., None]

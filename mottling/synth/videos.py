@@ -168,11 +168,11 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
         shake_px=float(rng.uniform(0, 3.0)), crf=int(rng.integers(18, 31)),
     )
     if broken is not None:
-        spec = _break(spec, broken, rng)
+        spec = break_spec(spec, broken, rng)
     return spec
 
 
-def _break(spec: RefillSpec, broken: str, rng: np.random.Generator) -> RefillSpec:
+def break_spec(spec: RefillSpec, broken: str, rng: np.random.Generator) -> RefillSpec:
     """Turn a clean spec into one the CRT module must reject."""
     crt = spec.curve.crt_s
     if broken == "no_release":
@@ -288,7 +288,8 @@ class RenderedFrames:
         self.margin = int(math.ceil(spec.shake_px)) + 1 + max(abs(move[0]), abs(move[1]))
         self.scene = build_scene(np.random.default_rng([spec.seed, 0]), spec.site, w, h,
                                  spec.skin_tone, spec.blanch_contrast, spec.pulse_amp,
-                                 self.margin, spec.examiner_tone, spec.exposure_level)
+                                 self.margin, spec.examiner_tone, spec.exposure_level,
+                                 spec.shake_px)
         self.pts = frame_pts(spec)
         t = self.t = self.pts / TICKS_PER_S
         n = len(t)
@@ -316,8 +317,8 @@ class RenderedFrames:
         self.row_t = np.arange(h) * (0.8 / (spec.fps_nominal * h))  # rolling-shutter readout
         self.noise_bank = None
         if spec.noise_sigma > 0:
-            self.noise_bank = (spec.noise_sigma
-                               * rng.standard_normal((4, h + 16, w + 16, 3))).astype(np.float32)
+            self.noise_bank = (spec.noise_sigma * rng.standard_normal((4, h + 16, w + 16, 3))
+                               + 0.5).astype(np.float32)
         self.noise_pick = rng.integers(0, [4, 16, 16], size=(n, 3))
 
     def __len__(self) -> int:
@@ -327,13 +328,24 @@ class RenderedFrames:
         spec, scene = self.spec, self.scene
         w, h = spec.width, spec.height
         occ = _Occluder(scene, w, h)
+        # Only the contact patch changes with s(t): work on its bounding box.
+        nz = np.nonzero(np.abs(scene.blanch_delta).sum(axis=2) > 0)
+        by0, by1, bx0, bx1 = nz[0].min(), nz[0].max() + 1, nz[1].min(), nz[1].max() + 1
+        tmp = np.empty((h, w, 3), dtype=np.float32)
+        half = np.float32(0.5)  # rounding offset, so astype(uint8) rounds to nearest
         for i in range(len(self.pts)):
             y0, x0 = self.margin + self.dy[i], self.margin + self.dx[i]
             frame = scene.skin[y0:y0 + h, x0:x0 + w].copy()
             if self.s[i] > 0:
-                frame += np.float32(self.s[i]) * scene.blanch_delta[y0:y0 + h, x0:x0 + w]
+                # Patch bounding box, clipped to this frame's crop.
+                cy0, cy1 = max(by0, y0), min(by1, y0 + h)
+                cx0, cx1 = max(bx0, x0), min(bx1, x0 + w)
+                if cy1 > cy0 and cx1 > cx0:
+                    frame[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] += (
+                        np.float32(self.s[i]) * scene.blanch_delta[cy0:cy1, cx0:cx1])
             if spec.pulse_amp > 0:
-                frame += np.float32(self.pulse[i]) * scene.pulse[y0:y0 + h, x0:x0 + w]
+                np.multiply(scene.pulse[y0:y0 + h, x0:x0 + w], np.float32(self.pulse[i]), out=tmp)
+                frame += tmp
             if self.occ_level[i] > 0:
                 occ.draw(frame, y0, x0, float(self.occ_level[i]), self.occ_shift[i])
             if spec.flicker_amp > 0:
@@ -344,8 +356,11 @@ class RenderedFrames:
                 frame *= self.gain[i][None, None, :]
             if self.noise_bank is not None:
                 j, ny, nx = self.noise_pick[i]
-                frame += self.noise_bank[j, ny:ny + h, nx:nx + w]
-            yield int(self.pts[i]), np.clip(frame + 0.5, 0, 255).astype(np.uint8)
+                frame += self.noise_bank[j, ny:ny + h, nx:nx + w]  # carries the +0.5
+            else:
+                frame += half
+            np.clip(frame, 0, 255, out=frame)
+            yield int(self.pts[i]), frame.astype(np.uint8)
 
 
 class _Occluder:

@@ -1,0 +1,284 @@
+"""The refill-video generator: its curves, its determinism, and that each video carries its truth.
+
+The truth checks decode the MP4 with PyAV and read the ROI from the YUV planes with an exact
+float BT.601 conversion: PyAV's own ``to_ndarray(format="rgb24")`` goes through swscale's fast
+integer path, which moves ROI means by up to ~0.5 level, enough to shift a 90% crossing by
+several frames.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mottling.synth.refill_curves import LN10, RefillCurve, curve_for_crt
+from mottling.synth.videos import (
+    BROKEN_KINDS,
+    CRT_RANGE_S,
+    RefillSpec,
+    RenderedFrames,
+    break_spec,
+    frame_pts,
+    generate_videos,
+    render_refill_video,
+    sample_spec,
+)
+
+# BT.601 limited-range YCbCr -> RGB (what libx264 gets from swscale's rgb24 -> yuv420p default).
+YUV_TO_RGB = np.array([[1.164383, 0.0, 1.596027],
+                       [1.164383, -0.391762, -0.812968],
+                       [1.164383, 2.017232, 0.0]])
+
+
+def read_roi(path, roi):
+    """Per decoded frame: time from the container's pts, and the ROI's mean RGB (upright)."""
+    x, y, w, h = roi
+    times, colours, rotations = [], [], set()
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            planes = frame.to_ndarray()  # yuv420p: (H * 3 / 2, W)
+            hh, ww = frame.height, frame.width
+            lum = planes[:hh]
+            cb = planes[hh:hh + hh // 4].reshape(hh // 2, ww // 2)
+            cr = planes[hh + hh // 4:].reshape(hh // 2, ww // 2)
+            k = (frame.rotation // 90) % 4
+            rotations.add(frame.rotation % 360)
+            lum, cb, cr = (np.rot90(p, k=k) for p in (lum, cb, cr))
+            yuv = np.array([lum[y:y + h, x:x + w].mean(),
+                            cb[y // 2:(y + h) // 2, x // 2:(x + w) // 2].mean(),
+                            cr[y // 2:(y + h) // 2, x // 2:(x + w) // 2].mean()])
+            colours.append(YUV_TO_RGB @ (yuv - [16.0, 128.0, 128.0]))
+            times.append(float(frame.pts * frame.time_base))
+    return np.array(times), np.array(colours), rotations
+
+
+def measured_crt(record, times, colours):
+    """90% recovery time read off the video with the true release time.
+
+    s(t) is the ROI colour projected on the blanching direction, scaled between the measured
+    baseline (before the press) and the blanched colour. Around the crossing (0.04 < s < 0.25)
+    log s is a straight line in time for mono and delayed curves and gently bent for bi, so a
+    least-squares quadratic through those frames gives the crossing with the noise of any one
+    frame averaged away.
+    """
+    rest = times < record["press_start_s"] - 0.35
+    baseline = colours[rest].mean(axis=0)
+    direction = np.array(record["roi_blanched_rgb"]) - np.array(record["roi_baseline_rgb"])
+    s = (colours - baseline) @ direction / (direction @ direction)
+    release = record["release_s"]
+    near = (times > release + 0.4) & (s > 0.04) & (s < 0.25)
+    near &= times < times[near][0] + 4 * record["crt_s"]  # the first descent only
+    assert near.sum() >= 5
+    since = times[near] - release
+    poly = np.polyfit(since, np.log(s[near]), 2)
+    grid = np.linspace(since.min(), since.max(), 20001)
+    return grid[np.argmin(np.abs(np.polyval(poly, grid) - np.log(0.1)))]
+
+
+def small_spec(**kw) -> RefillSpec:
+    base = dict(seed=11, site="finger", skin_tone=3, width=320, height=240, fps_nominal=30,
+                pre_press_s=1.0, press_duration_s=1.0, post_release_s=3.0,
+                curve=RefillCurve("mono", tau_s=0.8), crf=18)
+    base.update(kw)
+    return RefillSpec(**base)
+
+
+# ---------------------------------------------------------------------------- curves
+
+@pytest.mark.parametrize("kind", ["mono", "bi", "delayed"])
+def test_curve_for_crt_hits_its_target(kind):
+    rng = np.random.default_rng(0)
+    for crt in (1.0, 3.3, 8.0):
+        curve = curve_for_crt(kind, crt, rng)
+        assert curve.crt_s == pytest.approx(crt, abs=1e-6)
+        assert float(curve.blanch_fraction(crt)) == pytest.approx(0.1, abs=1e-6)
+        assert float(curve.blanch_fraction(0.0)) == pytest.approx(1.0)
+        assert curve.equivalent_tau_s == pytest.approx(
+            crt / LN10 if kind == "bi" else curve.tau_s)
+
+
+def test_curve_definitions():
+    assert RefillCurve("mono", tau_s=2.0).crt_s == pytest.approx(2.0 * LN10)
+    assert RefillCurve("delayed", tau_s=1.0, delay_s=0.5).crt_s == pytest.approx(0.5 + LN10)
+    bi = RefillCurve("bi", tau_s=2.0, tau_fast_s=0.5, fast_weight=0.5)
+    assert 0.5 * LN10 < bi.crt_s < 2.0 * LN10
+    with pytest.raises(ValueError):
+        RefillCurve("bi", tau_s=1.0, tau_fast_s=2.0, fast_weight=0.5)
+
+
+def test_sampled_specs_cover_the_issue_ranges():
+    specs = [sample_spec(np.random.default_rng([3, i]), i, "both", 0.2) for i in range(300)]
+    for spec in specs:
+        lo, hi = CRT_RANGE_S[spec.site]
+        if spec.broken != "no_release":
+            assert lo - 1e-9 <= spec.curve.crt_s <= hi + 1e-9
+        assert 3.0 <= spec.press_duration_s <= 15.0
+        assert 18 <= spec.crf <= 30
+    assert {s.site for s in specs} == {"finger", "knee"}
+    assert {s.fps_nominal for s in specs} == {30, 60, 120, 240}
+    assert {s.curve.kind for s in specs} == {"mono", "bi", "delayed"}
+    assert any(s.vfr for s in specs) and any(s.rotation for s in specs)
+    assert any(s.width < s.height for s in specs) and any(s.width > s.height for s in specs)
+    broken = [s.broken for s in specs if s.broken]
+    assert set(broken) == set(BROKEN_KINDS)
+    assert 0.15 < len(broken) / len(specs) < 0.25
+    # Darker skin blanches less.
+    light = np.mean([s.blanch_contrast for s in specs if s.skin_tone <= 3])
+    dark = np.mean([s.blanch_contrast for s in specs if s.skin_tone >= 8])
+    assert dark < 0.75 * light
+
+
+def test_variable_frame_rate_timestamps_are_jittered_and_dropped():
+    spec = small_spec(fps_nominal=60, vfr=True, vfr_jitter=0.3, vfr_drop=0.08,
+                      vfr_slow_segment=True)
+    steps = np.diff(frame_pts(spec)) / 90000
+    assert steps.min() > 0
+    assert steps.std() > 0.1 / 60
+    assert steps.max() > 1.8 / 60  # a dropped frame leaves a gap
+    cfr = np.diff(frame_pts(replace(spec, vfr=False)))
+    assert set(cfr.tolist()) == {1500}
+
+
+# ---------------------------------------------------------------------------- determinism
+
+def test_same_seed_same_bytes(tmp_path):
+    spec = small_spec(noise_sigma=2.0, shake_px=2.0, flicker_amp=0.02, exposure_drift=0.03,
+                      pulse_amp=0.005, site="knee", press_duration_s=1.0, post_release_s=2.5)
+    a = render_refill_video(tmp_path / "a.mp4", spec)
+    b = render_refill_video(tmp_path / "b.mp4", spec)
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    a.pop("path"), b.pop("path")
+    assert a == b
+    other = render_refill_video(tmp_path / "c.mp4", replace(spec, seed=12))
+    assert (tmp_path / "c.mp4").read_bytes() != (tmp_path / "a.mp4").read_bytes()
+    assert other["roi"] != a["roi"] or other["roi_baseline_rgb"] != a["roi_baseline_rgb"]
+
+
+@pytest.mark.slow
+def test_workers_give_identical_output(tmp_path):
+    kw = dict(n=2, seed=4, broken_fraction=0.0, site="finger", duration_scale=0.2)
+    one = generate_videos(out_dir=tmp_path / "one", workers=1, **kw)
+    two = generate_videos(out_dir=tmp_path / "two", workers=2, **kw)
+    assert one.read_text() == two.read_text()
+    for rec in json.loads(one.read_text()):
+        assert (one.parent / rec["path"]).read_bytes() == (two.parent / rec["path"]).read_bytes()
+
+
+# ---------------------------------------------------------------------------- truth
+
+TRUTH_CASES = [
+    # fps, vfr, site, curve, rotation
+    (30, False, "finger", RefillCurve("mono", tau_s=0.8), 0),
+    (60, False, "knee", RefillCurve("bi", tau_s=1.2, tau_fast_s=0.3, fast_weight=0.5), 90),
+    (30, True, "finger", RefillCurve("delayed", tau_s=0.7, delay_s=0.4), 0),
+    (60, True, "knee", RefillCurve("mono", tau_s=0.9), 270),
+]
+
+
+@pytest.mark.parametrize("fps,vfr,site,curve,rotation", TRUTH_CASES)
+def test_clean_video_carries_its_crt(tmp_path, fps, vfr, site, curve, rotation):
+    """Lossless H.264 (CRF 0, yuv420p) plus a little sensor noise as dither: what is left between
+    the truth and the decoded video is 8-bit rounding, so the 90% crossing read off the container
+    timestamps must land within one frame interval of ``crt_s``."""
+    spec = small_spec(fps_nominal=fps, vfr=vfr, site=site, curve=curve, rotation=rotation,
+                      crf=0, noise_sigma=1.5, vfr_jitter=0.3 if vfr else 0.0,
+                      vfr_drop=0.08 if vfr else 0.0, vfr_slow_segment=vfr)
+    record = render_refill_video(tmp_path / "v.mp4", spec)
+    times, colours, rotations = read_roi(tmp_path / "v.mp4", record["roi"])
+    # The container holds exactly the timestamps the frames were rendered at.
+    assert np.array_equal(np.round(times * 90000).astype(int), frame_pts(spec))
+    assert len(times) == record["frames"]
+    assert rotations == {rotation}
+    crt = measured_crt(record, times, colours)
+    assert abs(crt - record["crt_s"]) <= 1.0 / fps, (crt, record["crt_s"])
+    assert record["crt_s"] == pytest.approx(curve.crt_s)
+    assert record["tau_s"] == pytest.approx(curve.equivalent_tau_s)
+
+
+def test_compressed_video_stays_close_to_its_crt(tmp_path):
+    """At CRF 18 the encoder lags slow colour changes (skipped blocks, dead-zone), so the
+    crossing moves by a few frames: the CRT module has to live with this."""
+    spec = small_spec(crf=18, noise_sigma=1.5)
+    record = render_refill_video(tmp_path / "v.mp4", spec)
+    times, colours, _ = read_roi(tmp_path / "v.mp4", record["roi"])
+    crt = measured_crt(record, times, colours)
+    assert abs(crt - record["crt_s"]) <= max(4 / spec.fps_nominal, 0.05 * record["crt_s"])
+
+
+def test_raw_frames_follow_the_curve_exactly():
+    spec = small_spec(site="knee", noise_sigma=0.0)
+    frames = RenderedFrames(spec)
+    x, y, w, h = frames.scene.roi
+    means = np.array([px[y:y + h, x:x + w].reshape(-1, 3).mean(axis=0) for _, px in frames])
+    base, blanched = frames.scene.roi_baseline_rgb, frames.scene.roi_blanched_rgb
+    d = blanched - base
+    s = (means - base) @ d / (d @ d)
+    visible = (frames.t < spec.press_start_s - 0.35) | (frames.t > spec.release_s + 0.35)
+    assert np.abs(s[visible] - frames.s[visible]).max() < 0.01
+    # Light skin under this light does not clip when blanched.
+    assert blanched.max() < 250
+
+
+# ---------------------------------------------------------------------------- broken videos
+
+def _frames_means(path):
+    with av.open(str(path)) as container:
+        return [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24").astype(np.float32))
+                for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("kind", BROKEN_KINDS)
+def test_broken_videos_carry_their_fault(tmp_path, kind):
+    spec = break_spec(small_spec(site="knee", press_duration_s=1.5), kind,
+                      np.random.default_rng(1))
+    record = render_refill_video(tmp_path / "b.mp4", spec)
+    assert record["broken"] == kind and record["expected_status"] == "rejected"
+    frames = _frames_means(tmp_path / "b.mp4")
+    times = np.array([t for t, _ in frames])
+    if kind == "no_release":
+        assert record["release_s"] is None and record["crt_s"] is None
+        assert times[-1] < spec.release_s
+        return
+    at = record["broken_at_s"]
+    assert record["release_s"] < at < record["release_s"] + record["crt_s"]
+    before = frames[int(np.searchsorted(times, at)) - 2][1]
+    after_i = int(np.searchsorted(times, at + 0.5))
+    if kind == "camera_moved":
+        x, y, w, h = record["roi"]
+        moved = frames[after_i][1]
+        # The scene under the frame has shifted by far more than the ROI's size.
+        assert np.abs(moved - before).mean() > 4.0
+    elif kind == "light_switched":
+        ratio = frames[after_i][1].mean() / before.mean()
+        assert ratio < 0.8 or ratio > 1.2
+    else:
+        darkest = min(px.mean() for t, px in frames if t >= at)
+        assert darkest < 15 and before.mean() > 60
+
+
+# ---------------------------------------------------------------------------- CLI
+
+def test_cli_synth_videos(tmp_path):
+    from mottling.cli import cli
+
+    out = tmp_path / "vids"
+    result = CliRunner().invoke(cli, ["synth", "videos", "--n", "3", "--out", str(out),
+                                      "--seed", "6", "--site", "finger"])
+    assert result.exit_code == 0, result.output
+    records = json.loads((out / "truth.json").read_text())
+    assert len(records) == 3
+    keys = {"path", "site", "skin_tone", "fps_nominal", "vfr", "width", "height", "rotation",
+            "press_start_s", "release_s", "crt_s", "tau_s", "curve", "roi", "broken",
+            "expected_status", "seed", "generator_version"}
+    for rec in records:
+        assert keys <= set(rec)
+        assert rec["site"] == "finger"
+        with av.open(str(out / rec["path"])) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert {stream.width, stream.height} == {rec["width"], rec["height"]}
