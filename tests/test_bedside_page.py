@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.serving_support import photo_jpeg, refill_video, running_server, tiny_model
 
@@ -26,9 +27,12 @@ def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("bedside")
     photo = root / "leg.jpg"
     photo.write_bytes(photo_jpeg(seed=7, score=3, skin_tone=5, size=384))
+    dark = Image.open(photo).point(lambda v: v // 8)
+    dark_photo = root / "dark.jpg"
+    dark.save(dark_photo, quality=90)
     video, truth = refill_video(root / "videos", site="finger", seed=21)
-    return {"model": tiny_model(root / "model"), "photo": photo, "video": video, "truth": truth,
-            "root": root}
+    return {"model": tiny_model(root / "model"), "photo": photo, "dark_photo": dark_photo,
+            "video": video, "truth": truth, "root": root}
 
 
 def test_phone_uploads_photo_and_video_and_reads_results(media, tmp_path):
@@ -83,13 +87,20 @@ def test_phone_uploads_photo_and_video_and_reads_results(media, tmp_path):
             verdict = page.text_content("#crt-verdict")
             assert verdict == ("prolonged" if crt_s > 3.0 else "normal")
             criteria = page.text_content("#flag-criteria")
-            assert "mottling score" in criteria and "finger crt" in criteria
+            assert "mottling score ≥ 1" in criteria and "finger CRT > 3 s" in criteria
 
             shot = tmp_path / "bedside-390x844.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 20_000
             keep = media["root"] / shot.name  # kept with the session's tmp dirs for a look
             shutil.copy(shot, keep)
+
+            # a photo taken in the dark: the warning is shown in plain words
+            from mottling.results import IMAGE_QUALITY_MESSAGES
+
+            page.set_input_files("#photo-input", str(media["dark_photo"]))
+            page.wait_for_selector("#photo-warnings li", timeout=30_000)
+            assert IMAGE_QUALITY_MESSAGES["too_dark"] in page.text_content("#photo-warnings")
 
             assert not problems, problems
             assert all(url.startswith(base) or url.startswith("data:") for url in requests), requests

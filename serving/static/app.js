@@ -188,6 +188,10 @@ function drawCurve(box, c) {
 }
 
 // ---- hypoperfusion ------------------------------------------------------------------------
+function criterionWords(name) {  // "finger_crt>3s" -> "finger CRT > 3 s", "mottling_score>=1" -> "mottling score ≥ 1"
+  return name.replace(/^(\w+)_crt>([\d.]+)s$/, "$1 CRT > $2 s").replace(/^mottling_score>=(\d+)$/, "mottling score ≥ $1");
+}
+
 function renderFlag() {
   const parts = [flags.photo, flags.video].filter(Boolean);
   if (!parts.length) return;
@@ -208,7 +212,8 @@ function renderFlag() {
   list.replaceChildren();
   evaluated.forEach((name) => {
     const li = document.createElement("li");
-    li.textContent = `${criteria.includes(name) ? "✔ met" : "✘ not met"}: ${name.replace(">=", " ≥ ").replace(">", " > ").replace(/_/g, " ")}`;
+    li.textContent = `${criteria.includes(name) ? "Met" : "Not met"}: ${criterionWords(name)}`;
+    li.className = criteria.includes(name) ? "met" : "not-met";
     list.appendChild(li);
   });
   show($("flag-card"), true);
