@@ -5,9 +5,10 @@ Flags (words for each in ``mottling.results.IMAGE_QUALITY_MESSAGES``):
 - ``too_dark``: even the brighter part of the photo is dark (95th percentile of luma below
   ``dark_p95``). Judged on the bright end, not the mean, so a well-lit photo of very dark skin
   (Monk 9-10, whose swatches have a luma near 35/255) is not called dark.
-- ``overexposed``: about two thirds of the picture is blown to white in all three channels. The bar is
-  high because a white sheet burnt out beside a well-exposed leg is common (generated photos have
-  up to ~57% of such pixels) and does not spoil the score.
+- ``overexposed``: three quarters of the picture is blown to white in all three channels, or half
+  of it is and the skin that is left has its red channel clipped almost everywhere. The bar is high
+  because a white sheet burnt out beside a well-exposed leg is common (generated photos with
+  auto-exposure have up to ~72% of such pixels) and does not spoil the score.
 - ``blurred``: the no-reference blur measure of Crete et al. (2007): how much of the local
   variation survives an extra 9-pixel box blur. It is a ratio, so it depends far less on contrast
   than the variance of the Laplacian, which scales with contrast squared and would call
@@ -53,7 +54,9 @@ class QualityPolicy:
     """Thresholds for each flag and the factor it multiplies the confidence by."""
 
     dark_p95: float = 40.0            # luma (0-255) that 95% of the pixels stay under
-    blown_fraction: float = 0.65      # share of pixels with R, G and B all >= 250
+    blown_fraction: float = 0.75      # share of pixels with R, G and B all >= 250; or both of:
+    blown_fraction_with_skin: float = 0.5
+    skin_clipped_fraction: float = 0.85   # share of warm skin-coloured pixels with red >= 250
     blur_max: float = 0.6             # Crete blur measure (0 sharp .. 1 flat) above which: blurred
     skin_min_fraction: float = 0.10   # share of possibly-skin pixels below which: no_skin
     skin_min_a: float = -6.0          # CIELAB a* floor (greener is not skin)
@@ -104,13 +107,20 @@ def assess_quality(image: Image.Image, policy: QualityPolicy = DEFAULT_POLICY) -
     # channel-wise minimum; ndarray.min(axis=-1) over a length-3 axis is many times slower
     darkest = np.minimum(np.minimum(small[..., 0], small[..., 1]), small[..., 2])
     blown = float(np.mean(darkest >= 250.0))
-    skin = float(np.mean(skin_mask(small_u8[::2, ::2], policy)))   # a share: every 4th pixel will do
+    sub = small_u8[::2, ::2]                      # shares only: every 4th pixel will do
+    skin_px = skin_mask(sub, policy)
+    skin = float(np.mean(skin_px))
+    # light skin overexposes red first: warm skin-coloured pixels whose red channel is clipped
+    red, blue = sub[..., 0].astype(np.int16), sub[..., 2].astype(np.int16)
+    warm = skin_px & (red - blue >= 12)
+    skin_clipped = float(np.mean(red[warm] >= 250)) if warm.any() else 0.0
     blur = blur_measure(luma)
     short_side = min(rgb.size)
 
     raised = {
         "too_dark": luma_p95 < policy.dark_p95,
-        "overexposed": blown > policy.blown_fraction,
+        "overexposed": blown > policy.blown_fraction or (
+            blown > policy.blown_fraction_with_skin and skin_clipped > policy.skin_clipped_fraction),
         "blurred": blur > policy.blur_max,
         "no_skin": skin < policy.skin_min_fraction,
         "low_resolution": short_side < policy.min_short_side,
