@@ -21,7 +21,10 @@ BROKEN_EXPECTED = {
     "broken/corrupt.png": "corrupt",
     "broken/notes.txt": "unsupported",
     "broken/animation.gif": "unsupported",
-    "broken/garbage.mp4": "",          # the video decoder's own message
+    "broken/garbage.mp4": "video",     # the video decoder's own message
+    "broken/truncated.mp4": "video",
+    "broken/no_site.mp4": "no body site",
+    "centre_b.zip!/day1/readme.txt": "unsupported",
 }
 
 
@@ -50,8 +53,8 @@ def write_videos(folder: Path, n: int, seed: int = 0, site: str = "finger") -> l
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
-        spec = RefillSpec(seed=seed + i, index=i, site=site, width=96, height=64,
-                          pre_press_s=0.6, press_duration_s=1.0, post_release_s=3.0,
+        spec = RefillSpec(seed=seed + i, index=i, site=site, width=160, height=120,
+                          pre_press_s=1.0, press_duration_s=2.0, post_release_s=4.0,
                           curve=RefillCurve("mono", tau_s=0.5 + 0.2 * i))
         path = folder / f"refill_{i:03d}.mp4"
         render_refill_video(path, spec)
@@ -100,11 +103,16 @@ def make_archive(root: Path, n_photos: int = 6, n_videos: int = 2, seed: int = 0
     extension), refill videos under ``finger/`` listed in ``sites.csv``, and the broken files."""
     archive = root / "archive"
     write_photos(archive / "photos", n_photos, seed=seed)
+    write_broken(archive)
     videos = write_videos(archive / "finger", n_videos, seed=seed, site="finger")
     # the site manifest lies inside the archive: the run must not score it as a file
     rows = [f"{v.relative_to(archive).as_posix()},finger" for v in videos]
+    rows += ["broken/garbage.mp4,finger", "broken/truncated.mp4,finger"]
+    if videos:   # a good video that no manifest row, pattern or --site gives a site to
+        good = videos[0].read_bytes()
+        (archive / "broken/no_site.mp4").write_bytes(good)
+        (archive / "broken/truncated.mp4").write_bytes(good[: len(good) // 3])
     (archive / "sites.csv").write_text("path,site\n" + "\n".join(rows) + "\n")
-    write_broken(archive)
     with zipfile.ZipFile(archive / "centre_b.zip", "w") as zf:
         zf.writestr("day1/gps_photo.jpg", gps_jpeg_bytes())
         zf.writestr("day1/readme.txt", "centre B")

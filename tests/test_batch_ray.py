@@ -18,9 +18,10 @@ def local_ray():
     import psutil
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     ray.init(address=None, include_dashboard=False, num_cpus=2, _node_ip_address="127.0.0.1",
              log_to_driver=False, logging_level="WARNING")
-    spawned = psutil.Process().children(recursive=True)
+    spawned = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     try:
         yield spawned
     finally:

@@ -168,7 +168,8 @@ class Scorer:
             self._score_photo(row, data, item.path)
         elif kind == "video":
             self._score_video(row, data, task)
-        elif data[:4] == b"PK\x03\x04" or item.location.lower().endswith(".zip"):
+        elif item.member is None and (data[:4] == b"PK\x03\x04"
+                                      or item.location.lower().endswith(".zip")):
             raise _ReadError(f"not a readable zip archive: {_zip_problem(data)}")
         else:
             raise _ReadError(UNSUPPORTED)
