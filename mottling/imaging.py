@@ -79,9 +79,9 @@ def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
                  draft_size: int | None = DEFAULT_DRAFT_SIZE) -> Image.Image:
     """Decode a photo to an upright RGB image with no metadata.
 
-    ``data`` is the encoded bytes, a path or a binary file object. ``draft_size`` lets a JPEG be
-    decoded at a reduced scale as long as both sides stay at least that many pixels (``None``
-    decodes at full size). Raises ``InputError`` (empty, truncated, corrupt),
+    ``data`` is the encoded bytes, a path or a binary file object. ``draft_size`` shrinks the photo
+    by an integer factor as long as both sides stay at least that many pixels: JPEG while decoding
+    (draft mode), other formats by box reduction after it; ``None`` keeps the full size. Raises ``InputError`` (empty, truncated, corrupt),
     ``UnsupportedMediaError`` (not an image we read), ``InputTooLargeError`` (bytes or pixels over
     the limit, decompression bomb) or ``UnprocessableInputError`` (too small to analyse).
     """
@@ -96,7 +96,7 @@ def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
                 im.draft("RGB", (draft_size, draft_size))
             im.load()
             upright = ImageOps.exif_transpose(im)
-            rgb = _to_rgb(upright)
+            rgb = _shrink_to_draft(_to_rgb(upright), draft_size)
     except UnidentifiedImageError as err:
         raise UnsupportedMediaError(
             f"This is not an image Mottling can read; send a {FORMATS_IN_WORDS} photo.") from err
@@ -167,6 +167,15 @@ def _check_min_side(size: tuple[int, int], limits: ImageLimits) -> None:
         raise UnprocessableInputError(
             f"The image is only {w}x{h} pixels; at least {limits.min_side} pixels on each side "
             "are needed to see the leg.")
+
+
+def _shrink_to_draft(image: Image.Image, draft_size: int | None) -> Image.Image:
+    """What draft mode does for JPEG, for the other formats: an integer box reduction that keeps
+    both sides at least ``draft_size``, so a 12 MP HEIC or PNG costs no more downstream than a JPEG."""
+    if not draft_size:
+        return image
+    factor = min(image.width // draft_size, image.height // draft_size)
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -210,3 +210,12 @@ def test_other_pixel_formats_become_faithful_rgb(mode):
     image = decode_image(encode(source, "PNG"))
     assert image.mode == "RGB" and image.size == (200, 150)
     assert abs(float(np.asarray(image).mean()) - float(np.asarray(grey).mean())) < 3
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "HEIF"])
+def test_big_photos_in_other_formats_are_reduced_like_jpeg(fmt):
+    big = Image.linear_gradient("L").resize((2600, 1950)).convert("RGB")
+    image = decode_image(encode(big, fmt), draft_size=320)
+    assert image.size == (-(-2600 // 6), -(-1950 // 6))    # reduce(6) rounds up
+    assert min(image.size) >= 320
+    assert decode_image(encode(big, fmt), draft_size=None).size == (2600, 1950)
