@@ -13,7 +13,7 @@ from PIL import Image
 
 from mottling.scale import LegLandmarks, score_for_extent
 from mottling.synth.images import (MANIFEST_COLUMNS, SynthPhoto, generate_images, plan_photos,
-                                   render_photo)
+                                   render_photo, render_spec)
 
 CONTRACT_COLUMNS = (
     "path", "mask_path", "score", "patient_id", "side", "skin_tone", "ita", "mottled_fraction",
@@ -92,6 +92,37 @@ def test_labels_follow_the_score_definition(dataset):
         assert float(row["mottled_fraction"]) > 0
 
 
+def test_the_dataset_exercises_occluders_patterns_and_framings(dataset):
+    rows = _rows(dataset)
+    assert any(r["occluders"] for r in rows)
+    assert {r["pattern"] for r in rows} >= {"", "fabric"}
+    assert {r["framing"] for r in rows} >= {"full", "thigh"}
+    assert {r["side"] for r in rows} == {"left", "right"}
+
+
+def test_occluders_and_framing_leave_the_deciding_landmark_in_view():
+    """Just above the landmark that bounds the score (patella top for 1-2, mid-thigh for 3, groin
+    fold for 4-5) there is visible skin: not out of frame, not under a dressing, lead or sheet."""
+    decide = {1: "patella_top", 2: "patella_top", 3: "mid_thigh", 4: "groin", 5: "groin"}
+    occluded = 0
+    for spec in plan_photos(36, seed=23, size=256):
+        photo = render_spec(spec)
+        occluded += bool(photo.meta["occluders"])
+        if spec.score == 0:
+            continue
+        meta = photo.meta
+        knee = np.array([meta["knee_x"], meta["knee_y"]])
+        groin = np.array([meta["groin_x"], meta["groin_y"]])
+        step = (groin - knee) / np.linalg.norm(groin - knee)
+        name = decide[spec.score]
+        x, y = np.array([meta[f"{name}_x"], meta[f"{name}_y"]]) + 2 * step
+        h, w = photo.skin_mask.shape
+        assert 0 <= x < w and 0 <= y < h, (spec.index, name)
+        yi, xi = int(y), int(x)
+        assert photo.skin_mask[max(yi - 2, 0):yi + 3, max(xi - 2, 0):xi + 3].any(), (spec.index, name)
+    assert occluded >= 3  # the check above was exercised on occluded photos
+
+
 def test_landmarks_lie_in_order_along_the_leg(dataset):
     for row in _rows(dataset):
         pts = [np.array([float(row[f"{k}_x"]), float(row[f"{k}_y"])]) for k in LANDMARKS]
@@ -104,6 +135,8 @@ def test_scores_are_balanced_and_tones_covered():
     specs = plan_photos(600, seed=3, balanced=True)
     counts = np.bincount([s.score for s in specs], minlength=6)
     assert counts.tolist() == [100] * 6
+    few = np.bincount([s.score for s in plan_photos(9, seed=4)], minlength=6)
+    assert few.max() - few.min() <= 1
     tones = np.bincount([s.skin_tone for s in specs], minlength=11)[1:]
     assert (tones > 0).all() and tones.min() > 0.5 * tones.mean()
     per_patient = {}

@@ -58,7 +58,7 @@ class PhotoSpec:
 
 @dataclass
 class SynthPhoto:
-    image: Image.Image  # RGB, as decoded from the JPEG that generate_images would write
+    image: Image.Image  # RGB, decoded from ``jpeg`` (the pre-JPEG image when decode=False)
     mask: np.ndarray  # (H, W) bool, visible mottled skin
     meta: dict  # the manifest fields, landmarks in pixels
     jpeg: bytes = field(default=b"", repr=False)
@@ -134,8 +134,8 @@ def render_photo(seed: int, score: int, skin_tone: int, size: int = 384, *,
 def plan_photos(n: int, seed: int, size: int = 384, balanced: bool = True) -> list[PhotoSpec]:
     """Scores, patients (2-4 photos each), tones and sides for ``n`` photos, from ``seed`` alone."""
     rng = np.random.default_rng([_seed_key(seed), 0x91A4])
-    if balanced:
-        scores = rng.permutation(np.arange(n) % 6)
+    if balanced:  # shuffled blocks of all six scores: counts never differ by more than one
+        scores = np.concatenate([rng.permutation(6) for _ in range((n + 5) // 6)])[:n]
     else:
         scores = rng.choice(6, size=n, p=ICU_PRIOR)
     specs: list[PhotoSpec] = []
@@ -171,7 +171,7 @@ def _write_one(args: tuple[PhotoSpec, str]) -> dict:
 
 
 def generate_images(n: int, out_dir: Path, seed: int = 0, size: int = 384, balanced: bool = True,
-                    workers: int = 1) -> Path:
+                    workers: int = 1, progress: bool = True) -> Path:
     """Write ``n`` photographs, their masks and ``manifest.csv`` under ``out_dir``."""
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
@@ -185,10 +185,10 @@ def generate_images(n: int, out_dir: Path, seed: int = 0, size: int = 384, balan
             return x
     if workers > 1:
         with get_context().Pool(workers) as pool:
-            rows = list(tqdm(pool.imap(_write_one, jobs, chunksize=4), total=n, disable=n < 50,
+            rows = list(tqdm(pool.imap(_write_one, jobs, chunksize=4), total=n, disable=not progress or n < 50,
                              desc="photos"))
     else:
-        rows = [_write_one(j) for j in tqdm(jobs, disable=n < 50, desc="photos")]
+        rows = [_write_one(j) for j in tqdm(jobs, disable=not progress or n < 50, desc="photos")]
     manifest = out_dir / "manifest.csv"
     with manifest.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)

@@ -17,6 +17,7 @@ from mottling.synth.patterns import WorleyNet, smooth_noise
 # plexus: takes green and red, spares blue, which reads as violaceous.
 ABSORB_PURPLE = np.array([0.80, 1.15, 0.40], dtype=np.float32)
 ABSORB_BLUE = np.array([0.95, 1.05, 0.55], dtype=np.float32)
+ABSORB_RED = np.array([0.45, 1.10, 0.70], dtype=np.float32)  # dusky red-violet
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -80,6 +81,8 @@ def mottling_density(rng: np.random.Generator, anat: Anatomy, score: int, extent
     if score == 1:
         cell = min(cell, float(rng.uniform(0.35, 0.6)) * extent)
     net = WorleyNet(tex, cell)
+    coarse = WorleyNet(tex, cell * float(tex.uniform(2.0, 3.0)))
+    coarse_w = np.float32(rng.uniform(0.0, 0.8))
     # the noise is laid out in pixels: size it by how many net cells cross the frame
     span_units = float(np.hypot(u[0, 0] - u[-1, -1], v[0, 0] - v[-1, -1]))
     cells_across = span_units / cell
@@ -92,9 +95,14 @@ def mottling_density(rng: np.random.Generator, anat: Anatomy, score: int, extent
     dens = np.zeros((hh, wh), dtype=np.float32)
     if sh.any():
         lw = np.float32(line_w) * (0.5 + width_field[sh])
-        f1, f2 = net.f1_f2(uh[sh] + warp_u[sh], vh[sh] + warp_v[sh])
+        uu, vv = uh[sh] + warp_u[sh], vh[sh] + warp_v[sh]
+        f1, f2 = net.f1_f2(uu, vv)
         e = (f2 - f1) / lw
         lines = np.exp(-np.minimum(e * e, 80)) * (0.35 + 0.65 * gaps[sh])
+        if coarse_w > 0:  # broad marbling bands around groups of islands
+            c1, c2 = coarse.f1_f2(uu, vv)
+            ec = (c2 - c1) * np.float32(1 / 0.35)
+            lines = np.maximum(lines, coarse_w * np.exp(-np.minimum(ec * ec, 80)))
         dens[sh] = np.maximum(lines, 0.75 * blotch[sh]) * eh[sh]
     full = Image.fromarray(dens, mode="F").resize((w, h), Image.BILINEAR)
     return np.asarray(full, dtype=np.float32) * sel
@@ -106,8 +114,8 @@ def mottling_absorbance(rng: np.random.Generator, anat: Anatomy, dens: np.ndarra
     melanin = (anat.skin_tone - 1) / 9
     # melanin screens the dermal colour: the same net reads fainter on dark skin
     contrast = float(rng.uniform(0.6, 1.3) * (1 - 0.2 * melanin))
-    hue = float(rng.uniform(0, 1))
-    absorb = (1 - hue) * ABSORB_PURPLE + hue * ABSORB_BLUE
+    w = rng.dirichlet((2.0, 1.0, 1.5)).astype(np.float32)
+    absorb = w[0] * ABSORB_PURPLE + w[1] * ABSORB_BLUE + w[2] * ABSORB_RED
     dusky = np.float32(0.18) * envelope * region
     od = (dens + dusky) * np.float32(contrast)
     return absorb[:, None, None] * od[None], contrast
