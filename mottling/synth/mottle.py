@@ -112,8 +112,11 @@ def mottling_absorbance(rng: np.random.Generator, anat: Anatomy, dens: np.ndarra
                         envelope: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, float]:
     """Per-channel optical density (3, H, W) to multiply skin by ``exp(-A)``, and the contrast."""
     melanin = (anat.skin_tone - 1) / 9
-    # melanin screens the dermal colour: the same net reads fainter on dark skin
-    contrast = float(rng.uniform(0.6, 1.3) * (1 - 0.2 * melanin))
+    # Blood in the dermis changes the reflectance by a ratio, whatever the melanin above it; the
+    # net still reads fainter on dark skin because the skin is darker and its surface sheen is
+    # not mottled. The optical density is raised a little with melanin so that the net stays at
+    # least as visible as a clinician would see it at the bedside (a generator design choice).
+    contrast = float(rng.uniform(0.6, 1.3) * (1 + 0.25 * melanin))
     w = rng.dirichlet((2.0, 1.0, 1.5)).astype(np.float32)
     absorb = w[0] * ABSORB_PURPLE + w[1] * ABSORB_BLUE + w[2] * ABSORB_RED
     dusky = np.float32(0.18) * envelope * region

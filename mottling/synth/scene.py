@@ -234,12 +234,23 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
             img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.8) + _f(0.2) * shade))[None]
             occl = np.maximum(occl, cov)
             occluder_names.append("dressing")
+    if occluders and rng.random() < 0.2:  # the sheet pulled over the outer side of the thigh
+        reach = _f(rng.uniform(0.1, 0.7))
+        edge = (-v) - lat * (_f(1) - reach) - _f(0.015) * np.sin(u * _f(rng.uniform(8, 20)))
+        cov = np.clip(edge * ppu + _f(0.5), 0, 1)
+        if clear_of_keep_out(cov):
+            cloth = nz.srgb_to_linear(nz.SHEET_COLOURS[rng.integers(len(nz.SHEET_COLOURS))])
+            tuck = _f(1) - _f(0.3) * np.exp(np.clip(edge * _f(40), -80, 0))  # shadow at the fold
+            img *= (tuck * (_f(1) - cov))[None]
+            img += cloth[:, None, None] * ((_f(0.85) + _f(0.1) * shade) * cov)[None]
+            occl = np.maximum(occl, cov)
+            occluder_names.append("sheet_edge")
 
     # --- light: colour temperature, exposure, a soft shadow, vignetting
     temp = float(rng.uniform(-1, 1))
     # phones meter partly on the subject: a dark leg on a white sheet gets a longer exposure
     skin_lum = float(skin @ np.array([0.2126, 0.7152, 0.0722], np.float32))
-    exposure = float(np.exp(rng.normal(-0.1, 0.3)) * np.clip((0.25 / skin_lum) ** 0.22, 1.0, 2.0))
+    exposure = float(np.exp(rng.normal(-0.1, 0.25)) * np.clip((0.25 / skin_lum) ** 0.3, 1.0, 2.3))
     field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else np.ones((h, w), np.float32)
     yy = (np.arange(h, dtype=np.float32)[:, None] / _f(h) - _f(0.5)) ** 2
     xx = (np.arange(w, dtype=np.float32)[None, :] / _f(w) - _f(0.5)) ** 2
