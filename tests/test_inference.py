@@ -247,7 +247,7 @@ def test_overlay_marks_the_predicted_area(tiny):
     assert inside[..., 2].mean() > 150                    # tinted towards cyan
     assert np.abs(outside - np.array([150, 110, 90])).max() == 0   # untouched
     assert np.abs(px[5:20, 5:200] - np.array([150, 110, 90])).mean() > 30   # the banner
-    big = draw_overlay(photo.resize((4000, 3000)), marked)
+    big = draw_overlay(photo.resize((2000, 1500)), marked)
     assert max(big.size) == 1600
 
 
