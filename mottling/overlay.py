@@ -18,7 +18,7 @@ MAX_SIDE = 1600   # larger photos are drawn at this long side: plenty for a phon
 
 
 def draw_overlay(image: Image.Image, result: MottlingResult, threshold: float = 0.5,
-                 alpha: float = 0.4) -> Image.Image:
+                 alpha: float = 0.3) -> Image.Image:
     """A new RGB image: ``image`` with the area where ``result.area_map >= threshold`` tinted
     and outlined, and the score, confidence and quality flags written on it."""
     canvas = image.convert("RGB")
