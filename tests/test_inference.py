@@ -244,7 +244,7 @@ def test_overlay_marks_the_predicted_area(tiny):
     assert drawn.size == photo.size and drawn.mode == "RGB"
     px = np.asarray(drawn, np.int16)
     inside, outside = px[200:260, 80:170], px[200:260, 260:380]
-    assert inside[..., 2].mean() > 150                    # tinted towards cyan
+    assert inside[..., 2].mean() > 90 + 40 and inside[..., 0].mean() < 150 - 30   # tinted cyan
     assert np.abs(outside - np.array([150, 110, 90])).max() == 0   # untouched
     assert np.abs(px[5:20, 5:200] - np.array([150, 110, 90])).mean() > 30   # the banner
     big = draw_overlay(photo.resize((2000, 1500)), marked)
