@@ -152,8 +152,8 @@ def render_markdown(card: dict[str, Any]) -> str:
               f"{_fmt(o['exact_accuracy'])} | {_fmt(o['within_one_accuracy'])} | "
               f"{_fmt(o.get('ece'))} |"]
         for g, v in m["by_skin_tone"].items():
-            L.append(f"| {g} | {v['n']} | {_fmt(v['qwk'])} | {_fmt(v['mae'])} | "
-                     f"{_fmt(v['exact_accuracy'])} | {_fmt(v['within_one_accuracy'])} | "
+            L.append(f"| {g} | {v.get('n')} | {_fmt(v.get('qwk'))} | {_fmt(v.get('mae'))} | "
+                     f"{_fmt(v.get('exact_accuracy'))} | {_fmt(v.get('within_one_accuracy'))} | "
                      f"{_fmt(v.get('ece'))} |")
         L += ["", "Skin-tone groups are Monk 1-3, 4-7 and 8-10. QWK is quadratic weighted kappa "
               "against the generator's exact score (human inter-observer kappa for this score: "
