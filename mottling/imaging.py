@@ -101,9 +101,9 @@ def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
         raise UnsupportedMediaError(
             f"This is not an image Mottling can read; send a {FORMATS_IN_WORDS} photo.") from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # Pillow's own process-wide check fired first (someone set it below our limit)
         raise InputTooLargeError(
-            f"The image has too many pixels (limit {limits.max_pixels:,}); "
-            "it looks like a decompression bomb.") from err
+            "The image has too many pixels to decode safely (a decompression bomb?).") from err
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError, struct.error, zlib.error,

@@ -220,3 +220,9 @@ def test_big_photos_in_other_formats_are_reduced_like_jpeg(fmt):
     assert image.size == (-(-1300 // 3), -(-975 // 3))    # reduce(3) rounds up
     assert min(image.size) >= 320
     assert decode_image(data, draft_size=None).size == (1300, 975)
+
+
+def test_a_stricter_pillow_global_still_gives_a_clean_error(monkeypatch, photo):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)     # Pillow raises above 2x this
+    with pytest.raises(InputTooLargeError, match="too many pixels"):
+        decode_image(encode(photo, "PNG"))
