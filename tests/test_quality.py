@@ -96,3 +96,14 @@ def test_confidence_is_lowered_by_each_flag():
     expected = 0.6 * DEFAULT_POLICY.penalties["too_dark"] * DEFAULT_POLICY.penalties["blurred"]
     assert adjusted_confidence(probs, spoilt) == pytest.approx(expected)
     assert all(0 < p < 1 for p in DEFAULT_POLICY.penalties.values())
+
+
+def test_box_blur_matches_scipy():
+    from scipy.ndimage import uniform_filter1d
+
+    from mottling.quality import _box_blur
+
+    f = np.random.default_rng(0).random((37, 53)).astype(np.float32) * 255
+    for axis in (0, 1):
+        np.testing.assert_allclose(_box_blur(f, 9, axis),
+                                   uniform_filter1d(f, 9, axis=axis, mode="nearest"), atol=1e-3)
