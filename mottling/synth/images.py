@@ -4,6 +4,24 @@
 ``manifest.csv``; ``render_photo`` makes one photo in memory for tests. Every image is drawn from a
 seed derived from ``(seed, index)`` alone, so the output is byte-identical whatever the number of
 worker processes.
+
+Manifest columns beyond the obvious ones:
+
+- ``extent``: how far the mottling reaches from the knee centre along the leg axis, in landmark
+  units (knee centre 0, groin fold 1); empty for score 0. Drawn uniformly inside the score's
+  bounds (``mottling.scale.extent_bounds``), keeping ~2 px clear of each bound.
+- ``visible_extent``: the furthest *visible* mottled point (after occluders and framing); it
+  gives the same score as ``extent``, which every photo is checked for before it is written.
+- ``mottled_fraction``: mottled share of the visible skin.
+- ``knee_x`` ... ``groin_y``: landmark pixels in the output image (after rotation, scale and
+  perspective); ``coin_radius``, ``patella_top_u``, ``mid_thigh_u``: the patient's landmarks in
+  landmark units, so the label can be re-derived from the mask alone.
+- ``framing``: ``full`` (below the knee to above the groin), ``thigh`` (knee to just above the
+  groin), ``close`` (knee to above mid-thigh; used only for scores 0-3, whose deciding landmark
+  stays in view).
+- ``pattern``: a look-alike that is not mottling (``fabric`` print, leg ``hair``, a ``bruise``).
+- ``occluders``: ``ecg_leads``, ``dressing``, ``sheet_edge`` (";"-joined); never over the
+  landmark or the part of the mottled edge that decides the score.
 """
 
 from __future__ import annotations
@@ -185,8 +203,8 @@ def generate_images(n: int, out_dir: Path, seed: int = 0, size: int = 384, balan
             return x
     if workers > 1:
         with get_context().Pool(workers) as pool:
-            rows = list(tqdm(pool.imap(_write_one, jobs, chunksize=4), total=n, disable=not progress or n < 50,
-                             desc="photos"))
+            rows = list(tqdm(pool.imap(_write_one, jobs, chunksize=4), total=n,
+                             disable=not progress or n < 50, desc="photos"))
     else:
         rows = [_write_one(j) for j in tqdm(jobs, disable=not progress or n < 50, desc="photos")]
     manifest = out_dir / "manifest.csv"

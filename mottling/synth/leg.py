@@ -78,14 +78,18 @@ def half_widths(anat: Anatomy, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bump_gradient(anat: Anatomy, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Slopes (d/du, d/dv) of the knee's relief: kneecap, the hollows beside the patellar tendon,
-    the soft fullness above the kneecap. Units: height per landmark unit."""
+    """Slopes (d/du, d/dv) of the leg's relief: kneecap, the hollows beside the patellar tendon,
+    the soft fullness above the kneecap, the tibial tuberosity, the long ridge of the rectus
+    femoris and the bulge of the vastus medialis. Units: height per landmark unit."""
     ru, rv, ph = anat.patella_ru, anat.patella_rv, anat.patella_height
     bumps = (  # (u0, v0, su, sv, height)
         (0.0, 0.0, ru, rv, 0.045 * ph),
         (-1.5 * ru, 0.55 * rv, 0.5 * ru, 0.35 * rv, -0.02 * ph),
         (-1.5 * ru, -0.55 * rv, 0.5 * ru, 0.35 * rv, -0.02 * ph),
         (1.9 * ru, 0.5 * rv, 1.0 * ru, 1.2 * rv, 0.02),
+        (-2.6 * ru, 0.0, 0.6 * ru, 0.5 * rv, 0.008 * ph),  # tibial tuberosity
+        (0.6, -0.02, 0.3, 0.08, 0.015),  # rectus femoris
+        (0.22, 0.09, 0.12, 0.07, 0.012),  # vastus medialis
     )
     gu = np.zeros_like(u)
     gv = np.zeros_like(u)

@@ -165,8 +165,9 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         d = d + _f(0.5) * (smooth_noise(rng, h, w, 14.0) - _f(0.5))
         core, halo = _gauss(d, 0.7), _gauss(d, 1.2)
         old = float(rng.uniform(0, 1))  # a fresh bruise is purple, an old one yellow-green
-        od_b = (np.array([0.5, 1.0, 0.3], np.float32)[:, None, None] * core[None] * _f(1 - old)
-                + np.array([0.1, 0.15, 0.8], np.float32)[:, None, None] * halo[None] * _f(0.5 + old))
+        fresh = np.array([0.5, 1.0, 0.3], np.float32)[:, None, None] * _f(1 - old)
+        yellow = np.array([0.1, 0.15, 0.8], np.float32)[:, None, None] * _f(0.5 + old)
+        od_b = fresh * core[None] + yellow * halo[None]
         albedo *= np.exp(-od_b * _f(rng.uniform(0.5, 1.1)))
     if pattern == "hair":
         hair = nz.draw_hair(rng, w, h, cam.axis_angle(), float(rng.uniform(0.4, 1.0)))
@@ -250,7 +251,7 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
     temp = float(rng.uniform(-1, 1))
     # phones meter partly on the subject: a dark leg on a white sheet gets a longer exposure
     skin_lum = float(skin @ np.array([0.2126, 0.7152, 0.0722], np.float32))
-    exposure = float(np.exp(rng.normal(-0.1, 0.25)) * np.clip((0.25 / skin_lum) ** 0.3, 1.0, 2.3))
+    exposure = float(np.exp(rng.normal(-0.1, 0.25)) * np.clip((0.25 / skin_lum) ** 0.3, 1.0, 2.0))
     field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else np.ones((h, w), np.float32)
     yy = (np.arange(h, dtype=np.float32)[:, None] / _f(h) - _f(0.5)) ** 2
     xx = (np.arange(w, dtype=np.float32)[None, :] / _f(w) - _f(0.5)) ** 2
