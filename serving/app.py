@@ -38,19 +38,13 @@ from serving.metrics import RequestContextMiddleware, ServerMetrics
 from serving.schemas import (ERROR_RESPONSES, AssessBody, CrtBody, ModelBody, MottlingBody,
                              StatusBody, multipart_body)
 from serving.settings import ServerSettings
-from serving.uploads import ParsedForm, read_multipart
+from serving.uploads import ParsedForm, ServerBusyError, UploadBudget, read_multipart
 
 log = logging.getLogger(__name__)
 # The page loads nothing from elsewhere (closed hospital networks) and runs no inline script.
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
             "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 STATIC_DIR = Path(str(resources.files("serving") / "static"))
-
-
-class ServerBusyError(MottlingError):
-    """Too many uploads are being received at once; the client should retry shortly."""
-
-    http_status = 503
 
 
 class AuthError(MottlingError):
@@ -120,6 +114,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     analyzer = Analyzer(settings)
     metrics = ServerMetrics()
     uploads = {"active": 0}
+    budget = UploadBudget(settings.max_buffered_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -134,6 +129,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.analyzer = analyzer
     app.state.metrics = metrics
     app.state.uploads = uploads
+    app.state.upload_budget = budget
 
     # -- errors: one JSON shape everywhere --------------------------------------------------
     def error_response(request: Request, status: int, message: str, headers=None) -> SafeJSONResponse:
@@ -178,15 +174,22 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         if not hmac.compare_digest(supplied.encode(), settings.api_key.get_secret_value().encode()):
             raise AuthError("the API key is not valid", 403)
 
-    async def read_form(request: Request, file_limits: dict[str, int]) -> ParsedForm:
+    @asynccontextmanager
+    async def upload(request: Request, file_limits: dict[str, int]):
+        """The parsed form, held (in memory only) until the answer is ready; counts and budget
+        bound how many uploads and how many bytes this process holds at once."""
         if uploads["active"] >= settings.max_concurrent_uploads:
-            raise ServerBusyError("the server is busy receiving other uploads; retry in a moment")
+            raise ServerBusyError("the server is busy with other uploads; retry in a moment")
         uploads["active"] += 1
+        form = None
         try:
             body_cap = sum(file_limits.values()) + 64 * 1024
-            return await read_multipart(request, file_limits, body_cap)
+            form = await read_multipart(request, file_limits, body_cap, budget)
+            yield form
         finally:
             uploads["active"] -= 1
+            if form is not None:
+                budget.give(form.reserved_bytes)
 
     def envelope(request: Request, body: dict) -> dict:
         return {"request_id": _request_id(request), "model_version": analyzer.model_version, **body}
@@ -227,19 +230,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @v1.post("/mottling", response_class=SafeJSONResponse, responses={200: {"model": MottlingBody}, **ERROR_RESPONSES},
              openapi_extra=multipart_body(image_part, ["image"]), summary="Score a leg photo (0-5)")
     async def post_mottling(request: Request, overlay: bool = Query(False, description="add overlay_png")):
-        form = await read_form(request, {"image": settings.max_image_bytes})
-        if "image" not in form.files:
-            raise UnprocessableInputError("the form needs an 'image' file part")
-        body, _ = await score(form, overlay)
+        async with upload(request, {"image": settings.max_image_bytes}) as form:
+            if "image" not in form.files:
+                raise UnprocessableInputError("the form needs an 'image' file part")
+            body, _ = await score(form, overlay)
         return SafeJSONResponse(envelope(request, body))
 
     @v1.post("/crt", response_class=SafeJSONResponse, responses={200: {"model": CrtBody}, **ERROR_RESPONSES},
              openapi_extra=multipart_body(video_part, ["video", "site"]), summary="Measure CRT from a video")
     async def post_crt(request: Request, curve: bool = Query(False, description="add the recovery curve")):
-        form = await read_form(request, {"video": settings.max_video_bytes})
-        if "video" not in form.files:
-            raise UnprocessableInputError("the form needs a 'video' file part")
-        body, _ = await measure(form, curve)
+        async with upload(request, {"video": settings.max_video_bytes}) as form:
+            if "video" not in form.files:
+                raise UnprocessableInputError("the form needs a 'video' file part")
+            body, _ = await measure(form, curve)
         return SafeJSONResponse(envelope(request, body))
 
     @v1.post("/assess", response_class=SafeJSONResponse,
@@ -248,14 +251,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
              summary="Photo and/or video, with the I-MICRO hypoperfusion flag")
     async def post_assess(request: Request, format: Literal["json", "fhir"] = Query("json"),
                           overlay: bool = Query(False), curve: bool = Query(False)):
-        form = await read_form(request, {"image": settings.max_image_bytes, "video": settings.max_video_bytes})
-        if "image" not in form.files and "video" not in form.files:
-            raise UnprocessableInputError("send an 'image' file part, a 'video' file part, or both")
         mottling_body = crt_body = mottling_result = crt_result = None
-        if "image" in form.files:
-            mottling_body, mottling_result = await score(form, overlay and format == "json")
-        if "video" in form.files:
-            crt_body, crt_result = await measure(form, curve and format == "json")
+        limits = {"image": settings.max_image_bytes, "video": settings.max_video_bytes}
+        async with upload(request, limits) as form:
+            if "image" not in form.files and "video" not in form.files:
+                raise UnprocessableInputError("send an 'image' file part, a 'video' file part, or both")
+            if "image" in form.files:
+                mottling_body, mottling_result = await score(form, overlay and format == "json")
+            if "video" in form.files:
+                crt_body, crt_result = await measure(form, curve and format == "json")
         crt_ok = crt_result is not None and crt_result.status == "ok"
         flag = assess_hypoperfusion(
             mottling_score=None if mottling_result is None else mottling_result.score,

@@ -42,9 +42,12 @@ class ServerSettings(BaseSettings):
     # Browser origins allowed to call the API from another site; empty = same-origin only.
     cors_origins: list[str] = []
 
-    # Back-pressure: uploads being received at once (the rest get 503 + Retry-After), and decodes
-    # or inferences running at once. Together they bound the server's memory (see benchmarks/).
+    # Back-pressure: uploads in progress at once and the bytes they hold (past either, 503 +
+    # Retry-After), and decodes or inferences running at once. Together they bound the server's
+    # memory (benchmarks/upload_storm.py measures it).
     max_concurrent_uploads: int = Field(64, gt=0)
+    # Upload bytes held in memory at once by one process (50 maximum-size photos fit).
+    max_buffered_bytes: int = Field(1200 * MB, gt=0)
     analysis_concurrency: int = Field(4, gt=0)
     # The overlay PNG the bedside page shows is drawn at most this many pixels on its long side.
     overlay_max_side: int = Field(1024, gt=0)
@@ -52,11 +55,6 @@ class ServerSettings(BaseSettings):
     @cached_property
     def thresholds(self) -> CrtThresholds:
         return CrtThresholds(finger_s=self.crt_finger_s, knee_s=self.crt_knee_s)
-
-    @property
-    def max_body_bytes(self) -> int:
-        """Largest request body: a photo and a video (for /v1/assess) plus room for the form."""
-        return self.max_image_bytes + self.max_video_bytes + 64 * 1024
 
     def resolved_model_path(self) -> Path | None:
         return None if self.model_path is None else Path(self.model_path)

@@ -14,7 +14,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from mottling.errors import InputError, InputTooLargeError, UnsupportedMediaError
+from mottling.errors import InputError, InputTooLargeError, MottlingError, UnsupportedMediaError
 
 MAX_FIELD_BYTES = 4096  # plain form fields (site, roi) are short
 MAX_PARTS = 8
@@ -31,6 +31,34 @@ class UploadedFile:
 class ParsedForm:
     files: dict[str, UploadedFile] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
+    reserved_bytes: int = 0   # held in the UploadBudget until the request is done
+
+
+class ServerBusyError(MottlingError):
+    """Too much upload data is held at once; the client should retry shortly (503)."""
+
+    http_status = 503
+
+
+class UploadBudget:
+    """Bytes of upload bodies held in memory across all requests of this process.
+
+    Each request counts its body against the budget as it arrives and gives it back when the
+    answer is sent, so memory stays bounded however many large uploads arrive together. Only the
+    event loop touches it, so it needs no lock.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.in_use = 0
+
+    def take(self, n: int) -> None:
+        if self.in_use + n > self.max_bytes:
+            raise ServerBusyError("the server is busy with other uploads; retry in a moment")
+        self.in_use += n
+
+    def give(self, n: int) -> None:
+        self.in_use -= n
 
 
 def _human(n: int) -> str:
@@ -122,11 +150,14 @@ class _PartCollector:
         self.finished = True
 
 
-async def read_multipart(request: Request, file_limits: dict[str, int], max_body_bytes: int) -> ParsedForm:
+async def read_multipart(request: Request, file_limits: dict[str, int], max_body_bytes: int,
+                         budget: UploadBudget | None = None) -> ParsedForm:
     """Read a ``multipart/form-data`` body into memory; ``file_limits`` maps part names to byte caps.
 
     Raises ``UnsupportedMediaError`` (415) for another content type, ``InputTooLargeError`` (413)
-    as soon as a part or the whole body passes its limit, ``InputError`` (400) for a broken body.
+    as soon as a part or the whole body passes its limit, ``InputError`` (400) for a broken body,
+    ``ServerBusyError`` (503) when ``budget`` has no room left. On success the bytes taken from
+    ``budget`` are in ``reserved_bytes``; the caller gives them back when done.
     """
     content_type, params = parse_options_header(request.headers.get("content-type"))
     if content_type != b"multipart/form-data":
@@ -149,11 +180,24 @@ async def read_multipart(request: Request, file_limits: dict[str, int], max_body
             received += len(chunk)
             if received > max_body_bytes:
                 raise InputTooLargeError(f"the upload is larger than the {_human(max_body_bytes)} limit")
+            if budget is not None:
+                budget.take(len(chunk))
+                collector.form.reserved_bytes += len(chunk)
             if chunk:
                 parser.write(chunk)
         parser.finalize()
+        if not collector.finished:
+            raise InputError("the multipart body is truncated or malformed")
     except FormParserError as err:
+        _give_back(budget, collector.form)
         raise InputError(f"malformed multipart body: {err}") from None
-    if not collector.finished:
-        raise InputError("the multipart body is truncated or malformed")
+    except BaseException:
+        _give_back(budget, collector.form)
+        raise
     return collector.form
+
+
+def _give_back(budget: UploadBudget | None, form: ParsedForm) -> None:
+    if budget is not None:
+        budget.give(form.reserved_bytes)
+        form.reserved_bytes = 0

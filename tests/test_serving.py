@@ -308,6 +308,22 @@ def test_503_with_retry_after_when_too_many_uploads(model_path, jpeg):
         assert c.app.state.uploads["active"] == 1   # the slot was given back
 
 
+def test_503_when_the_upload_memory_budget_is_full(model_path, jpeg):
+    settings = ServerSettings(model_path=model_path, max_buffered_bytes=len(jpeg) // 2)
+    with TestClient(create_app(settings)) as c:
+        assert_error(c.post("/v1/mottling", files={"image": ("a.jpg", jpeg)}), 503, "busy")
+        assert c.app.state.upload_budget.in_use == 0
+        assert c.post("/v1/mottling", files={"image": ("a.jpg", jpeg[:1000])}).status_code == 400
+        assert c.app.state.upload_budget.in_use == 0   # given back after errors too
+
+
+def test_budget_is_given_back_after_every_request(client, jpeg):
+    client.post("/v1/mottling", files={"image": ("a.jpg", jpeg)})
+    client.post("/v1/mottling", files={"image": ("a.jpg", b"junk")})
+    client.post("/v1/assess", files={"image": ("a.jpg", jpeg)})
+    assert client.app.state.upload_budget.in_use == 0 and client.app.state.uploads["active"] == 0
+
+
 # -- nothing on disk --------------------------------------------------------------------------------
 def test_uploads_are_never_written_to_disk(client, monkeypatch, tmp_path, finger_video):
     """Large parts (above Starlette's 1 MB spool size) stay in memory: creating a temp file fails."""
