@@ -43,12 +43,14 @@ def mottled_region(rng: np.random.Generator, score: int, extent: float, anat: An
     v_top = float(rng.uniform(-0.45, 0.45) * anat.hw_knee)
     amp = float(rng.uniform(0.02, 0.12))
     f1, f2 = rng.uniform(7, 18, 2)
-    p1, p2 = rng.uniform(0, 2 * np.pi, 2)
+    f3 = rng.uniform(30, 60)
+    p1, p2, p3 = rng.uniform(0, 2 * np.pi, 3)
     bow = float(rng.uniform(0.5, 3.0))
 
     def wob(x):
         return (0.5 * (np.sin(np.float32(f1) * x + np.float32(p1)) + 1)
-                + 0.3 * (np.sin(np.float32(f2) * x + np.float32(p2)) + 1))
+                + 0.3 * (np.sin(np.float32(f2) * x + np.float32(p2)) + 1)
+                + 0.12 * (np.sin(np.float32(f3) * x + np.float32(p3)) + 1))
 
     grid = np.linspace(-0.6, 0.6, 241, dtype=np.float32)
     g0 = wob(grid)
@@ -119,6 +121,6 @@ def mottling_absorbance(rng: np.random.Generator, anat: Anatomy, dens: np.ndarra
     contrast = float(rng.uniform(0.6, 1.3) * (1 + 0.25 * melanin))
     w = rng.dirichlet((2.0, 1.0, 1.5)).astype(np.float32)
     absorb = w[0] * ABSORB_PURPLE + w[1] * ABSORB_BLUE + w[2] * ABSORB_RED
-    dusky = np.float32(0.18) * envelope * region
+    dusky = np.float32(0.18) * envelope * envelope * region
     od = (dens + dusky) * np.float32(contrast)
     return absorb[:, None, None] * od[None], contrast

@@ -160,7 +160,7 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
     # --- things on the skin that are not mottling
     if pattern == "bruise":
         bu, bv = rng.uniform(0.05, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee
-        r = rng.uniform(0.03, 0.08)
+        r = rng.uniform(0.05, 0.11)
         d = np.sqrt((u - _f(bu)) ** 2 + ((v - _f(bv)) * _f(1.3)) ** 2) * _f(1 / r)
         d = d + _f(0.5) * (smooth_noise(rng, h, w, 14.0) - _f(0.5))
         core, halo = _gauss(d, 0.7), _gauss(d, 1.2)
@@ -168,7 +168,7 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         fresh = np.array([0.5, 1.0, 0.3], np.float32)[:, None, None] * _f(1 - old)
         yellow = np.array([0.1, 0.15, 0.8], np.float32)[:, None, None] * _f(0.5 + old)
         od_b = fresh * core[None] + yellow * halo[None]
-        albedo *= np.exp(-od_b * _f(rng.uniform(0.5, 1.1)))
+        albedo *= np.exp(-od_b * _f(rng.uniform(0.8, 1.5)))
     if pattern == "hair":
         hair = nz.draw_hair(rng, w, h, cam.axis_angle(), float(rng.uniform(0.4, 1.0)))
         albedo *= (_f(1) - _f(0.55) * hair)[None]
