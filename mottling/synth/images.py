@@ -44,7 +44,7 @@ from mottling.synth.scene import PATTERNS, clean_skin_srgb, label_holds, render_
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "photos/1.0"
+GENERATOR_VERSION = "photos/1.1"  # 1.0: first cut (flat tube leg, crisp mesh)
 # A skewed prior for an ICU population in shock: most patients score 0-2.
 ICU_PRIOR = (0.32, 0.18, 0.18, 0.14, 0.11, 0.07)
 PATTERN_PROB = {"fabric": 0.12, "hair": 0.10, "bruise": 0.08}
