@@ -224,7 +224,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     image_part = {"image": {"type": "string", "format": "binary", "description": "JPEG, PNG or HEIC photo"}}
     video_part = {"video": {"type": "string", "format": "binary", "description": "MP4 or MOV refill video"},
                   "site": {"type": "string", "enum": list(SITES)},
-                  "roi": {"type": "string", "pattern": r"^\d+,\d+,\d+,\d+$",
+                  "roi": {"type": "string", "pattern": r"^\d+,\d+,[1-9]\d*,[1-9]\d*$",
                           "description": "X,Y,W,H of the pressed spot in upright-frame pixels"}}
 
     @v1.post("/mottling", response_class=SafeJSONResponse, responses={200: {"model": MottlingBody}, **ERROR_RESPONSES},

@@ -8,6 +8,7 @@ passes its limit stops the read at once with a 413; the Content-Length header is
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
@@ -15,6 +16,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from mottling.errors import InputError, InputTooLargeError, MottlingError, UnsupportedMediaError
+
+# python-multipart logs a warning for every malformed header a client sends; a broken upload is
+# answered with a 400 already, so the log need not repeat it.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 MAX_FIELD_BYTES = 4096  # plain form fields (site, roi) are short
 MAX_PARTS = 8
@@ -62,7 +67,15 @@ class UploadBudget:
 
 
 def _human(n: int) -> str:
-    return f"{n / 1_000_000:g} MB"
+    return f"{n / 1_000_000:.4g} MB"
+
+
+def _too_large(file_limits: dict[str, int], max_body_bytes: int) -> InputTooLargeError:
+    if len(file_limits) == 1:
+        name, limit = next(iter(file_limits.items()))
+        return InputTooLargeError(f"the {name} is larger than the {_human(limit)} limit")
+    limits = " and ".join(f"{_human(v)} per {k}" for k, v in file_limits.items())
+    return InputTooLargeError(f"the upload is larger than the limits ({limits})")
 
 
 class _PartCollector:
@@ -167,7 +180,7 @@ async def read_multipart(request: Request, file_limits: dict[str, int], max_body
         raise InputError("the multipart body has no boundary")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise InputTooLargeError(f"the upload is larger than the {_human(max_body_bytes)} limit")
+        raise _too_large(file_limits, max_body_bytes)
 
     collector = _PartCollector(file_limits)
     try:
@@ -179,7 +192,7 @@ async def read_multipart(request: Request, file_limits: dict[str, int], max_body
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_body_bytes:
-                raise InputTooLargeError(f"the upload is larger than the {_human(max_body_bytes)} limit")
+                raise _too_large(file_limits, max_body_bytes)
             if budget is not None:
                 budget.take(len(chunk))
                 collector.form.reserved_bytes += len(chunk)

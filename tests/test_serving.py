@@ -233,6 +233,17 @@ def test_413_streamed_without_content_length(model_path, jpeg):
         assert_error(resp, 413)
 
 
+def test_413_for_a_video_too_long_or_too_big(model_path, finger_video):
+    data, truth = finger_video
+    settings = ServerSettings(model_path=model_path, max_video_s=2.0, max_video_bytes=len(data) + 10)
+    with TestClient(create_app(settings)) as c:
+        assert_error(c.post("/v1/crt", files={"video": ("r.mp4", data)}, data={"site": "finger"}), 413)
+        small = ServerSettings(model_path=model_path, max_video_bytes=len(data) // 2)
+    with TestClient(create_app(small)) as c:
+        assert_error(c.post("/v1/crt", files={"video": ("r.mp4", data)}, data={"site": "finger"}),
+                     413, "video")
+
+
 def test_413_for_too_many_pixels(model_path):
     big = Image.new("RGB", (1500, 1000), (200, 150, 140))
     buf = io.BytesIO()
