@@ -1,0 +1,315 @@
+"""Fit the recovery after release and read off ``tau_s`` and ``crt_s`` with 95% intervals.
+
+The colour signal is normalised so that the pre-press baseline is 0 (DESIGN §1); the blanched extreme
+``A`` is a fitted parameter. Two models are fitted and the one with the lower BIC is kept:
+
+- delayed mono-exponential: ``A`` for ``t < d``, then ``A exp(-(t - d) / tau)`` (``d >= 0``; the plain
+  mono-exponential is ``d = 0``), so ``crt = d + tau ln 10``;
+- bi-exponential: ``A (w exp(-t / tau_fast) + (1 - w) exp(-t / tau_slow))``, whose 90% point is found
+  numerically and whose ``tau_s`` is reported as the single exponential with the same CRT.
+
+Intervals come from the fit covariance (delta method), widened by the timing uncertainty of the
+release frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.optimize import least_squares
+
+LN10 = math.log(10.0)
+RECOVERY_LEVEL = 0.1
+Z95 = 1.959964
+MAX_FIT_POINTS = 240
+FREE_BASELINE = 0.3   # the asymptote may sit this share of the amplitude off the baseline
+# The press plateau is read this long after the press starts (slide landing, blanching ramp).
+PLATEAU_WINDOW_S = (0.9, 1.4)
+# A release changes the spot colour by far more than this (log units); drift and shake less.
+MIN_RELEASE_STEP = 0.025
+MAX_LIFT_S = 0.35
+
+
+@dataclass(frozen=True)
+class RefillFit:
+    model: str                       # "mono" | "delayed" | "bi"
+    params: dict[str, float]
+    amplitude: float                 # A: signal at release, in signal units (baseline is 0)
+    tau_s: float
+    tau_ci95: tuple[float, float]
+    crt_s: float
+    crt_ci95: tuple[float, float]
+    residual_sd: float               # in units of A
+    r2: float
+    offset: float = 0.0              # fitted asymptote (signal units), near the baseline 0
+
+    @property
+    def crt_rel_uncertainty(self) -> float:
+        return (self.crt_ci95[1] - self.crt_ci95[0]) / (2 * Z95 * self.crt_s)
+
+    def predict(self, t_since_release: np.ndarray) -> np.ndarray:
+        """Normalised model (1 at release, 0 at baseline)."""
+        return _shape(self.model, self.params, np.asarray(t_since_release, dtype=float))
+
+
+def _shape(model: str, p: dict[str, float], t: np.ndarray) -> np.ndarray:
+    t = np.maximum(t, 0.0)
+    if model == "bi":
+        w = p["fast_weight"]
+        return w * np.exp(-t / p["tau_fast_s"]) + (1 - w) * np.exp(-t / p["tau_s"])
+    return np.exp(-np.maximum(t - p.get("delay_s", 0.0), 0.0) / p["tau_s"])
+
+
+def _bi_crt(w: float, tf: float, ts: float) -> float:
+    lo, hi = 0.0, ts * LN10
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if w * math.exp(-mid / tf) + (1 - w) * math.exp(-mid / ts) > RECOVERY_LEVEL:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _delayed_residuals(theta, t, y):
+    a, log_tau, d, c = theta
+    return a * np.exp(-np.maximum(t - d, 0.0) / math.exp(log_tau)) + c - y
+
+
+def _bi_residuals(theta, t, y):
+    a, log_tf, log_dt, logit_w, c = theta
+    tf = math.exp(log_tf)
+    ts = tf + math.exp(log_dt)
+    w = 1 / (1 + math.exp(-logit_w))
+    return a * (w * np.exp(-t / tf) + (1 - w) * np.exp(-t / ts)) + c - y
+
+
+def _grid_start(t: np.ndarray, y: np.ndarray, allow_delay: bool) -> tuple[float, float, float]:
+    """Coarse search over (tau, delay) with the amplitude solved in closed form."""
+    taus = np.geomspace(0.05, 8.0, 48)
+    delays = np.linspace(0.0, min(1.5, 0.5 * t[-1]), 16) if allow_delay else np.zeros(1)
+    best = (np.inf, 1.0, 0.5, 0.0)
+    for d in delays:
+        basis = np.exp(-np.maximum(t[None, :] - d, 0.0) / taus[:, None])   # (ntau, n)
+        num = basis @ y
+        den = np.einsum("ij,ij->i", basis, basis)
+        amp = num / den
+        sse = np.einsum("ij,ij->i", amp[:, None] * basis - y[None, :], amp[:, None] * basis - y[None, :])
+        i = int(np.argmin(sse))
+        if sse[i] < best[0]:
+            best = (float(sse[i]), float(amp[i]), float(taus[i]), float(d))
+    return best[1], best[2], best[3]
+
+
+def _cov(res) -> np.ndarray | None:
+    jac = res.jac
+    n, k = jac.shape
+    if n <= k:
+        return None
+    s2 = float(res.fun @ res.fun) / (n - k)
+    try:
+        return np.linalg.inv(jac.T @ jac) * s2
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _delta_sd(fn, theta: np.ndarray, cov: np.ndarray) -> float:
+    grad = np.zeros_like(theta)
+    f0 = fn(theta)
+    for i in range(len(theta)):
+        h = 1e-5 * max(1.0, abs(theta[i]))
+        th = theta.copy()
+        th[i] += h
+        grad[i] = (fn(th) - f0) / h
+    var = float(grad @ cov @ grad)
+    return math.sqrt(var) if var > 0 and math.isfinite(var) else float("inf")
+
+
+def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
+                 allow_delay: bool = True, allow_bi: bool = True) -> RefillFit | None:
+    """Fit ``y`` (baseline 0) against ``t`` (seconds since release). None if nothing converges."""
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if len(t) > MAX_FIT_POINTS:
+        # Average runs of consecutive frames: the same information, a much cheaper fit.
+        groups = np.array_split(np.arange(len(t)), MAX_FIT_POINTS)
+        t = np.array([t[gi].mean() for gi in groups])
+        y = np.array([y[gi].mean() for gi in groups])
+    if len(t) < 6:
+        return None
+    a0, tau0, d0 = _grid_start(t, y, allow_delay)
+    if a0 == 0 or not math.isfinite(a0):
+        return None
+    n = len(t)
+    tss = float(np.sum((y - y.mean()) ** 2)) or 1e-12
+    candidates = []
+
+    # The asymptote may settle a little off the pre-press baseline (ring normalisation is not
+    # perfect); it is fitted within a narrow band so that the 90% point is read against it.
+    cb = FREE_BASELINE * abs(a0) + 1e-12
+    lo = [-np.inf, math.log(0.02), 0.0, -cb]
+    hi = [np.inf, math.log(30.0), max(1e-9, 0.8 * t[-1]) if allow_delay else 1e-9, cb]
+    x0 = [a0, math.log(tau0), min(max(d0, lo[2]), hi[2] - 1e-12) if allow_delay else 0.0, 0.0]
+    try:
+        res = least_squares(_delayed_residuals, x0, args=(t, y), bounds=(lo, hi), x_scale="jac")
+        candidates.append(("delayed", res, (3 if allow_delay else 2) + (FREE_BASELINE > 0)))
+    except ValueError:
+        pass
+    if allow_bi and n >= 12:
+        best_bi = None
+        for ratio in (0.15, 0.35):
+            for w in (0.35, 0.65):
+                tf = max(0.03, tau0 * ratio * 1.5)
+                ts = max(tf * 1.2, tau0 * 1.3)
+                x0 = [a0, math.log(tf), math.log(ts - tf), math.log(w / (1 - w)), 0.0]
+                try:
+                    r = least_squares(_bi_residuals, x0, args=(t, y), x_scale="jac",
+                                      bounds=([-np.inf, math.log(0.01), math.log(0.005), -6, -cb],
+                                              [np.inf, math.log(30), math.log(60), 6, cb]))
+                except ValueError:
+                    continue
+                if best_bi is None or r.cost < best_bi.cost:
+                    best_bi = r
+        if best_bi is not None:
+            candidates.append(("bi", best_bi, 4 + (FREE_BASELINE > 0)))
+    if not candidates:
+        return None
+
+    def bic(c):
+        _, r, k = c
+        sse = max(2 * r.cost, 1e-300)
+        return n * math.log(sse / n) + k * math.log(n)
+
+    name, res, _ = min(candidates, key=bic)
+    theta = np.asarray(res.x, dtype=float)
+    cov = _cov(res)
+    a = float(theta[0])
+    if name == "delayed":
+        tau = math.exp(theta[1])
+        d = float(theta[2])
+        model = "delayed" if d > 1e-3 else "mono"
+        params = {"tau_s": tau, "delay_s": d}
+        crt = d + tau * LN10
+        crt_fn = lambda th: th[2] + math.exp(th[1]) * LN10  # noqa: E731
+        tau_fn = lambda th: math.exp(th[1])  # noqa: E731
+    else:
+        tf = math.exp(theta[1])
+        ts = tf + math.exp(theta[2])
+        w = 1 / (1 + math.exp(-theta[3]))
+        model = "bi"
+        params = {"tau_fast_s": tf, "tau_s": ts, "fast_weight": w}
+        crt = _bi_crt(w, tf, ts)
+
+        def crt_fn(th):
+            tf_ = math.exp(th[1])
+            return _bi_crt(1 / (1 + math.exp(-th[3])), tf_, tf_ + math.exp(th[2]))
+
+        tau_fn = lambda th: crt_fn(th) / LN10  # noqa: E731
+        tau = crt / LN10
+    if cov is None or not np.all(np.isfinite(cov)):
+        crt_sd = tau_sd = float("inf")
+    else:
+        crt_sd = _delta_sd(crt_fn, theta, cov)
+        tau_sd = _delta_sd(tau_fn, theta, cov)
+    crt_sd = math.hypot(crt_sd, release_sd_s)
+    resid_sd = math.sqrt(2 * res.cost / max(n - len(theta), 1)) / abs(a) if a else float("inf")
+    r2 = 1 - 2 * res.cost / tss
+    return RefillFit(
+        model=model, params=params, amplitude=a, tau_s=tau,
+        tau_ci95=(max(0.0, tau - Z95 * tau_sd), tau + Z95 * tau_sd),
+        crt_s=crt, crt_ci95=(max(0.0, crt - Z95 * crt_sd), crt + Z95 * crt_sd),
+        residual_sd=resid_sd, r2=r2, offset=float(theta[-1]),
+    )
+
+
+@dataclass(frozen=True)
+class PressTiming:
+    """Frame indices of the press and release, found from the spot and the ring around it."""
+
+    press_idx: int       # first frame that departs from the pre-press baseline
+    release_idx: int     # first frame after the press plateau ends
+    clear_idx: int       # first frame with the slide or fingertip gone from around the spot
+    release_s: float
+
+
+def _robust_sd(x: np.ndarray) -> np.ndarray:
+    d = np.diff(x, axis=0)
+    return np.maximum(1.4826 * np.median(np.abs(d - np.median(d, axis=0)), axis=0) / math.sqrt(2),
+                      1e-6)
+
+
+def _sustained(mask: np.ndarray, start: int, run: int) -> int | None:
+    count = 0
+    for i in range(start, len(mask)):
+        count = count + 1 if mask[i] else 0
+        if count >= run:
+            return i - run + 1
+    return None
+
+
+def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_base: int,
+                 release_feature: np.ndarray) -> tuple[PressTiming | None, str | None]:
+    """Find press, release and the moment the occluder has gone.
+
+    ``spot_log`` is log(ROI / ring) per channel and ``ring_log`` log(ring chromaticity) per
+    channel, both (N, 3). The press is the first sustained departure of the spot from its baseline.
+    During the press the spot shows a flat plateau (blanched skin under glass, or the examiner's
+    fingertip); the release is where that plateau ends, which works whether or not the occluder
+    hides the spot. The occluder has gone once the unpressed ring is back to its own baseline.
+    Returns (timing, None) or (None, reason).
+    """
+    n = len(t_s)
+    base = np.median(spot_log[:n_base], axis=0)
+    sd = _robust_sd(spot_log[:n_base])
+    dev = np.max(np.abs(spot_log - base) / (sd * 8 + 0.004), axis=1)
+    press = _sustained(dev > 1.0, n_base, 3)
+    if press is None:
+        return None, "no press found: the spot never blanched or was never covered"
+    # Plateau reference over a short window well inside the press.
+    t_press = t_s[press]
+    w0 = int(np.searchsorted(t_s, t_press + PLATEAU_WINDOW_S[0]))
+    w1 = int(np.searchsorted(t_s, t_press + PLATEAU_WINDOW_S[1]))
+    if w1 - w0 < 3 or w1 >= n - 3:
+        return None, "no release found: the video ends during the press"
+    # Follow the plateau with a trailing median, so slow drift does not read as a release. The
+    # threshold covers the plateau's own swings over the last second or so (flicker, the pulse),
+    # so only a departure larger than anything seen while pressed counts. A centred running median
+    # removes single-frame flicker without delaying the edge.
+    fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
+    k = int(np.clip(round(0.08 * fps), 1, 9)) | 1
+    smooth = ndimage.median_filter(release_feature, size=(k, 1), mode="nearest")
+    sd_frame = _robust_sd(smooth[w0:max(w1, w0 + 6)])
+    release = None
+    i = w1
+    while i < n - 2:
+        lo = max(int(np.searchsorted(t_s, t_s[i] - 1.5)), w0)
+        hi = max(int(np.searchsorted(t_s, t_s[i] - 0.2)), lo + 2)
+        hist = smooth[lo:hi]
+        ref = np.median(hist, axis=0)
+        swing = np.max(np.abs(hist - ref), axis=0)
+        thr = np.maximum(1.5 * swing + 4 * sd_frame, MIN_RELEASE_STEP)
+        z = np.max(np.abs(smooth[i:i + 3] - ref) / thr, axis=1)
+        if len(z) == 3 and np.all(z > 1.0):
+            release = i
+            # Step back to the last frame still on the plateau.
+            while release > w1 and np.max(np.abs(smooth[release - 1] - ref) / thr) > 0.3:
+                release -= 1
+            break
+        i += 1
+    if release is None:
+        return None, "no release found: the spot stays pressed until the end of the video"
+    # The occluder has gone when the ring's own colour is back near its baseline.
+    ring_base = np.median(ring_log[:n_base], axis=0)
+    ring_sd = _robust_sd(ring_log[:n_base])
+    ring_dev = np.max(np.abs(ring_log - ring_base) / (6 * ring_sd + 0.006), axis=1)
+    clear = _sustained(ring_dev < 1.0, release, 2)
+    # The slide or fingertip takes at most about a third of a second to lift clear.
+    cap = int(np.searchsorted(t_s, t_s[release] + MAX_LIFT_S))
+    clear = min(cap if clear is None else clear, cap)
+    clear = min(max(clear, release), n - 1)
+    release_s = 0.5 * (t_s[release - 1] + t_s[release])
+    return PressTiming(press_idx=press, release_idx=release, clear_idx=clear,
+                       release_s=float(release_s)), None
