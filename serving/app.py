@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mottling import __version__
 from mottling.errors import MottlingError, UnprocessableInputError
-from mottling.results import IMAGE_QUALITY_MESSAGES
+from mottling.results import IMAGE_QUALITY_MESSAGES, CrtResult, MottlingResult
 from mottling.scale import SITES, assess_hypoperfusion
 from serving import fhir
 from serving.analysis import Analyzer
@@ -194,12 +194,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     def envelope(request: Request, body: dict) -> dict:
         return {"request_id": _request_id(request), "model_version": analyzer.model_version, **body}
 
-    async def score(form: ParsedForm, overlay: bool) -> dict:
-        upload = form.files["image"]
-        if not upload.data:
+    async def score(form: ParsedForm, overlay: bool) -> tuple[dict, MottlingResult]:
+        part = form.files["image"]
+        if not part.data:
             raise UnprocessableInputError("the image upload is empty (0 bytes)")
-        scored = await run_in_threadpool(analyzer.score_photo, upload.data,
-                                         _safe_filename(upload.filename), overlay)
+        scored = await run_in_threadpool(analyzer.score_photo, part.data,
+                                         _safe_filename(part.filename), overlay)
         out = scored.result.to_dict()
         # The page shows these; the flags stay in "quality" exactly as the CLI prints them.
         out["quality_messages"] = [IMAGE_QUALITY_MESSAGES.get(q, q) for q in scored.result.quality]
@@ -207,14 +207,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             out["overlay_png"] = scored.overlay_png
         return out, scored.result
 
-    async def measure(form: ParsedForm, curve: bool):
-        upload = form.files["video"]
+    async def measure(form: ParsedForm, curve: bool) -> tuple[dict, CrtResult]:
+        part = form.files["video"]
         site = _parse_site(form.fields.get("site"))
         roi = _parse_roi(form.fields.get("roi"))
-        if not upload.data:
+        if not part.data:
             raise UnprocessableInputError("the video upload is empty (0 bytes)")
-        result = await run_in_threadpool(analyzer.measure_video, upload.data, site, roi,
-                                         _safe_filename(upload.filename))
+        result = await run_in_threadpool(analyzer.measure_video, part.data, site, roi,
+                                         _safe_filename(part.filename))
         if result.status != "ok":
             metrics.crt_rejected.labels((result.reason or "unknown").split(":")[0][:40]).inc()
         return result.to_dict(include_curve=curve), result

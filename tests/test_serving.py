@@ -149,7 +149,7 @@ def test_assess_both_gives_results_and_the_flag(client, jpeg, finger_video):
     assert flag["hypoperfusion"] == bool(flag["criteria"])
 
 
-def test_assess_photo_only_and_configured_thresholds(model_path, finger_video):
+def test_assess_video_only_with_configured_thresholds(model_path, finger_video):
     data, truth = finger_video
     settings = ServerSettings(model_path=model_path, crt_finger_s=0.01)
     with TestClient(create_app(settings)) as c:
@@ -333,6 +333,17 @@ def test_budget_is_given_back_after_every_request(client, jpeg):
     client.post("/v1/mottling", files={"image": ("a.jpg", b"junk")})
     client.post("/v1/assess", files={"image": ("a.jpg", jpeg)})
     assert client.app.state.upload_budget.in_use == 0 and client.app.state.uploads["active"] == 0
+
+
+def test_500_is_json_with_request_id_and_no_traceback(model_path, jpeg):
+    with TestClient(create_app(ServerSettings(model_path=model_path)), raise_server_exceptions=False) as c:
+        def boom(*args, **kwargs):
+            raise RuntimeError("secret internals /home/user/patient.jpg")
+
+        c.app.state.analyzer.score_photo = boom
+        body = assert_error(c.post("/v1/mottling", files={"image": ("a.jpg", jpeg)}), 500)
+        assert "secret" not in body["error"] and "patient" not in body["error"]
+        assert 'route="/v1/mottling",status="500"' in c.get("/metrics").text
 
 
 # -- nothing on disk --------------------------------------------------------------------------------
