@@ -72,6 +72,7 @@ class RefillSpec:
     exposure_level: float = 0.85  # scene brightness; light skin must not clip when blanched
     noise_sigma: float = 0.0   # sensor noise, 8-bit levels
     exposure_drift: float = 0.0  # relative amplitude of slow auto-exposure wander
+    ae_response: float = 0.0   # auto-exposure gain step when the slide/fingertip fills the view
     flicker_amp: float = 0.0
     flicker_hz: float = 100.0  # twice the mains frequency
     pulse_amp: float = 0.0
@@ -146,8 +147,9 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
     kind = str(rng.choice(["mono", "bi", "delayed"], p=[0.5, 0.25, 0.25]))
     curve = curve_for_crt(kind, crt, rng)
 
-    pre = rng.uniform(1.0, 2.0) * duration_scale
-    press *= duration_scale
+    # The baseline before the press is what the CRT module normalises against: keep >= 0.8 s.
+    pre = max(0.8, rng.uniform(1.0, 2.0) * duration_scale)
+    press = max(0.5, press * duration_scale)
     post = crt * rng.uniform(1.3, 1.8) + 1.0
     # Blanching contrast falls with melanin: dark skin shows a much smaller colour change.
     contrast = float(np.clip(rng.uniform(0.8, 1.2) * (1.0 - 0.06 * (tone - 1)), 0.25, 1.2))
@@ -162,6 +164,7 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
         curve=curve, lift_s=float(rng.uniform(0.08, 0.3)), blanch_contrast=contrast,
         exposure_level=float(rng.uniform(0.72, 0.9) if tone <= 5 else rng.uniform(0.8, 1.1)),
         noise_sigma=float(rng.uniform(0.5, 4.0)), exposure_drift=float(rng.uniform(0, 0.05)),
+        ae_response=float(rng.uniform(-0.04, 0.04)) if rng.random() < 0.5 else 0.0,
         flicker_amp=float(rng.uniform(0, 0.03)) if rng.random() < 0.5 else 0.0,
         flicker_hz=float(rng.choice([100.0, 120.0])),
         pulse_amp=float(rng.uniform(0.002, 0.01)), heart_rate_bpm=float(rng.uniform(55, 130)),
@@ -184,8 +187,8 @@ def break_spec(spec: RefillSpec, broken: str, rng: np.random.Generator) -> Refil
 
 def clean_spec(spec: RefillSpec) -> RefillSpec:
     """The same video with every random nuisance off (for checks of the truth itself)."""
-    return replace(spec, noise_sigma=0.0, exposure_drift=0.0, flicker_amp=0.0, pulse_amp=0.0,
-                   shake_px=0.0, broken=None, broken_at_s=None, video_s=None)
+    return replace(spec, noise_sigma=0.0, exposure_drift=0.0, ae_response=0.0, flicker_amp=0.0,
+                   pulse_amp=0.0, shake_px=0.0, broken=None, broken_at_s=None, video_s=None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +299,13 @@ class RenderedFrames:
         self.s = blanch_signal(spec, t)
         self.pulse = _wander(rng, t, spec.heart_rate_bpm / 60, spec.heart_rate_bpm / 60, 1)
         exposure = 1.0 + spec.exposure_drift * _wander(rng, t, 0.05, 0.3)
+        if spec.ae_response:
+            # Auto-exposure reacts, about half a second late, to what covers the spot.
+            covered = (t > spec.press_start_s) & (t < spec.release_s)
+            lag = np.exp(-np.maximum(t - np.where(covered, spec.press_start_s,
+                                                   spec.release_s), 0.0) / 0.5)
+            level = np.where(covered, 1.0 - lag, np.where(t >= spec.release_s, lag, 0.0))
+            exposure = exposure * (1.0 + spec.ae_response * level)
         self.dy = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
         self.dx = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
         light = np.ones((n, 3))
