@@ -43,7 +43,7 @@ def jpeg():
 
 @pytest.fixture(scope="module")
 def finger_video(tmp_path_factory):
-    path, truth = refill_video(tmp_path_factory.mktemp("video"), site="finger", seed=11)
+    path, truth = refill_video(tmp_path_factory.mktemp("video"), site="finger", seed=21)
     return path.read_bytes(), truth
 
 
