@@ -9,6 +9,7 @@ status of the ``mottling.errors`` class that caused it.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -256,10 +257,21 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         async with upload(request, limits) as form:
             if "image" not in form.files and "video" not in form.files:
                 raise UnprocessableInputError("send an 'image' file part, a 'video' file part, or both")
+            # Photo and video are analysed side by side (both in the threadpool).
+            jobs = []
             if "image" in form.files:
-                mottling_body, mottling_result = await score(form, overlay and format == "json")
+                jobs.append(score(form, overlay and format == "json"))
             if "video" in form.files:
-                crt_body, crt_result = await measure(form, curve and format == "json")
+                jobs.append(measure(form, curve and format == "json"))
+            outcomes = await asyncio.gather(*jobs, return_exceptions=True)  # both finish first
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            for body, result in outcomes:
+                if isinstance(result, MottlingResult):
+                    mottling_body, mottling_result = body, result
+                else:
+                    crt_body, crt_result = body, result
         crt_ok = crt_result is not None and crt_result.status == "ok"
         flag = assess_hypoperfusion(
             mottling_score=None if mottling_result is None else mottling_result.score,

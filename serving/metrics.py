@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -55,7 +56,8 @@ class RequestContextMiddleware:
     Pure ASGI (not BaseHTTPMiddleware), so bodies stream through untouched.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics, model_version: callable) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics,
+                 model_version: Callable[[], str | None]) -> None:
         self.app = app
         self.metrics = metrics
         self.model_version = model_version
