@@ -27,6 +27,7 @@ from mottling.synth.videos import (
     generate_videos,
     render_refill_video,
     sample_spec,
+    spec_from_dict,
 )
 
 # BT.601 limited-range YCbCr -> RGB (what libx264 gets from swscale's rgb24 -> yuv420p default).
@@ -127,10 +128,18 @@ def test_sampled_specs_cover_the_issue_ranges():
     broken = [s.broken for s in specs if s.broken]
     assert set(broken) == set(BROKEN_KINDS)
     assert 0.15 < len(broken) / len(specs) < 0.25
+    for spec in specs[:40]:  # the truth file's ``spec`` field rebuilds the very same spec
+        assert spec_from_dict(json.loads(json.dumps(_spec_field(spec)))) == spec
     # Darker skin blanches less.
     light = np.mean([s.blanch_contrast for s in specs if s.skin_tone <= 3])
     dark = np.mean([s.blanch_contrast for s in specs if s.skin_tone >= 8])
     assert dark < 0.75 * light
+
+
+def _spec_field(spec):
+    from mottling.synth.videos import _spec_dict
+
+    return _spec_dict(spec)
 
 
 def test_variable_frame_rate_timestamps_are_jittered_and_dropped():

@@ -113,3 +113,11 @@ def curve_for_crt(kind: str, crt_s: float, rng: np.random.Generator) -> RefillCu
         scale = crt_s / unit.crt_s  # s(t) of a scaled-time curve crosses 0.1 at scale * crt
         return RefillCurve("bi", tau_s=scale, tau_fast_s=ratio * scale, fast_weight=weight)
     raise ValueError(f"curve kind must be one of {CURVE_KINDS}, got {kind!r}")
+
+
+def curve_from_dict(d: dict) -> RefillCurve:
+    """Inverse of ``RefillCurve.to_dict`` (the ``curve`` field of a truth record)."""
+    if d["kind"] == "bi":
+        return RefillCurve("bi", tau_s=d["tau_slow_s"], tau_fast_s=d["tau_fast_s"],
+                           fast_weight=d["fast_weight"])
+    return RefillCurve(d["kind"], tau_s=d["tau_s"], delay_s=d.get("delay_s", 0.0))

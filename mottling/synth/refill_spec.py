@@ -165,3 +165,10 @@ def clean_spec(spec: RefillSpec) -> RefillSpec:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def spec_from_dict(d: dict) -> RefillSpec:
+    """Rebuild a spec from the ``spec`` field of a truth record (to re-render a video)."""
+    from mottling.synth.refill_curves import curve_from_dict
+
+    return RefillSpec(**{**d, "curve": curve_from_dict(d["curve"])})

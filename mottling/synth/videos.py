@@ -39,6 +39,7 @@ from mottling.synth.refill_spec import (
     break_spec,
     clean_spec,
     sample_spec,
+    spec_from_dict,
 )
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ TIME_BASE = Fraction(1, TICKS_PER_S)
 
 __all__ = ["BROKEN_KINDS", "CRT_RANGE_S", "GENERATOR_VERSION", "RefillCurve", "RefillSpec",
            "RenderedFrames", "blanch_signal", "break_spec", "clean_spec", "frame_pts",
-           "generate_videos", "render_refill_video", "sample_spec", "truth_record"]
+           "generate_videos", "render_refill_video", "sample_spec", "spec_from_dict",
+           "truth_record"]
 
 
 def render_refill_video(path: str | Path, spec: RefillSpec) -> dict:
@@ -101,7 +103,26 @@ def _open_writer(path: Path, spec: RefillSpec):
 
 
 def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb, blanched_rgb) -> dict:
-    """The truth record of one rendered video (shared contract plus extra detail)."""
+    """The truth record of one rendered video: the shared contract plus extra detail.
+
+    Contract fields: ``path``; ``site`` (finger/knee); ``skin_tone`` (Monk 1-10);
+    ``fps_nominal``; ``vfr``; ``width``/``height`` (upright display size); ``rotation`` (display
+    rotation in the container, 0/90/180/270, CCW as PyAV's ``VideoFrame.rotation`` reads it mod
+    360); ``press_start_s`` (contact; the slide/fingertip arrives over the 0.3 s before);
+    ``release_s``; ``crt_s`` (release to s = 0.1); ``tau_s`` (mono/delayed: the curve's tau;
+    bi: ``crt_s / ln 10``); ``curve`` (``{"kind": "mono", "tau_s"}``,
+    ``{"kind": "delayed", "tau_s", "delay_s"}`` or
+    ``{"kind": "bi", "tau_fast_s", "tau_slow_s", "fast_weight"}``); ``roi`` [x, y, w, h] upright
+    pixels inside the fully blanched patch; ``broken`` (null or a ``BROKEN_KINDS`` name);
+    ``expected_status`` ("ok"/"rejected"); ``seed``; ``generator_version``.
+    For ``no_release``, ``release_s``, ``crt_s``, ``tau_s`` and ``curve`` are null. Times are on
+    the video's own presentation timestamps (first frame at 0).
+
+    Extra: ``ita`` (of the ROI's baseline colour), ``frames``, ``duration_s`` (last pts),
+    ``roi_baseline_rgb`` / ``roi_blanched_rgb`` (ROI mean sRGB 0-255 before noise, gain and
+    encoding; s is the projection on their difference), ``blanch_contrast``, ``crf``,
+    ``broken_at_s`` (when the fault starts), ``spec`` (every ``RefillSpec`` field, to re-render).
+    """
     released = spec.broken != "no_release"
     crt = spec.curve.crt_s if released else None
     return {
