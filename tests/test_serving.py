@@ -200,8 +200,12 @@ def test_openapi_documents_the_multipart_bodies(client):
 
 
 # -- errors ---------------------------------------------------------------------------------------
-def test_400_for_corrupt_and_malformed_uploads(client, jpeg):
+def test_400_for_corrupt_and_malformed_uploads(client, jpeg, finger_video):
     assert_error(client.post("/v1/mottling", files={"image": ("t.jpg", jpeg[: len(jpeg) // 3])}), 400)
+    # one bad part fails the whole assessment: never a half answer that looks complete
+    assert_error(client.post("/v1/assess", files={"image": ("t.jpg", jpeg[:2000]),
+                                                  "video": ("r.mp4", finger_video[0])},
+                             data={"site": "finger"}), 400)
     broken = b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\nabc"
     assert_error(client.post("/v1/mottling", content=broken,
                              headers={"content-type": "multipart/form-data; boundary=XyZ"}), 400)
