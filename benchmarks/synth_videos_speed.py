@@ -29,7 +29,7 @@ def bench_videos(n: int = 6, duration_scale: float = 1.0, rounds: int = 3) -> di
             t0, c0 = time.perf_counter(), time.process_time()
             truth = generate_videos(n=n, out_dir=Path(tmp) / f"r{r}", seed=100 + r,
                                     broken_fraction=0.15, site="both", workers=1,
-                                    duration_scale=duration_scale)
+                                    duration_scale=duration_scale, progress=False)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             frames = sum(rec["frames"] for rec in json.loads(truth.read_text()))
             rates.append(n / wall)

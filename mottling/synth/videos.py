@@ -175,11 +175,14 @@ def _render_job(args: tuple[str, str, RefillSpec]) -> dict:
 
 def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction: float = 0.15,
                     site: str = "both", workers: int = 1, *,
-                    duration_scale: float = 1.0) -> Path:
+                    duration_scale: float = 1.0, progress: bool = True) -> Path:
     """Render ``n`` videos under ``out_dir/videos/`` and write ``out_dir/truth.json``.
 
     Video ``i`` depends only on ``(seed, i)``, so ``workers`` changes nothing but speed.
+    ``progress`` shows a bar on stderr.
     """
+    from tqdm import tqdm
+
     out_dir = Path(out_dir)
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     jobs = []
@@ -190,10 +193,11 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
     if workers > 1 and n > 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
-            records = list(pool.map(_render_job, jobs))
+            records = list(tqdm(pool.map(_render_job, jobs), total=n, unit="video",
+                                disable=not progress))
     else:
         records = []
-        for job in jobs:
+        for job in tqdm(jobs, unit="video", disable=not progress):
             records.append(_render_job(job))
             log.info("rendered %s", job[1])
     truth = out_dir / "truth.json"
