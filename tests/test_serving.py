@@ -356,13 +356,26 @@ def test_uploads_are_never_written_to_disk(client, monkeypatch, tmp_path, finger
     def forbidden(*args, **kwargs):
         raise AssertionError("the server tried to create a temporary file")
 
-    for name in ("TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "mkstemp", "mkdtemp"):
+    for name in ("TemporaryFile", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
         monkeypatch.setattr(tempfile, name, forbidden)
     before = set(os.listdir(tempfile.gettempdir()))
     noise = Image.effect_noise((1400, 1400), 80).convert("RGB")
     buf = io.BytesIO()
     noise.save(buf, format="JPEG", quality=95)
     assert len(buf.getvalue()) > 1_100_000
+
+    # The guard works: Starlette's own request.form() spools this upload to disk and trips it.
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def spooling(request):
+        form = await request.form()
+        return PlainTextResponse(str(len(await form["image"].read())))
+
+    with TestClient(Starlette(routes=[Route("/", spooling, methods=["POST"])])) as naive:
+        with pytest.raises(AssertionError, match="temporary file"):
+            naive.post("/", files={"image": ("big.jpg", buf.getvalue())})
     resp = client.post("/v1/mottling", files={"image": ("big.jpg", buf.getvalue(), "image/jpeg")})
     assert resp.status_code == 200, resp.text
     data, _ = finger_video
