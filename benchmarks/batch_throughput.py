@@ -52,7 +52,7 @@ class PeakMemory:
                 procs = []
             for p in procs:
                 try:
-                    rss, name = p.memory_info().rss, " ".join(p.cmdline()[:3]) or p.name()
+                    rss, name = p.memory_info().rss, " ".join(p.cmdline()) or p.name()
                 except psutil.Error:
                     continue
                 if rss > self.peaks.get(p.pid, ("", 0))[1]:
@@ -72,8 +72,7 @@ class PeakMemory:
         if engine == "ray":
             return [rss for name, rss in self.peaks.values() if "MapWorker" in name
                     or "ScoreActor" in name]
-        return [rss for name, rss in self.peaks.values() if "multiprocessing" in name
-                and "resource_tracker" not in name]
+        return [rss for name, rss in self.peaks.values() if "spawn_main" in name]
 
 
 def make_archives(root: Path, n_photos: int, n_videos: int) -> dict[str, Path]:

@@ -103,8 +103,19 @@ def test_each_broken_file_is_an_error_row_with_a_clear_message(reference, name, 
 def test_exif_and_gps_never_reach_the_outputs(reference):
     out = reference["out"]
     for path in (out, out.with_suffix(".csv"), out.with_name("results.config.json")):
-        data = path.read_bytes()
-        assert b"SECRETCAM" not in data and b"GPS" not in data.upper().replace(b"GPS_", b"")
+        assert b"SECRETCAM" not in path.read_bytes()      # the camera make in the EXIF
+    assert not [c for c in COLUMNS if "exif" in c or "gps" in c]
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(archive, tmp_path, capsys):
+    photos = archive["archive"] / "photos"
+    cfg = lambda name: BatchConfig(inputs=(str(photos),), out=str(tmp_path / name),  # noqa: E731
+                                   model=str(archive["model"]))
+    run_batch(cfg("quiet.parquet"))                 # stderr is not a terminal under pytest
+    assert capsys.readouterr().err == ""
+    run_batch(cfg("bar.parquet"), progress=True)
+    err = capsys.readouterr().err
+    assert "7/7" in err and "file/s" in err
 
 
 def test_summary_counts_every_row(reference):
