@@ -200,7 +200,8 @@ def _occluder_track(spec: RefillSpec, t: np.ndarray, scene) -> tuple[np.ndarray,
     """Opacity and (dy, dx) shift of the occluder per frame.
 
     The slide fades in as it lands and out as it lifts. The fingertip slides in along its own
-    axis before the press and away after release, far enough to leave the frame.
+    axis before the press and away after release, far enough to leave the frame; while it
+    presses, the examiner's physiological tremor (8-12 Hz) moves it by about a pixel.
     """
     arrive = _smoothstep((t - (spec.press_start_s - APPROACH_S)) / APPROACH_S)
     leave = 1.0 - _smoothstep((t - spec.release_s) / spec.lift_s)
@@ -210,6 +211,7 @@ def _occluder_track(spec: RefillSpec, t: np.ndarray, scene) -> tuple[np.ndarray,
         return presence, shift
     away = float(np.hypot(spec.width, spec.height)) + 2 * scene.margin
     dist = (1.0 - presence) * away
-    shift[:, 0] = np.round(dist * scene.occluder_exit[0])
-    shift[:, 1] = np.round(dist * scene.occluder_exit[1])
+    tremor = np.random.default_rng([spec.seed, 3])
+    shift[:, 0] = np.round(dist * scene.occluder_exit[0] + 1.2 * _wander(tremor, t, 8.0, 12.0))
+    shift[:, 1] = np.round(dist * scene.occluder_exit[1] + 1.2 * _wander(tremor, t, 8.0, 12.0))
     return (presence > 0).astype(np.float64), shift
