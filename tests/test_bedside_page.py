@@ -104,5 +104,12 @@ def test_phone_uploads_photo_and_video_and_reads_results(media, tmp_path):
 
             assert not problems, problems
             assert all(url.startswith(base) or url.startswith("data:") for url in requests), requests
+
+            # a file that is not a photo: the server's message is shown, with its request id
+            page.set_input_files("#photo-input", files=[
+                {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo at all"}])
+            page.wait_for_selector("#photo-error:not([hidden])", timeout=15_000)
+            message = page.text_content("#photo-error")
+            assert "not an image" in message and "request" in message
         finally:
             browser.close()

@@ -19,18 +19,29 @@ function apiHeaders() {
 
 function show(el, on) { el.hidden = !on; }
 
-async function callApi(url, form) {
-  const resp = await fetch(url, { method: "POST", body: form, headers: apiHeaders() });
-  let body = null;
-  try { body = await resp.json(); } catch (e) { body = null; }
-  if (!resp.ok) {
-    if (resp.status === 401 || resp.status === 403) $("settings").open = true;
-    const msg = body && body.error ? body.error : `The server answered ${resp.status}.`;
-    const err = new Error(msg);
-    err.requestId = body && body.request_id;
-    throw err;
-  }
-  return body;
+// XMLHttpRequest rather than fetch: it reports upload progress, which matters for a 100 MB video
+// on a ward's Wi-Fi. `busy` is the element that shows it.
+function callApi(url, form, busy, verb) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    for (const [k, v] of Object.entries(apiHeaders())) xhr.setRequestHeader(k, v);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) busy.textContent = `Uploading… ${Math.round((100 * e.loaded) / e.total)}%`;
+    };
+    xhr.upload.onload = () => { busy.textContent = verb; };
+    xhr.onerror = () => reject(new Error("The server cannot be reached. Check the connection and try again."));
+    xhr.onload = () => {
+      const body = xhr.response;
+      if (xhr.status >= 200 && xhr.status < 300 && body) { resolve(body); return; }
+      if (xhr.status === 401 || xhr.status === 403) $("settings").open = true;
+      const err = new Error(body && body.error ? body.error : `The server answered ${xhr.status}.`);
+      err.requestId = body && body.request_id;
+      reject(err);
+    };
+    xhr.send(form);
+  });
 }
 
 function errorText(err) {
@@ -41,11 +52,12 @@ function errorText(err) {
 async function onPhoto(file) {
   show($("photo-error"), false);
   show($("mottling-result"), false);
+  $("photo-busy").textContent = "Uploading…";
   show($("photo-busy"), true);
   const form = new FormData();
   form.append("image", file, file.name || "photo.jpg");
   try {
-    const body = await callApi("/v1/assess?overlay=true", form);
+    const body = await callApi("/v1/assess?overlay=true", form, $("photo-busy"), "Scoring the photo…");
     renderMottling(body.mottling);
     flags.photo = body.hypoperfusion;
     renderFlag();
@@ -96,12 +108,13 @@ function currentSite() {
 async function onVideo(file) {
   show($("video-error"), false);
   show($("crt-result"), false);
+  $("video-busy").textContent = "Uploading…";
   show($("video-busy"), true);
   const form = new FormData();
   form.append("video", file, file.name || "refill.mp4");
   form.append("site", currentSite());
   try {
-    const body = await callApi("/v1/assess?curve=true", form);
+    const body = await callApi("/v1/assess?curve=true", form, $("video-busy"), "Measuring the refill…");
     renderCrt(body.crt);
     flags.video = body.hypoperfusion;
     renderFlag();
