@@ -21,6 +21,9 @@ def serve(host: str, port: int, workers: int, model_path: str | None, log_level:
     """Serve the API (/v1/*) and the bedside page (/). Settings come from MOTTLING_* variables."""
     import uvicorn
 
+    if workers > 1 and "MOTTLING_THREADS" not in os.environ:
+        # N workers each with an ONNX Runtime pool as wide as the machine would oversubscribe it.
+        os.environ["MOTTLING_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     if model_path is not None:
         # Workers are separate processes: the environment is how the setting reaches them.
         os.environ["MOTTLING_MODEL_PATH"] = os.path.abspath(model_path)
