@@ -292,3 +292,35 @@ def test_cli_synth_videos(tmp_path):
             stream = container.streams.video[0]
             assert stream.codec_context.name == "h264"
             assert {stream.width, stream.height} == {rec["width"], rec["height"]}
+
+
+def test_global_nuisances_cancel_against_surrounding_skin():
+    """Exposure drift, auto-exposure and a light switch act on the whole frame, so the ROI's
+    colour divided by the unpressed skin around it is the same as in the clean video."""
+    from mottling.synth.videos import clean_spec
+
+    spec = small_spec(site="knee", exposure_drift=0.05, ae_response=0.04, pulse_amp=0.0,
+                      noise_sigma=0.0, shake_px=0.0)
+    spec = break_spec(spec, "light_switched", np.random.default_rng(2))
+
+    def ratios(s):
+        frames = RenderedFrames(s)
+        x, y, w, h = frames.scene.roi
+        cx, cy = x + w // 2, y + h // 2
+        ring = np.zeros((s.height, s.width), bool)
+        yy, xx = np.mgrid[0:s.height, 0:s.width]
+        dist = np.hypot(yy - cy, xx - cx)
+        ring[(dist > 3 * w) & (dist < 4 * w)] = True
+        out = []
+        for _, px in frames:
+            px = px.astype(np.float64)
+            out.append(px[y:y + h, x:x + w].reshape(-1, 3).mean(0) / px[ring].mean(0))
+        return frames.t, np.array(out)
+
+    t, nuisance = ratios(spec)
+    _, clean = ratios(clean_spec(spec))
+    visible = (t < spec.press_start_s - 0.35) | (t > spec.release_s + 0.35)
+    assert np.abs(nuisance[visible] / clean[visible] - 1).max() < 0.01
+    # ... while the raw ROI colour alone does move with the light.
+    step = RenderedFrames(spec).gain[:, 1]
+    assert not 0.8 < step[-1] / step[0] < 1.2
