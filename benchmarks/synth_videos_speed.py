@@ -97,7 +97,8 @@ def main() -> None:
           f"{split['total_ms']:.1f} ms/frame to draw + encode (CPU time, {split['frames']} frames)")
     if args.hd:
         hd = bench_hd_clip()
-        print(f"videos: 15 s 1080p 30 fps clip: {hd['wall_s']:.1f} s wall, {hd['cpu_s']:.1f} s CPU, "
+        print(f"videos: 15 s 1080p 30 fps clip: {hd['wall_s']:.1f} s wall, "
+              f"{hd['cpu_s']:.1f} s CPU, "
               f"{hd['frames']} frames, {hd['mb']:.1f} MB")
 
 

@@ -46,7 +46,8 @@ class RefillCurve:
             raise ValueError(f"curve kind must be one of {CURVE_KINDS}, got {self.kind!r}")
         if self.tau_s <= 0:
             raise ValueError("tau_s must be positive")
-        if self.kind == "bi" and not (0 < self.tau_fast_s < self.tau_s and 0 < self.fast_weight < 1):
+        bi_ok = 0 < self.tau_fast_s < self.tau_s and 0 < self.fast_weight < 1
+        if self.kind == "bi" and not bi_ok:
             raise ValueError("bi curve needs 0 < tau_fast_s < tau_s and 0 < fast_weight < 1")
         if self.kind == "delayed" and self.delay_s < 0:
             raise ValueError("delay_s must be >= 0")

@@ -36,7 +36,7 @@ class SceneLayers:
     pulse: np.ndarray         # (Hc, Wc, 3) colour change per unit pulse wave
     occluder_rgb: np.ndarray  # (Ho, Wo, 3) glass glare colour or examiner's fingertip
     occluder_alpha: np.ndarray  # (Ho, Wo, 1) in 0..1
-    occluder_origin: tuple[int, int]  # (y, x) of the occluder's top-left on the canvas while pressing
+    occluder_origin: tuple[int, int]  # (y, x) of its top-left on the canvas while pressing
     occluder_exit: tuple[float, float]  # (dy, dx) unit direction the occluder leaves along
     margin: int
     roi: tuple[int, int, int, int]  # x, y, w, h in (upright) frame pixels

@@ -102,7 +102,8 @@ def _open_writer(path: Path, spec: RefillSpec):
 # Truth
 
 
-def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb, blanched_rgb) -> dict:
+def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb,
+                 blanched_rgb) -> dict:
     """The truth record of one rendered video: the shared contract plus extra detail.
 
     Contract fields: ``path``; ``site`` (finger/knee); ``skin_tone`` (Monk 1-10);
