@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from mottling.errors import InputError, InputTooLargeError, MottlingError, UnsupportedMediaError
 
@@ -204,6 +204,9 @@ async def read_multipart(request: Request, file_limits: dict[str, int], max_body
     except FormParserError as err:
         _give_back(budget, collector.form)
         raise InputError(f"malformed multipart body: {err}") from None
+    except ClientDisconnect:
+        _give_back(budget, collector.form)
+        raise InputError("the upload was interrupted before it finished") from None
     except BaseException:
         _give_back(budget, collector.form)
         raise

@@ -383,3 +383,23 @@ def test_uploads_are_never_written_to_disk(client, monkeypatch, tmp_path, finger
                        data={"site": "finger"})
     assert resp.status_code == 200, resp.text
     assert set(os.listdir(tempfile.gettempdir())) - before == set()
+
+
+def test_a_client_that_disconnects_mid_upload_gets_a_400_and_frees_the_budget():
+    from starlette.requests import Request
+
+    from mottling.errors import InputError
+    from serving.uploads import UploadBudget, read_multipart
+
+    messages = [{"type": "http.request", "body": b'--b\r\nContent-Disposition: form-data; name="image"; '
+                 b'filename="a.jpg"\r\n\r\n' + b"\xff" * 1000, "more_body": True},
+                {"type": "http.disconnect"}]
+
+    async def receive():
+        return messages.pop(0)
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"multipart/form-data; boundary=b")]}
+    budget = UploadBudget(10_000)
+    with pytest.raises(InputError, match="interrupted"):
+        asyncio.run(read_multipart(Request(scope, receive), {"image": 5000}, 6000, budget))
+    assert budget.in_use == 0
