@@ -126,12 +126,6 @@ def test_summary_counts_every_row(reference):
     assert "photo" in text and "errors:" in text and "empty file" in text
 
 
-def test_two_workers_give_the_same_rows(archive, reference):
-    out = archive["root"] / "w2" / "results.parquet"
-    run_batch(_config(archive, out, workers=2), progress=False)
-    assert without_volatile(read_rows(out)) == without_volatile(reference["rows"])
-
-
 def test_unreadable_files_become_error_rows(archive, tmp_path, monkeypatch):
     """Tests run as root, where chmod 000 blocks nothing: a file that vanishes after discovery, a
     folder where a file was listed, and a read refused with EACCES stand in for it."""
@@ -226,3 +220,38 @@ def test_kill_9_midway_then_rerun_gives_the_same_table(archive, reference, tmp_p
     for name, mtime in finished.items():          # finished shards were not redone
         assert (parts / name).stat().st_mtime_ns == mtime
     assert without_volatile(read_rows(out)) == without_volatile(reference["rows"])
+
+
+CRASHER = '''
+import os
+import mottling.batch.worker as worker
+
+_score = worker.Scorer.score
+
+
+def score(self, task):
+    if task.item.path.endswith("photo_002.jpg"):
+        os._exit(139)        # what a segfault in a native decoder looks like from outside
+    return _score(self, task)
+
+
+worker.Scorer.score = score
+'''
+
+
+def test_a_worker_that_dies_costs_one_error_row_not_the_run(archive, reference, tmp_path,
+                                                           monkeypatch):
+    """Two worker processes, which load a sitecustomize that kills the process on one photo: that
+    photo is an error row, and every other row equals the one-process reference."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(CRASHER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(REPO)]))
+    out = tmp_path / "results.parquet"
+    run_batch(_config(archive, out, workers=2), progress=False)
+    rows = without_volatile(read_rows(out))
+    (crashed,) = [r for r in rows if r["path"].endswith("photo_002.jpg")]
+    assert crashed["status"] == "error" and "worker process died" in crashed["error"]
+    others = [r for r in rows if r is not crashed]
+    assert others == [r for r in without_volatile(reference["rows"])
+                      if not r["path"].endswith("photo_002.jpg")]

@@ -1,6 +1,7 @@
 """The local engine: ``--workers`` processes, each loading the model once in its initializer.
 
-With one worker the files are scored in this process, which saves the start-up of a child.
+With one worker the files are scored in this process, which saves the start-up of a child (and
+means a hard crash in a native decoder ends the run; the finished shards are kept).
 Workers use the ``spawn`` start method: a fork would copy whatever threads the parent holds
 (ONNX Runtime's pool, tqdm's monitor) into children that cannot use them.
 """
@@ -14,9 +15,13 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator, Sequence
 
-from mottling.batch.worker import Scorer, ScoringConfig, Task
+import mottling
+from mottling.batch.rows import empty_row
+from mottling.batch.worker import Scorer, ScoringConfig, Task, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +59,28 @@ def _score_task(task: dict) -> tuple[int, dict]:
     return int(task["task_id"]), _SCORER.score(Task.from_dict(task))
 
 
+def _pool(n: int, scoring: ScoringConfig) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=(scoring.to_dict(), os.getpid(),
+                                         logging.getLogger().level))
+
+
+def _crash_row(task: Task) -> dict:
+    row = empty_row(task.item.path)
+    row.update(status="error", mottling_version=mottling.__version__, scored_utc=utc_now(),
+               error="the worker process died while scoring this file (a crash in a decoder?)")
+    return row
+
+
 def score_local(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 1,
                 scorer: Scorer | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield ``(task_id, row)`` for every task, in completion order."""
+    """Yield ``(task_id, row)`` for every task, in completion order.
+
+    With several workers, each has one file in flight at a time, so when a worker process dies
+    (a native decoder crashing on a hostile file) the files that were in flight are known: each is
+    retried alone in a fresh process, and the one that kills its process again gets an error row.
+    The run goes on either way.
+    """
     if not tasks:
         return
     if workers <= 1:
@@ -69,8 +93,30 @@ def score_local(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 1,
             if own:
                 scorer.close()
         return
-    ctx = mp.get_context("spawn")
-    n = min(workers, len(tasks))
-    with ctx.Pool(n, initializer=_init_worker,
-                  initargs=(scoring.to_dict(), os.getpid(), logging.getLogger().level)) as pool:
-        yield from pool.imap_unordered(_score_task, [t.to_dict() for t in tasks], chunksize=1)
+    queue = list(reversed(tasks))
+    suspects: list[Task] = []
+    while queue:
+        in_flight: dict = {}
+        pool = _pool(min(workers, len(queue)), scoring)
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < workers:
+                    task = queue.pop()
+                    in_flight[pool.submit(_score_task, task.to_dict())] = task
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    result = fut.result()      # raises BrokenProcessPool if a worker died
+                    del in_flight[fut]
+                    yield result
+        except BrokenProcessPool:
+            suspects = list(in_flight.values())
+            log.warning("a worker process died; retrying %d files one by one", len(suspects))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for task in suspects:
+            with _pool(1, scoring) as alone:
+                try:
+                    yield alone.submit(_score_task, task.to_dict()).result()
+                except BrokenProcessPool:
+                    yield task.task_id, _crash_row(task)
+        suspects = []
