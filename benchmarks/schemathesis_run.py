@@ -14,6 +14,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,7 +38,9 @@ def main() -> int:
                "--max-examples", str(args.max_examples), "--seed", str(args.seed),
                "--request-timeout", "60", "--workers", "1"]
         print("$", " ".join(cmd), flush=True)
-        status = subprocess.run(cmd).returncode
+        # Run from a scratch folder: schemathesis keeps a .schemathesis/ cache in its cwd.
+        with tempfile.TemporaryDirectory() as scratch:
+            status = subprocess.run(cmd, cwd=scratch).returncode
     print(f"schemathesis exit status {status} ({'no 5xx' if status == 0 else 'FAILURES, see above'})")
     return status
 

@@ -279,7 +279,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             site=crt_result.site if crt_ok else None,
             thresholds=settings.thresholds)
         if format == "fhir":
-            bundle = fhir.assessment_bundle(mottling_result, crt_result, flag, analyzer.model_version)
+            bundle = fhir.assessment_bundle(mottling_result, crt_result, flag, analyzer.model_version,
+                                            request_id=_request_id(request))
             return FhirJSONResponse(bundle)
         return SafeJSONResponse(envelope(request, {
             "mottling": mottling_body, "crt": crt_body, "hypoperfusion": flag.to_dict()}))

@@ -27,6 +27,7 @@ SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 LOCAL = "https://github.com/mottling/mottling/fhir/CodeSystem/mottling"
 LOCAL_SCORE = "https://github.com/mottling/mottling/fhir/CodeSystem/mottling-score"
+REQUEST_ID_SYSTEM = "https://github.com/mottling/mottling/fhir/request-id"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
@@ -137,7 +138,7 @@ def hypoperfusion_observation(flag: HypoperfusionFlag, effective: str, model_ver
 
 
 def assessment_bundle(mottling: MottlingResult | None, crt: CrtResult | None, flag: HypoperfusionFlag,
-                      model_version: str | None, thresholds: CrtThresholds | None = None,
+                      model_version: str | None, request_id: str | None = None,
                       now: datetime | None = None) -> dict[str, Any]:
     """The whole /v1/assess answer as a FHIR R4 ``collection`` Bundle."""
     effective = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
@@ -148,10 +149,12 @@ def assessment_bundle(mottling: MottlingResult | None, crt: CrtResult | None, fl
         resources.append(crt_observation(crt, effective, model_version))
     refs = [f"urn:uuid:{uuid.UUID(r['id'])}" for r in resources]
     resources.append(hypoperfusion_observation(flag, effective, model_version, refs))
-    return {
-        "resourceType": "Bundle",
-        "id": uuid.uuid4().hex,
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "id": uuid.uuid4().hex}
+    if request_id:  # ties the Bundle to the server's log line and X-Request-ID header
+        bundle["identifier"] = {"system": REQUEST_ID_SYSTEM, "value": request_id}
+    bundle.update({
         "type": "collection",
         "timestamp": effective,
         "entry": [{"fullUrl": f"urn:uuid:{uuid.UUID(r['id'])}", "resource": r} for r in resources],
-    }
+    })
+    return bundle

@@ -92,6 +92,8 @@ def check_no_empty(node, where="") -> None:
 def check_bundle(bundle: dict) -> dict[str, dict]:
     check_no_empty(bundle)
     assert bundle["resourceType"] == "Bundle" and bundle["type"] in BUNDLE_TYPES
+    assert set(bundle) <= {"resourceType", "id", "meta", "implicitRules", "language", "identifier",
+                           "type", "timestamp", "total", "link", "entry", "signature"}
     assert FHIR_ID.match(bundle["id"])
     by_url = {}
     for entry in bundle["entry"]:
@@ -168,6 +170,8 @@ def test_assess_endpoint_returns_fhir(tmp_path):
         assert resp.status_code == 200, resp.text
         assert resp.headers["content-type"].startswith("application/fhir+json")
         assert resp.headers["x-request-id"] and resp.headers["x-model-version"] == "0.0.1"
-        by_url = check_bundle(resp.json())
+        bundle = resp.json()
+        by_url = check_bundle(bundle)
         assert len(by_url) == 2
+        assert bundle["identifier"]["value"] == resp.headers["x-request-id"]
         assert all(o["status"] == "preliminary" for o in by_url.values())
