@@ -156,12 +156,13 @@ class RenderedFrames:
                 frame += tmp
             if self.occ_level[i] > 0:
                 occ.draw(frame, y0, x0, float(self.occ_level[i]), self.occ_shift[i])
+            # Gains go through a (h, w*3) view: numpy broadcasts a length-3 axis slowly.
+            flat = frame.reshape(h, w * 3)
             if spec.flicker_amp > 0:
                 rows = 1.0 + spec.flicker_amp * np.sin(
                     2 * np.pi * spec.flicker_hz * (self.t[i] + self.row_t) + self.flicker_phase)
-                frame *= rows.astype(np.float32)[:, None, None] * self.gain[i][None, None, :]
-            else:
-                frame *= self.gain[i][None, None, :]
+                flat *= rows.astype(np.float32)[:, None]
+            flat *= np.tile(self.gain[i], w)[None, :]
             if self.noise_bank is not None:
                 j, ny, nx = self.noise_pick[i]
                 frame += self.noise_bank[j, ny:ny + h, nx:nx + w]  # carries the +0.5
@@ -175,7 +176,11 @@ class _Occluder:
     """Pastes the slide or fingertip, with its alpha scaled and shifted, into a frame."""
 
     def __init__(self, scene, w: int, h: int) -> None:
-        self.rgb, self.alpha = scene.occluder_rgb, scene.occluder_alpha
+        # Alpha repeated over the channels (numpy broadcasts a length-1 last axis slowly) and
+        # premultiplied: a fully present occluder costs one multiply and one add per pixel.
+        self.alpha = np.repeat(scene.occluder_alpha, 3, axis=2)
+        self.keep = 1.0 - self.alpha
+        self.premult = (self.alpha * scene.occluder_rgb).astype(np.float32)
         self.origin = scene.occluder_origin
         self.w, self.h = w, h
 
@@ -189,11 +194,15 @@ class _Occluder:
         fy1, fx1 = min(oy + ho, self.h), min(ox + wo, self.w)
         if fy1 <= fy0 or fx1 <= fx0:
             return
-        a = self.alpha[fy0 - oy:fy1 - oy, fx0 - ox:fx1 - ox]
-        if level < 1.0:
-            a = a * np.float32(level)
+        sy, sx = slice(fy0 - oy, fy1 - oy), slice(fx0 - ox, fx1 - ox)
         region = frame[fy0:fy1, fx0:fx1]
-        region += a * (self.rgb[fy0 - oy:fy1 - oy, fx0 - ox:fx1 - ox] - region)
+        if level >= 1.0:
+            region *= self.keep[sy, sx]
+            region += self.premult[sy, sx]
+        else:
+            lv = np.float32(level)
+            region *= 1.0 - lv * self.alpha[sy, sx]
+            region += lv * self.premult[sy, sx]
 
 
 def _occluder_track(spec: RefillSpec, t: np.ndarray, scene) -> tuple[np.ndarray, np.ndarray]:
