@@ -264,3 +264,24 @@ def test_evaluate_reports_the_known_qwk_of_a_hand_made_table(synth_manifest, tmp
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["overall"]["qwk"] == pytest.approx(expected_qwk)
     assert "rater_a" in (tmp_path / "eval" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("head", ["corn", "cumulative", "softmax"])
+def test_heads_give_probabilities_and_a_trainable_loss(head):
+    from training.model import MottlingNet, seg_loss
+
+    torch.manual_seed(0)
+    net = MottlingNet(head=head)
+    x = torch.randn(3, 3, 64, 64)
+    out = net(x)
+    probs = net.probabilities(out["logits"] * 5)
+    assert probs.shape == (3, 6) and (probs >= 0).all()
+    assert torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
+    if head != "softmax":   # ordinal heads are rank-consistent: P(y > k) never increases with k
+        survival = 1 - probs.cumsum(1)[:, :-1]
+        assert (survival[:, 1:] <= survival[:, :-1] + 1e-6).all()
+    y = torch.tensor([0, 3, 5])
+    loss = net.class_loss(out["logits"], y) + seg_loss(out["seg_logits"], torch.rand(3, 1, 64, 64),
+                                                       torch.tensor([1.0, 0.0, 1.0]))
+    loss.backward()
+    assert torch.isfinite(loss) and net.features[0][0].weight.grad is not None

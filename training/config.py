@@ -43,6 +43,7 @@ class TrainConfig:
     seg_head: bool = True                # auxiliary mottled-area segmentation from masks
     seg_weight: float = 0.5
     dropout: float = 0.2
+    bn_momentum: float = 0.1             # torchvision's MobileNetV3 default (0.01) lags in short runs
     # optimisation
     epochs: int = 12
     batch_size: int = 32

@@ -66,11 +66,17 @@ def coord_channels(like: torch.Tensor) -> torch.Tensor:
 class MottlingNet(nn.Module):
     def __init__(self, backbone: str = "mobilenet_v3_small", head: str = "corn",
                  coord_conv: bool = True, seg_head: bool = True, dropout: float = 0.2,
-                 width: int = 64):
+                 width: int = 64, bn_momentum: float = 0.1):
         super().__init__()
         self.backbone_name, self.head_name = backbone, head
         self.coord_conv, self.has_seg = coord_conv, seg_head
         self.features, _ = _features(backbone)
+        # torchvision's MobileNetV3 uses BatchNorm momentum 0.01, tuned for 600-epoch ImageNet
+        # runs; in a short run from scratch the running statistics then lag far behind the
+        # weights and evaluation-mode outputs collapse to one class. 0.1 keeps them current.
+        for m in self.features.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = bn_momentum
         self.idx8, c8, c32, _ = _taps(self.features)
         self.lat8 = _conv_bn(c8, width, 1)
         self.lat32 = _conv_bn(c32, width, 1)
@@ -95,7 +101,8 @@ class MottlingNet(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> "MottlingNet":
-        return cls(cfg.backbone, cfg.head, cfg.coord_conv, cfg.seg_head, cfg.dropout)
+        return cls(cfg.backbone, cfg.head, cfg.coord_conv, cfg.seg_head, cfg.dropout,
+                   bn_momentum=cfg.bn_momentum)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         f8 = None
