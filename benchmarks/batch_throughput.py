@@ -148,6 +148,7 @@ def main() -> None:
     ap.add_argument("--no-ray", action="store_true")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")   # keep Ray on 127.0.0.1
 
     with tempfile.TemporaryDirectory(prefix="batch_bench_") as tmp:
         scratch = Path(tmp)

@@ -9,6 +9,8 @@ import pytest
 from mottling.batch import BatchConfig, run_batch
 from tests.batch_support import make_archive, read_rows, tiny_model, without_volatile
 
+# single-machine mode, read when ray is imported: otherwise Ray swaps 127.0.0.1 for a routable IP
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="the distributed extra (ray[data]) is not installed")
 
 
@@ -22,7 +24,15 @@ def local_ray():
     ray.init(address=None, include_dashboard=False, num_cpus=2, _node_ip_address="127.0.0.1",
              log_to_driver=False, logging_level="WARNING")
     spawned = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    listening = set()
+    for p in spawned:
+        try:
+            listening |= {c.laddr.ip for c in p.net_connections(kind="inet")
+                          if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:
+            pass
     try:
+        assert listening and all(ip.endswith("127.0.0.1") for ip in listening), listening
         yield spawned
     finally:
         ray.shutdown()

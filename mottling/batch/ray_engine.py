@@ -52,24 +52,43 @@ def _actor_pool(workers: int) -> dict:
         return {"concurrency": workers}
 
 
-def _start_ray(address: str | None, num_cpus: int) -> bool:
-    """Connect to (or start) Ray; True when this call started it and must shut it down."""
+def _loopback_only(enable: bool) -> bool | None:
+    """Make a private Ray instance bind to 127.0.0.1, returning the previous setting.
+
+    Ray turns ``_node_ip_address="127.0.0.1"`` into the machine's routable address unless its
+    single-machine mode is on (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read when ``ray`` is
+    imported); when ``ray`` is already imported the constant is set directly, and put back later.
+    """
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - a Ray without this switch
+        return None
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = not enable
+    return previous
+
+
+def _start_ray(address: str | None, num_cpus: int) -> tuple[bool, bool | None]:
+    """Connect to (or start) Ray. Returns (whether this call started it and must shut it down,
+    the cluster-mode setting to restore afterwards)."""
     try:
         import ray
     except ImportError:
         raise MottlingError("the Ray engine needs the distributed extra: "
                             "pip install 'mottling[distributed]'") from None
     if ray.is_initialized():
-        return False
+        return False, None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = logging.getLogger().level > logging.INFO
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=not quiet)
-    else:
-        ray.init(address=None, include_dashboard=False, num_cpus=num_cpus,
-                 _node_ip_address="127.0.0.1", logging_level=logging.WARNING,
-                 log_to_driver=not quiet)
-    return True
+        return True, None
+    previous = _loopback_only(True)
+    ray.init(address=None, include_dashboard=False, num_cpus=num_cpus,
+             _node_ip_address="127.0.0.1", logging_level=logging.WARNING,
+             log_to_driver=not quiet)
+    return True, previous
 
 
 def score_ray(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 2,
@@ -77,7 +96,7 @@ def score_ray(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 2,
     """Yield ``(task_id, row)`` for every task, in completion order."""
     if not tasks:
         return
-    started = _start_ray(address, num_cpus=max(2, workers))
+    started, cluster_mode = _start_ray(address, num_cpus=max(2, workers))
     import ray
     import ray.data
 
@@ -98,3 +117,7 @@ def score_ray(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 2,
     finally:
         if started:
             ray.shutdown()
+        if cluster_mode is not None:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
