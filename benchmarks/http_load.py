@@ -114,52 +114,62 @@ def inprocess_caller(model_path: Path, photo: bytes):
 
 
 def row(name: str, r: dict) -> str:
-    return (f"{name:<34} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms"
-            f"   CPU {r['cpu_ms']:6.1f} ms/req   n={r['n']} errors={r['errors']}")
+    return (f"{name:<30} {r['rps']:7.1f} req/s   p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms"
+            f"   CPU {r['cpu_ms']:5.1f} ms/req   n={r['n']} errors={r['errors']}")
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
+    ap.add_argument("--duration", type=float, default=6.0, help="seconds per measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating in-process/HTTP rounds")
     ap.add_argument("--concurrency", type=int, default=4, help="clients at saturation")
     ap.add_argument("--size", type=int, default=768, help="photo long side in pixels")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="ONNX Runtime intra-op threads (MOTTLING_THREADS) for both sides; "
+                         "default: ORT's choice, and cores/workers for 2 workers")
     args = ap.parse_args()
+    if args.threads:
+        os.environ["MOTTLING_THREADS"] = str(args.threads)
 
     model = pick_model(args.model)
     photo = photo_jpeg(args.size)
     print(f"model {model.name}; photo {args.size}px JPEG {len(photo) / 1e3:.0f} kB; "
-          f"{os.cpu_count()} CPUs; {args.duration:g} s per run", flush=True)
-
-    results = {}
+          f"{os.cpu_count()} CPUs; {args.rounds} rounds x {args.duration:g} s, in-process and HTTP "
+          f"alternating; MOTTLING_THREADS={os.environ.get('MOTTLING_THREADS', 'unset')}", flush=True)
     inproc = inprocess_caller(model, photo)
-    results["in-process, 1 client"] = closed_loop(inproc, 1, args.duration)
-    results[f"in-process, {args.concurrency} clients"] = closed_loop(inproc, args.concurrency, args.duration)
-    del inproc
+
+    lines, overheads = [], []
     for workers in (1, 2):
         with serve(model, workers) as (url, proc):
             server = psutil.Process(proc.pid)
             call = http_caller(url, photo)
             closed_loop(call, args.concurrency, 2.0)  # warm connections and every worker
-            results[f"HTTP {workers} worker(s), 1 client"] = closed_loop(call, 1, args.duration, server)
-            results[f"HTTP {workers} worker(s), {args.concurrency} clients"] = closed_loop(
-                call, args.concurrency, args.duration, server)
-
+            for clients in (1, args.concurrency):
+                ip_runs, http_runs = [], []
+                for _ in range(args.rounds):  # alternate, so drifting load on a shared box hits both
+                    ip_runs.append(closed_loop(inproc, clients, args.duration))
+                    http_runs.append(closed_loop(call, clients, args.duration, server))
+                ip, http = median_of(ip_runs), median_of(http_runs)
+                lines.append(row(f"in-process, {clients} client(s)", ip))
+                lines.append(row(f"HTTP {workers} worker(s), {clients} client(s)", http))
+                overheads.append((workers, clients,
+                                  statistics.median(1 - h["rps"] / i["rps"] for h, i in zip(http_runs, ip_runs)),
+                                  statistics.median(h["p50_ms"] / i["p50_ms"] - 1 for h, i in zip(http_runs, ip_runs)),
+                                  statistics.median(h["cpu_ms"] / i["cpu_ms"] - 1 for h, i in zip(http_runs, ip_runs))))
     print()
-    for name, r in results.items():
-        print(row(name, r))
-    ip1, ipn = results["in-process, 1 client"], results[f"in-process, {args.concurrency} clients"]
-    h1, hn = results["HTTP 1 worker(s), 1 client"], results[f"HTTP 1 worker(s), {args.concurrency} clients"]
-    h2n = results[f"HTTP 2 worker(s), {args.concurrency} clients"]
+    for line in lines:
+        print(line)
     print()
-    print(f"HTTP overhead, latency at 1 client (p50 HTTP / p50 in-process - 1): "
-          f"{h1['p50_ms'] / ip1['p50_ms'] - 1:+.1%}")
-    print(f"HTTP overhead at saturation, 1 worker (1 - HTTP req/s / in-process req/s): "
-          f"{1 - hn['rps'] / ipn['rps']:+.1%}   target <= 15%")
-    print(f"HTTP overhead at saturation, 2 workers (1 - HTTP req/s / in-process req/s): "
-          f"{1 - h2n['rps'] / ipn['rps']:+.1%}")
-    print(f"HTTP overhead in server CPU per request at saturation, 1 worker "
-          f"(server CPU / in-process CPU - 1): {hn['cpu_ms'] / ipn['cpu_ms'] - 1:+.1%}")
+    print("HTTP overhead against the same work in-process (median of paired rounds):")
+    for workers, clients, rps, p50, cpu in overheads:
+        tag = "saturation" if clients > 1 else "1 client  "
+        print(f"  {workers} worker(s), {tag}: throughput {rps:+.1%}   p50 latency {p50:+.1%}   "
+              f"CPU/request {cpu:+.1%}" + ("   (target <= 15% at saturation)" if clients > 1 else ""))
 
 
 if __name__ == "__main__":
