@@ -25,12 +25,14 @@ LN10 = math.log(10.0)
 RECOVERY_LEVEL = 0.1
 Z95 = 1.959964
 MAX_FIT_POINTS = 240
-FREE_BASELINE = 0.3   # the asymptote may sit this share of the amplitude off the baseline
+EXTRA_MODEL_PENALTY = 10.0  # BIC units a delayed or bi-exponential fit must gain over mono
+FREE_BASELINE = 0.0   # the asymptote may sit this share of the amplitude off the baseline
 # The press plateau is read this long after the press starts (slide landing, blanching ramp).
 PLATEAU_WINDOW_S = (0.9, 1.4)
 # A release changes the spot colour by far more than this (log units); drift and shake less.
 MIN_RELEASE_STEP = 0.025
 MAX_LIFT_S = 0.35
+MIN_LIFT_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,11 @@ def _delayed_residuals(theta, t, y):
     return a * np.exp(-np.maximum(t - d, 0.0) / math.exp(log_tau)) + c - y
 
 
+def _mono_residuals(theta, t, y):
+    a, log_tau, c = theta
+    return a * np.exp(-t / math.exp(log_tau)) + c - y
+
+
 def _bi_residuals(theta, t, y):
     a, log_tf, log_dt, logit_w, c = theta
     tf = math.exp(log_tf)
@@ -106,14 +113,20 @@ def _grid_start(t: np.ndarray, y: np.ndarray, allow_delay: bool) -> tuple[float,
 
 def _cov(res) -> np.ndarray | None:
     jac = res.jac
+    if FREE_BASELINE == 0:
+        # The asymptote is pinned to the pre-press baseline: it is no free parameter.
+        jac = jac[:, :-1]
     n, k = jac.shape
     if n <= k:
         return None
     s2 = float(res.fun @ res.fun) / (n - k)
     try:
-        return np.linalg.inv(jac.T @ jac) * s2
+        cov = np.linalg.inv(jac.T @ jac) * s2
     except np.linalg.LinAlgError:
         return None
+    if FREE_BASELINE == 0:
+        cov = np.pad(cov, ((0, 1), (0, 1)))
+    return cov
 
 
 def _delta_sd(fn, theta: np.ndarray, cov: np.ndarray) -> float:
@@ -153,11 +166,21 @@ def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
     lo = [-np.inf, math.log(0.02), 0.0, -cb]
     hi = [np.inf, math.log(30.0), max(1e-9, 0.8 * t[-1]) if allow_delay else 1e-9, cb]
     x0 = [a0, math.log(tau0), min(max(d0, lo[2]), hi[2] - 1e-12) if allow_delay else 0.0, 0.0]
+    extra = int(FREE_BASELINE > 0)
     try:
         res = least_squares(_delayed_residuals, x0, args=(t, y), bounds=(lo, hi), x_scale="jac")
-        candidates.append(("delayed", res, (3 if allow_delay else 2) + (FREE_BASELINE > 0)))
+        candidates.append(("delayed", res, (3 if allow_delay else 2) + extra))
     except ValueError:
         pass
+    if allow_delay:
+        # The plain mono-exponential (no delay) is the default; a delay must earn its place.
+        try:
+            res_m = least_squares(_mono_residuals, [a0, math.log(tau0), 0.0], args=(t, y),
+                                  bounds=([lo[0], lo[1], lo[3]], [hi[0], hi[1], hi[3]]),
+                                  x_scale="jac")
+            candidates.append(("mono", res_m, 2 + extra))
+        except ValueError:
+            pass
     if allow_bi and n >= 12:
         best_bi = None
         for ratio in (0.15, 0.35):
@@ -179,15 +202,23 @@ def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
         return None
 
     def bic(c):
-        _, r, k = c
+        name_, r, k = c
         sse = max(2 * r.cost, 1e-300)
-        return n * math.log(sse / n) + k * math.log(n)
+        penalty = 0.0 if name_ == "mono" else EXTRA_MODEL_PENALTY
+        return n * math.log(sse / n) + k * math.log(n) + penalty
 
     name, res, _ = min(candidates, key=bic)
     theta = np.asarray(res.x, dtype=float)
     cov = _cov(res)
     a = float(theta[0])
-    if name == "delayed":
+    if name == "mono":
+        tau = math.exp(theta[1])
+        model = "mono"
+        params = {"tau_s": tau, "delay_s": 0.0}
+        crt = tau * LN10
+        crt_fn = lambda th: math.exp(th[1]) * LN10  # noqa: E731
+        tau_fn = lambda th: math.exp(th[1])  # noqa: E731
+    elif name == "delayed":
         tau = math.exp(theta[1])
         d = float(theta[2])
         model = "delayed" if d > 1e-3 else "mono"
@@ -308,7 +339,8 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     clear = _sustained(ring_dev < 1.0, release, 2)
     # The slide or fingertip takes at most about a third of a second to lift clear.
     cap = int(np.searchsorted(t_s, t_s[release] + MAX_LIFT_S))
-    clear = min(cap if clear is None else clear, cap)
+    floor = int(np.searchsorted(t_s, t_s[release] + MIN_LIFT_S))
+    clear = min(cap if clear is None else max(clear, floor), cap)
     clear = min(max(clear, release), n - 1)
     release_s = 0.5 * (t_s[release - 1] + t_s[release])
     return PressTiming(press_idx=press, release_idx=release, clear_idx=clear,

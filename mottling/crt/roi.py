@@ -41,27 +41,44 @@ def baseline_count(t_s: np.ndarray, seconds: float = 0.5) -> int:
 
 
 def auto_roi(coarse: np.ndarray, t_s: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The spot that blanches: where green chromaticity rises most above its pre-press level.
+    """The spot that is still blanched once the slide or fingertip has gone.
 
-    Blanching moves skin colour towards green/blue (haemoglobin leaves), whereas a fingertip or a
-    glass slide moving over it does not keep that direction as long; the 95th percentile over time
-    keeps the spot and drops passing occluders. Returns analysis-pixel x, y, w, h or None.
+    The moment the occluder leaves is the largest drop of the frame's overall change from its
+    pre-press look. Just after it, only the pressed skin still differs from baseline, and it differs
+    in the blanching direction (green rises against red as blood leaves). Returns analysis-pixel
+    x, y, w, h or None.
     """
+    n = len(t_s)
     nb = baseline_count(t_s)
-    total = coarse.sum(axis=3) + 1.0
-    q = coarse[..., 1] / total
-    q_base = np.median(q[:nb], axis=0)
-    dq = q - q_base[None]
-    dark = coarse.mean(axis=3) < 20
-    dq[dark] = 0
-    score = np.quantile(dq, 0.9, axis=0)
+    base = np.median(coarse[:nb], axis=0) + 1.0
+    rel = coarse / base[None] - 1.0                              # (N, hh, ww, 3)
+    energy = np.abs(rel).max(axis=3).mean(axis=(1, 2))
+    fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
+    w = max(2, int(round(0.3 * fps)))
+    gap = max(1, int(round(0.1 * fps)))
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
+    best, drop = 0.0, None
+    for i in range(nb + w, n - gap - w):
+        before = (csum[i] - csum[i - w]) / w
+        after = (csum[i + gap + w] - csum[i + gap]) / w
+        if before - after > best:
+            best, drop = before - after, i
+    if drop is None:
+        return None
+    i0 = int(np.searchsorted(t_s, t_s[drop] + 0.35))
+    i1 = max(i0 + 2, int(np.searchsorted(t_s, t_s[drop] + 0.8)))
+    if i0 >= n - 1:
+        return None
+    blanch = rel[i0:i1, ..., 1] - rel[i0:i1, ..., 0]             # green up against red
+    score = np.median(blanch, axis=0)
+    score[coarse[:nb].mean(axis=(0, 3)) < 15] = 0
     score = ndimage.uniform_filter(score, 3)
     hh, ww = score.shape
     yy, xx = np.mgrid[0:hh, 0:ww]
     centre = np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
     weighted = score * (0.5 + 0.5 * centre)
     peak = float(weighted.max())
-    if not np.isfinite(peak) or peak <= 0.004:
+    if not np.isfinite(peak) or peak <= 0.003:
         return None
     iy, ix = np.unravel_index(int(np.argmax(weighted)), weighted.shape)
     labels, _ = ndimage.label(score > 0.5 * score[iy, ix])
@@ -69,17 +86,18 @@ def auto_roi(coarse: np.ndarray, t_s: np.ndarray) -> tuple[int, int, int, int] |
     area = float(blob.sum())
     cy, cx = ndimage.center_of_mass(blob)
     radius = np.sqrt(area / np.pi) * COARSE
-    half = max(2.0, 0.5 * radius)
+    half = max(2.0, 0.45 * radius)
     cy, cx = (cy + 0.5) * COARSE, (cx + 0.5) * COARSE
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     side = int(round(2 * half))
-    return x0, y0, side, side
+    return max(0, x0), max(0, y0), side, side
 
 
 def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> SpotGeometry:
     """Masks for the ROI interior, the unpressed ring around the contact and the far field.
 
-    The contact patch reaches about 2.7 ROI half-sides from the centre, so the ring starts beyond it.
+    The contact patch reaches about 2.7 ROI half-sides from the centre (generator geometry: ROI corners
+    at 0.6 r, full blanch to 0.8 r, fading out by 1.15 r), so the ring starts well beyond it.
     """
     h, w = shape
     x, y, rw, rh = roi
@@ -91,8 +109,8 @@ def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> Spo
     if roi_mask.sum() < 4:
         roi_mask = (np.abs(xx + 0.5 - cx) <= max(rw / 2, 1)) & (np.abs(yy + 0.5 - cy) <= max(rh / 2, 1))
     dist = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
-    ring_mask = (dist > 3.0 * half) & (dist < 4.2 * half)
-    far_mask = dist > 4.8 * half
+    ring_mask = (dist > 3.6 * half) & (dist < 5.0 * half)
+    far_mask = dist > 5.5 * half
     return SpotGeometry(roi=roi, roi_mask=roi_mask, ring_mask=ring_mask, far_mask=far_mask)
 
 

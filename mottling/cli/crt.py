@@ -1,0 +1,43 @@
+"""``mottling crt VIDEO --site finger|knee``: capillary refill time from a press-and-release video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mottling.cli._common import emit_json, parse_roi
+
+
+@click.command("crt")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--site", type=click.Choice(["finger", "knee"]), required=True,
+              help="Where the skin was pressed (sets the threshold: finger 3 s, knee 4 s).")
+@click.option("--roi", "roi_text", default=None, metavar="X,Y,W,H",
+              help="The pressed spot in upright video pixels; found automatically if omitted.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw the signal, the fit, the release and the 90% point to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (DESIGN §4).")
+def crt(video: Path, site: str, roi_text: str | None, plot_path: Path | None, as_json: bool) -> None:
+    """Measure the capillary refill time in VIDEO. Research use only."""
+    from mottling.crt import measure_crt
+
+    roi = parse_roi(roi_text)
+    result = measure_crt(video, site, roi=roi, path=str(video))
+    if plot_path is not None:
+        from mottling.crt.plot import plot_crt
+
+        plot_crt(result, plot_path)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    if result.status == "ok":
+        lo, hi = result.crt_ci95
+        verdict = "prolonged" if result.prolonged else "not prolonged"
+        click.echo(f"{video}: {site} CRT {result.crt_s:.2f} s (95% CI {lo:.2f}-{hi:.2f} s), "
+                   f"{verdict} (threshold {result.threshold_s:g} s); release at "
+                   f"{result.release_s:.2f} s, {result.frames} frames at {result.fps:.1f} fps")
+    else:
+        click.echo(f"{video}: rejected: {result.reason}")
+    if plot_path is not None:
+        click.echo(f"plot: {plot_path}")
