@@ -13,6 +13,9 @@ from tests.batch_support import make_archive, read_rows, tiny_model, without_vol
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="the distributed extra (ray[data]) is not installed")
 
+# Ray Data warns about its own deprecated settings when it copies its context
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def local_ray():
