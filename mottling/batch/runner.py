@@ -169,6 +169,10 @@ def run_batch(config: BatchConfig, progress: bool | None = None) -> BatchSummary
     shards = plan_shards(tasks, config.shard_size, fingerprint)
     store = ShardStore(config.parts_dir)
     store.prepare()
+    for path in (config.out_path, config.csv_path, config.config_path):
+        if path is not None:   # left by a run killed while writing its final files
+            for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
     stale = store.remove_stale(shards)
     if stale:
         log.info("removed %d shard files from an earlier run with other inputs or settings", stale)
