@@ -75,11 +75,6 @@ class Scorer:
         self._model = model
         self._model_error: str | None = None
         self._zips: dict[str, zipfile.ZipFile] = {}
-        # Register every Pillow plugin now: decode_image names MPO among its formats, and Pillow
-        # raises KeyError('MPO') for a format whose plugin has not been imported yet.
-        from PIL import Image
-
-        Image.init()
         if load:
             self.model()
 
