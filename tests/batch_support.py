@@ -33,13 +33,17 @@ def tiny_model(folder: Path) -> Path:
 
 
 def write_photos(folder: Path, n: int, seed: int = 0, size: int = 96) -> list[Path]:
+    import pillow_heif
+
     from mottling.synth.images import render_photo
+
+    pillow_heif.register_heif_opener()   # lets Pillow write HEIC, as iPhones do
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
         photo = render_photo(seed=seed + i, score=i % 6, skin_tone=1 + (3 * i) % 10, size=size)
-        fmt, ext = (("PNG", "png"), ("WEBP", "webp"), ("JPEG", "jpg"))[i % 3]
+        fmt, ext = (("PNG", "png"), ("WEBP", "webp"), ("JPEG", "jpg"), ("HEIF", "heic"))[i % 4]
         path = folder / f"photo_{i:03d}.{ext}"
         photo.image.save(path, fmt)
         paths.append(path)

@@ -60,6 +60,7 @@ def test_rows_carry_results_and_provenance(archive, reference):
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in reference["rows"]}
     photos = [r for r in reference["rows"] if "/photos/photo_" in r["path"]]
     assert len(photos) == 6
+    assert {r["format"] for r in photos} == {"png", "webp", "jpeg", "heif"}
     for r in photos:
         assert r["status"] == "ok" and r["kind"] == "photo" and r["error"] is None
         assert 0 <= r["score"] <= 5
