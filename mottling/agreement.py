@@ -221,10 +221,12 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
     for item in labels.crts:
         row = by_path.get(matched.get(item, ""))
         site = (row or {}).get("site") or labels.site.get(item)
+        if site in ("finger", "knee"):
+            site_of[item] = site
         statuses["missing" if row is None else str(row.get("status"))] += 1
         if row is not None and row.get("status") == "ok" and row.get("crt_s") is not None \
                 and site in ("finger", "knee"):
-            model_crt[item], site_of[item] = float(row["crt_s"]), site
+            model_crt[item] = float(row["crt_s"])
     coverage["crt_labelled"] = len(labels.crts)
     coverage["crt_model_status"] = dict(statuses)
     vitems = sorted(model_crt)
@@ -241,10 +243,10 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
                                                  [site_of[i] for i in its], thresholds)
     for a, b in itertools.combinations(raters, 2):
         its = [i for i in labels.crts if a in labels.crts[i] and b in labels.crts[i]
-               and (site_of.get(i) or labels.site.get(i)) in ("finger", "knee")]
+               and i in site_of]
         crt["rater_vs_rater"][f"{a} vs {b}"] = crt_agreement(
             [labels.crts[i][a] for i in its], [labels.crts[i][b] for i in its],
-            [site_of.get(i) or labels.site[i] for i in its], thresholds)
+            [site_of[i] for i in its], thresholds)
     for how in ("site", "skin_tone", "centre"):
         groups = defaultdict(list)
         for i in vitems:

@@ -102,7 +102,11 @@ def test_crt_bland_altman_icc_and_threshold_decision(tmp_path):
     limit = np.array([3.0 if s == "finger" else 4.0 for s in sites])
     assert c["threshold_agreement"] == pytest.approx(np.mean((cons > limit) == (model > limit)))
     assert c["icc_2_1"] == pytest.approx(metrics.icc_2_1(cons, model))
-    assert ag.crt["rater_vs_rater"]["A vs B"]["bias_s"] == pytest.approx(0.2)
+    # raters are compared on every video they both rated whose site is known, including the one
+    # the model rejected (both said 2.5 s); the video missing from the results has no site
+    ab = ag.crt["rater_vs_rater"]["A vs B"]
+    assert ab["n"] == N_VIDEOS + 1
+    assert ab["bias_s"] == pytest.approx(0.2 * N_VIDEOS / (N_VIDEOS + 1))
     assert set(ag.crt["by_group"]["site"]) == {"finger", "knee"}
     assert ag.coverage["crt_model_status"] == {"ok": N_VIDEOS, "rejected": 1, "missing": 1}
 
