@@ -183,7 +183,7 @@ def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
             pass
     if allow_bi and n >= 12:
         best_bi = None
-        for ratio in (0.15, 0.35):
+        for ratio in (0.25,):
             for w in (0.35, 0.65):
                 tf = max(0.03, tau0 * ratio * 1.5)
                 ts = max(tf * 1.2, tau0 * 1.3)

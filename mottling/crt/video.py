@@ -147,7 +147,10 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     # makes H.264/HEVC decoding about a fifth faster.
     cc.options = {"skip_loop_filter": "all"}
 
-    frames: list[np.ndarray] = []
+    # Frames go straight into one preallocated array (grown by doubling if the count was wrong),
+    # so no second copy of the whole video is ever made.
+    stack = np.empty((max(2, min(expected, limits.max_frames)), h, w, 3), dtype=np.uint8)
+    count = 0
     times: list[float] = []
     rotation = 0
     try:
@@ -159,28 +162,30 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
             t = frame.time
             if t is None:
                 continue
-            if len(frames) >= limits.max_frames:
+            if count >= limits.max_frames:
                 raise InputTooLargeError(f"the video has more than {limits.max_frames} frames")
             if times and t - times[0] > limits.max_duration_s:
                 raise InputTooLargeError(
                     f"the video lasts more than {limits.max_duration_s:.0f} s; trim it to the "
                     "press and the refill")
-            if not frames:
+            if count == 0:
                 rotation = int(round(frame.rotation or 0)) % 360
-            small = frame.reformat(width=w, height=h, format="rgb24",
-                                   interpolation="AREA").to_ndarray()
-            frames.append(small)
+            if count == len(stack):
+                stack = np.concatenate([stack, np.empty_like(stack)])
+            stack[count] = frame.reformat(width=w, height=h, format="rgb24",
+                                          interpolation="AREA").to_ndarray()
+            count += 1
             times.append(float(t))
     except av.error.FFmpegError as err:
         raise InputError(f"the video is truncated or corrupt ({_short(err)})") from None
 
-    if len(frames) < limits.min_frames:
+    if count < limits.min_frames:
         raise UnprocessableInputError(
-            f"the video has {len(frames)} decodable frame{'s' if len(frames) != 1 else ''}; "
+            f"the video has {count} decodable frame{'s' if count != 1 else ''}; "
             "a refill needs a few seconds of video")
-    if declared_frames and len(frames) < 0.9 * declared_frames - 2:
+    if declared_frames and count < 0.9 * declared_frames - 2:
         raise InputError(
-            f"the video is truncated: {len(frames)} of {declared_frames} frames could be decoded")
+            f"the video is truncated: {count} of {declared_frames} frames could be decoded")
 
     t_s = np.asarray(times, dtype=np.float64)
     order = np.argsort(t_s, kind="stable")
@@ -190,8 +195,9 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     t_s = t_s[keep]
     if len(t_s) < limits.min_frames:
         raise UnprocessableInputError("the video has fewer than two distinct frame times")
-    stack = np.stack([frames[i] for i in order])
-    del frames
+    stack = stack[:count]
+    if not np.array_equal(order, np.arange(count)):
+        stack = stack[order]
     k = (rotation // 90) % 4
     if k:
         stack = np.ascontiguousarray(np.rot90(stack, k=k, axes=(1, 2)))
