@@ -58,7 +58,7 @@ class QualityPolicy:
     skin_clipped_fraction: float = 0.85   # share of warm skin-coloured pixels with red >= 250
     blur_max: float = 0.6             # Crete blur measure (0 sharp .. 1 flat) above which: blurred
     skin_min_fraction: float = 0.10   # share of possibly-skin pixels below which: no_skin
-    skin_min_a: float = -6.0          # CIELAB a* floor (greener is not skin)
+    skin_min_a: float = -9.0          # CIELAB a* floor (greener is not skin)
     skin_min_b: float = -12.0         # CIELAB b* floor (bluer is not skin)
     skin_l_range: tuple[float, float] = (4.0, 98.0)
     min_short_side: int = 224         # pixels
