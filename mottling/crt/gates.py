@@ -19,7 +19,8 @@ class QualityGates:
     dark_luma: float = 12.0              # a frame darker than this (0..255) is unusable
     dark_drop: float = 0.4               # ...or darker than this share of the median frame
     max_saturated_share: float = 0.05    # ROI pixels clipped at 250+
-    max_light_step: float = 0.10         # log-brightness step of the scene between two windows
+    max_light_step: float = 0.10         # log-brightness step of the skin between two windows
+    max_light_shift: float = 0.15        # log-brightness after the refill against before the press
     max_shift_share: float = 0.06        # camera translation, share of the frame's short side
     max_crt_rel_uncertainty: float = 0.25  # half-width of the 95% interval / crt, over 1.96
     min_snr: float = 6.0                 # blanching amplitude over baseline noise
@@ -59,6 +60,16 @@ def lighting_step(log_light: np.ndarray, t_s: np.ndarray, gates: QualityGates,
         worst = max(worst, step)
     if worst > gates.max_light_step:
         return f"lighting changed during the refill (a {100 * (np.exp(worst) - 1):.0f}% step)"
+    return None
+
+
+def lighting_shift(log_light: np.ndarray, log_light_base: np.ndarray,
+                   gates: QualityGates) -> str | None:
+    """The light after the refill is far from the light before the press (slow drift is small)."""
+    post = float(np.median(log_light[-max(3, len(log_light) // 4):]))
+    shift = abs(post - float(np.median(log_light_base)))
+    if shift > gates.max_light_shift:
+        return f"lighting changed during the refill ({100 * (np.exp(shift) - 1):.0f}% brighter or darker)"
     return None
 
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SITES = ("finger", "knee")
 MAX_FIT_S = 25.0
+SETTLE_S = 0.4   # after the lift, the hand needs this long to leave the picture
 
 
 def measure_crt(source: VideoSource, site: str, roi: tuple[int, int, int, int] | None = None,
@@ -92,10 +93,18 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
 
     usable = np.concatenate([base_idx, post])
     reason = g.dark_or_saturated(series.frame_luma, series.roi_sat, usable, gates)
-    if reason is None:
-        reason = g.lighting_step(np.log(np.maximum(series.frame_luma[post], 1e-3)), t[post], gates)
-    if reason is None:
-        shifts = track_shifts(coarse[usable], t[usable])
+    # Light and motion are judged on the unpressed ring and on frames well after the lift, when
+    # the examiner's hand has left the picture; both are compared with the pre-press baseline too,
+    # so a change that happened earlier in the refill is still caught.
+    settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
+    ring_light = np.log(np.maximum(series.ring_rgb.mean(axis=1), 1e-3))
+    if reason is None and len(settled) >= 4:
+        reason = g.lighting_step(ring_light[settled], t[settled], gates)
+        if reason is None:
+            reason = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
+    if reason is None and len(settled) >= 4:
+        shifts = track_shifts(coarse[np.concatenate([base_idx, settled])],
+                              t[np.concatenate([base_idx, settled])])
         reason = g.camera_motion(shifts, min(h, w), gates)
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out)

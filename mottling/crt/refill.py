@@ -30,7 +30,7 @@ FREE_BASELINE = 0.0   # the asymptote may sit this share of the amplitude off th
 # The press plateau is read this long after the press starts (slide landing, blanching ramp).
 PLATEAU_WINDOW_S = (0.9, 1.4)
 # A release changes the spot colour by far more than this (log units); drift and shake less.
-MIN_RELEASE_STEP = 0.025
+MIN_RELEASE_STEP = 0.04
 MAX_LIFT_S = 0.35
 MIN_LIFT_S = 0.2
 
@@ -310,7 +310,7 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # so only a departure larger than anything seen while pressed counts. A centred running median
     # removes single-frame flicker without delaying the edge.
     fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
-    k = int(np.clip(round(0.08 * fps), 1, 9)) | 1
+    k = int(np.clip(round(0.1 * fps), 1, 31)) | 1
     smooth = ndimage.median_filter(release_feature, size=(k, 1), mode="nearest")
     sd_frame = _robust_sd(smooth[w0:max(w1, w0 + 6)])
     release = None

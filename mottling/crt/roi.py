@@ -109,8 +109,8 @@ def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> Spo
     if roi_mask.sum() < 4:
         roi_mask = (np.abs(xx + 0.5 - cx) <= max(rw / 2, 1)) & (np.abs(yy + 0.5 - cy) <= max(rh / 2, 1))
     dist = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
-    ring_mask = (dist > 3.6 * half) & (dist < 5.0 * half)
-    far_mask = dist > 5.5 * half
+    ring_mask = (dist > 3.0 * half) & (dist < 4.2 * half)
+    far_mask = dist > 4.8 * half
     return SpotGeometry(roi=roi, roi_mask=roi_mask, ring_mask=ring_mask, far_mask=far_mask)
 
 
