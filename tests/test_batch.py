@@ -19,8 +19,8 @@ from mottling.batch.inputs import ZIP_SEP, InputItem, discover
 from mottling.batch.rows import COLUMNS
 from mottling.batch.worker import Scorer, ScoringConfig, Task
 from mottling.cli import main
-from tests.batch_support import (BROKEN_EXPECTED, make_archive, read_rows, tiny_model,
-                                 without_volatile)
+from tests.batch_support import (BROKEN_EXPECTED, make_archive, read_rows, row_differences,
+                                 tiny_model)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,6 +53,21 @@ def test_every_file_becomes_exactly_one_row(archive, reference):
     assert len({r["path"] for r in rows}) == len(rows)
     assert all(r["status"] in ("ok", "rejected", "error") for r in rows)
     assert list(rows[0]) == list(COLUMNS)
+
+
+def test_row_comparison_is_exact_except_for_crt_fits(reference):
+    rows = reference["rows"]
+    photo = next(i for i, r in enumerate(rows) if r["kind"] == "photo" and r["status"] == "ok")
+    video = next(i for i, r in enumerate(rows) if r["kind"] == "video" and r["status"] == "ok")
+    changed = [dict(r) for r in rows]
+    changed[photo]["prob_0"] += 1e-12
+    changed[video]["crt_s"] *= 1.01
+    assert row_differences(rows, changed) == [f"{rows[photo]['path']}: prob_0 "
+                                              f"{rows[photo]['prob_0']!r} != "
+                                              f"{changed[photo]['prob_0']!r}"]
+    changed[photo]["prob_0"] = rows[photo]["prob_0"]
+    changed[video]["crt_s"] = rows[video]["crt_s"] + 0.5
+    assert len(row_differences(rows, changed)) == 1
 
 
 def test_rows_carry_results_and_provenance(archive, reference):
@@ -220,7 +235,7 @@ def test_kill_9_midway_then_rerun_gives_the_same_table(archive, reference, tmp_p
     assert f"{len(finished)} of {n_shards} shards were already done" in rerun.stdout
     for name, mtime in finished.items():          # finished shards were not redone
         assert (parts / name).stat().st_mtime_ns == mtime
-    assert without_volatile(read_rows(out)) == without_volatile(reference["rows"])
+    assert not row_differences(reference["rows"], read_rows(out))
 
 
 CRASHER = '''
@@ -250,9 +265,8 @@ def test_a_worker_that_dies_costs_one_error_row_not_the_run(archive, reference, 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(REPO)]))
     out = tmp_path / "results.parquet"
     run_batch(_config(archive, out, workers=2), progress=False)
-    rows = without_volatile(read_rows(out))
+    rows = read_rows(out)
     (crashed,) = [r for r in rows if r["path"].endswith("photo_002.jpg")]
     assert crashed["status"] == "error" and "worker process died" in crashed["error"]
-    others = [r for r in rows if r is not crashed]
-    assert others == [r for r in without_volatile(reference["rows"])
-                      if not r["path"].endswith("photo_002.jpg")]
+    keep = lambda table: [r for r in table if not r["path"].endswith("photo_002.jpg")]  # noqa: E731
+    assert not row_differences(keep(reference["rows"]), keep(rows))
