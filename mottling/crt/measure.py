@@ -99,9 +99,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
     ring_light = np.log(np.maximum(series.ring_rgb.mean(axis=1), 1e-3))
     if reason is None and len(settled) >= 4:
-        reason = g.lighting_step(ring_light[settled], t[settled], gates)
-        if reason is None:
-            reason = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
+        # A switched lamp leaves the skin brighter or darker than before the press; a step test
+        # inside the refill also fired on the examiner's hand leaving, so the comparison with the
+        # baseline is the gate.
+        reason = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
     if reason is None and len(settled) >= 4:
         shifts = track_shifts(coarse[np.concatenate([base_idx, settled])],
                               t[np.concatenate([base_idx, settled])])
