@@ -75,7 +75,7 @@ def test_recipe_installs_runtime_without_torch_and_serves(tmp_path):
                 target = ctx / dest if not dest.startswith("/") else Path(host(dest))
                 source = REPO / src
                 if source.is_dir():
-                    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pt"))  # as .dockerignore
                 else:
                     dest_file = target / source.name if dest.endswith("/") or dest in ("./", ".") else target
                     dest_file.parent.mkdir(parents=True, exist_ok=True)
