@@ -164,3 +164,18 @@ def test_console_script_exit_codes(model, photos, tmp_path):
     assert mixed.returncode == 1
     assert len(json.loads(mixed.stdout)) == 1
     assert mixed.stderr.strip().startswith(f"error: {bad}: ")
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "mottling-v0.1.0.onnx"
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped model is not in models/ yet")
+def test_default_model_scores_without_model_option(photos, capsys, monkeypatch):
+    monkeypatch.delenv("MOTTLING_MODEL", raising=False)
+    rc, out, err = run(["score", photos[0], photos[1], "--json"], capsys)
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert [list(r) for r in rows] == [DESIGN_KEYS] * 2
+    assert {r["model_version"] for r in rows} == {"0.1.0"}
+    card = json.loads(SHIPPED.with_name("mottling-v0.1.0.card.json").read_text())
+    assert {r["model_sha256"] for r in rows} == {card["sha256"]}
