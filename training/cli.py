@@ -81,13 +81,16 @@ def evaluate(model: str, manifest: str, out_dir: str, split: str | None, splits_
               help="Also write NAME.pt (weights only) for `mottling train --init`.")
 @click.option("--recipe-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A text file with the commands that produced the model (copied to the card).")
+@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto",
+              show_default=True, help="auto: torch.export-based, TorchScript if that fails.")
 def export(checkpoint: str, out: str, semver: str, metrics_path: str | None, test_set: str | None,
-           training_data: str | None, weights: bool, recipe_file: str | None) -> None:
+           training_data: str | None, weights: bool, recipe_file: str | None,
+           exporter: str) -> None:
     """Export to ONNX (opset 18, dynamic batch), check it, verify parity, write the model card."""
     from training.export import export as run_export
 
     recipe = Path(recipe_file).read_text().strip() if recipe_file else None
     result = run_export(checkpoint, out, semver=semver, metrics_path=metrics_path,
                         training_data=training_data, test_set=test_set, weights=weights,
-                        recipe=recipe)
+                        recipe=recipe, exporter=exporter)
     _echo_json(result)

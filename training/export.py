@@ -44,16 +44,23 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _export_graph(wrapper: torch.nn.Module, size: int, path: Path) -> str:
+def _export_graph(wrapper: torch.nn.Module, size: int, path: Path, exporter: str = "auto") -> str:
+    """``auto``: the torch.export-based exporter, falling back to TorchScript if it fails."""
     example = torch.randn(2, 3, size, size)
-    try:
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        torch.onnx.export(wrapper, (example,), str(path), dynamo=True, external_data=False,
-                          opset_version=OPSET, input_names=["image"], output_names=OUTPUT_NAMES,
-                          dynamic_shapes={"image": {0: batch}}, verbose=False)
-        return "dynamo"
-    except Exception as err:  # noqa: BLE001 - fall back to the TorchScript exporter, say why
-        log.warning("dynamo export failed (%s); using the TorchScript exporter", err)
+    if exporter not in ("auto", "dynamo", "torchscript"):
+        raise ValueError(f"unknown exporter {exporter!r}")
+    if exporter != "torchscript":
+        try:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            torch.onnx.export(wrapper, (example,), str(path), dynamo=True, external_data=False,
+                              opset_version=OPSET, input_names=["image"],
+                              output_names=OUTPUT_NAMES, dynamic_shapes={"image": {0: batch}},
+                              verbose=False)
+            return "dynamo"
+        except Exception as err:  # noqa: BLE001 - fall back to TorchScript, and say why
+            if exporter == "dynamo":
+                raise
+            log.warning("dynamo export failed (%s); using the TorchScript exporter", err)
     torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=OPSET,
                       input_names=["image"], output_names=OUTPUT_NAMES,
                       dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"},
@@ -116,14 +123,15 @@ def headline_metrics(evaluation: dict[str, Any] | None) -> dict[str, Any]:
 def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
            metrics_path: str | Path | None = None, training_data: str | None = None,
            test_set: str | None = None, parity: bool = True, card: bool = True,
-           weights: bool = False, recipe: str | None = None) -> dict[str, Any]:
+           weights: bool = False, recipe: str | None = None, exporter: str = "auto",
+           parity_photos: list | None = None) -> dict[str, Any]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     net, cfg, ckpt = model_from_checkpoint(checkpoint_path)
     wrapper = ExportWrapper(net).eval()
     spec = spec_from_config(cfg)
     t0 = time.perf_counter()
-    exporter = _export_graph(wrapper, spec.input_size, out)
+    exporter = _export_graph(wrapper, spec.input_size, out, exporter)
 
     import onnx
 
@@ -162,7 +170,7 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
                               "export_s": round(time.perf_counter() - t0, 2)}
     if parity:
         try:
-            result["parity"] = check_parity(wrapper, out, spec)
+            result["parity"] = check_parity(wrapper, out, spec, parity_photos)
         except ParityError:
             out.unlink(missing_ok=True)
             raise
@@ -190,8 +198,12 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
 
 
 def describe_training_data(data_info: dict[str, Any]) -> str:
-    train = data_info.get("train", {})
-    versions = ", ".join(train.get("generator_versions", [])) or "none recorded"
-    return (f"{train.get('images', '?')} training images from {train.get('patients', '?')} "
-            f"patients; generator version(s): {versions}. Generated (synthetic) photographs "
-            "unless the generator version says otherwise; research baseline, not a medical device.")
+    train, val = data_info.get("train", {}), data_info.get("val", {}) or {}
+    versions = train.get("generator_versions", [])
+    counts = (f"{train.get('images', '?')} training images of {train.get('patients', '?')} "
+              f"patients (+{val.get('images', 0)} validation images)")
+    if versions:
+        return (f"GENERATED images only (mottling synth images, generator {', '.join(versions)}): "
+                f"{counts}, scores 0-5 balanced, Monk skin tones 1-10. No real patient photographs. "
+                "Research baseline, not a medical device.")
+    return f"{counts} from a user-supplied manifest (see the model card)."
