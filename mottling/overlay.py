@@ -2,7 +2,8 @@
 
 The area is tinted cyan and outlined in yellow over a dark edge: mottling is purple-red, so cyan
 and yellow stand out from it and from every skin tone. The score sits in a dark banner along the
-top, in type sized to the picture, with the quality warnings under it.
+top (or the bottom, when the mottled area lies at the top), in type sized to the picture, with the
+quality warnings under it.
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ def draw_overlay(image: Image.Image, result: MottlingResult, threshold: float = 
         canvas = canvas.copy()
     w, h = canvas.size
     line = max(2, round(min(w, h) / 250))
+    banner_at_bottom = False
 
     if result.area_map is not None:
         area = Image.fromarray(np.clip(np.asarray(result.area_map, np.float32) * 255, 0, 255)
                                .astype(np.uint8)).resize((w, h), Image.BILINEAR)
         mask = area.point(lambda v: 255 if v >= threshold * 255 else 0)
         if mask.getbbox() is not None:
+            # keep the banner off the mottled area: top unless the top quarter holds more of it
+            marked = np.asarray(mask) > 0
+            quarter = max(1, h // 4)
+            banner_at_bottom = marked[:quarter].mean() > marked[-quarter:].mean()
             tint = Image.new("RGB", (w, h), FILL_RGB)
             canvas = Image.composite(Image.blend(canvas, tint, alpha), canvas, mask)
             grown = mask.filter(ImageFilter.MaxFilter(2 * line + 1))
@@ -44,11 +50,11 @@ def draw_overlay(image: Image.Image, result: MottlingResult, threshold: float = 
             canvas.paste((0, 0, 0), mask=dark_edge)
             canvas.paste(EDGE_RGB, mask=edge)
 
-    _draw_banner(canvas, result)
+    _draw_banner(canvas, result, at_bottom=banner_at_bottom)
     return canvas
 
 
-def _draw_banner(canvas: Image.Image, result: MottlingResult) -> None:
+def _draw_banner(canvas: Image.Image, result: MottlingResult, at_bottom: bool = False) -> None:
     w, h = canvas.size
     big = max(14, round(min(w, h) * 0.055))
     small = max(11, round(big * 0.5))
@@ -66,8 +72,9 @@ def _draw_banner(canvas: Image.Image, result: MottlingResult) -> None:
     draw = ImageDraw.Draw(canvas, "RGBA")
     heights = [_text_height(draw, text, font) for text, font, _ in lines]
     banner_h = sum(heights) + pad * (len(lines) + 1)
-    draw.rectangle([0, 0, w, min(h, banner_h)], fill=(0, 0, 0, 170))
-    y = pad
+    top = max(0, h - banner_h) if at_bottom else 0
+    draw.rectangle([0, top, w, min(h, top + banner_h)], fill=(0, 0, 0, 170))
+    y = top + pad
     for (text, font, colour), th in zip(lines, heights):
         draw.text((pad, y), _fit(draw, text, font, w - 2 * pad), font=font, fill=colour)
         y += th + pad

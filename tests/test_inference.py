@@ -316,3 +316,16 @@ def test_shipped_model_tells_score_0_from_score_5(skin_tone):
     assert all(r.score <= 1 for r in low), [r.score for r in low]
     assert all(r.score >= 4 for r in high), [r.score for r in high]
     assert max(r.expected_score for r in low) < min(r.expected_score for r in high)
+
+
+def test_overlay_banner_moves_off_a_mottled_area_at_the_top(tiny):
+    photo = Image.new("RGB", (400, 300), (150, 110, 90))
+    base = tiny.predict_one(photo)
+    area = np.zeros((300, 400), np.float32)
+    area[0:60, 100:300] = 1.0
+    fields = {k: getattr(base, k) for k in ("path", "score", "probabilities", "expected_score",
+                                            "confidence", "quality", "model_version",
+                                            "model_sha256")}
+    px = np.asarray(draw_overlay(photo, MottlingResult(**fields, area_map=area)), np.int16)
+    assert np.abs(px[280:295, 5:90] - np.array([150, 110, 90])).mean() > 30   # banner below
+    assert np.abs(px[5:20, 5:90] - np.array([150, 110, 90])).max() == 0       # top left clear
