@@ -154,6 +154,12 @@ def render_markdown(card: dict[str, Any]) -> str:
         L += [f"Training: {run.get('epochs_completed')} epochs, best epoch {run.get('best_epoch')} "
               f"(validation QWK {_fmt(run.get('best_val_qwk'))}), measured training wall time "
               f"{wall / 60:.1f} min on {run.get('device')}." if wall else "", ""]
+        prev = run.get("initialised_from")
+        if prev and wall and prev.get("train_wall_s"):
+            L += [f"It continued from `{prev['checkpoint']}`: {prev.get('epochs_completed')} "
+                  f"epochs, validation QWK {_fmt(prev.get('best_val_qwk'))}, "
+                  f"{prev['train_wall_s'] / 60:.1f} min. Total training wall time "
+                  f"{(wall + prev['train_wall_s']) / 60:.1f} min.", ""]
     if card["training"].get("recipe"):
         L += ["Recipe (the commands that made this model):", "", "```",
               card["training"]["recipe"], "```", ""]

@@ -192,6 +192,12 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
 
         summary_path = Path(checkpoint_path).parent / "summary.json"
         run_summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+        # a run started with --init continues an earlier one: record that stage too
+        if run_summary is not None and cfg.init:
+            earlier = Path(cfg.init).parent / "summary.json"
+            if earlier.is_file():
+                run_summary["initialised_from"] = {"checkpoint": cfg.init,
+                                                   **json.loads(earlier.read_text())}
         write_cards(out, meta=meta, cfg=cfg, ckpt=ckpt, evaluation=evaluation, export=result,
                     run_summary=run_summary, weights=weights_info, recipe=recipe)
     return result
