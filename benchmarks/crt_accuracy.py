@@ -6,7 +6,7 @@ Seeds 910000+ are never used by the tests (they use fixed specs with seeds < 100
 absolute error of crt_s, its 90th percentile, the share within +-10% of truth and the rejection
 rate, overall and by skin-tone group, frame rate, site, frame timing and curve kind, for automatic
 and manual ROI; and whether every deliberately broken video was rejected. ``--colours`` also
-compares the colour signals (projection, green, a*) on the manual-ROI pass.
+compares the other colour signals (projection, green, a*) on the manual-ROI pass.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mottling.crt.signal import DEFAULT_SIGNAL, SIGNALS
 from mottling.skin import monk_group
 
 DEFAULT_SEED = 910000
@@ -122,15 +123,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/mottling-bench/crt_videos"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--colours", action="store_true", help="also compare green and a* signals")
+    ap.add_argument("--manual-only", action="store_true", help="skip the automatic-ROI pass")
     args = ap.parse_args()
     records = ensure_videos(args.out, args.n, args.seed, args.workers)
     print(f"{len(records)} videos, {sum(r['broken'] is None for r in records)} clean, "
           f"{sum(r['broken'] is not None for r in records)} broken (seed {args.seed})")
-    for manual in (True, False):
-        res = evaluate(records, args.out, manual, "projection", args.workers)
-        report(f"{'manual' if manual else 'automatic'} ROI, projection signal", records, res)
+    for manual in ((True,) if args.manual_only else (True, False)):
+        res = evaluate(records, args.out, manual, DEFAULT_SIGNAL, args.workers)
+        report(f"{'manual' if manual else 'automatic'} ROI, {DEFAULT_SIGNAL} signal (default)",
+               records, res)
     if args.colours:
-        for colour in ("green", "a_star"):
+        for colour in (c for c in SIGNALS if c != DEFAULT_SIGNAL):
             res = evaluate(records, args.out, True, colour, args.workers)
             report(f"manual ROI, {colour} signal", records, res)
 

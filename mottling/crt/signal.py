@@ -15,7 +15,7 @@ from mottling.crt.roi import COARSE, SpotGeometry
 from mottling.skin import srgb_to_lab
 
 SIGNALS = ("projection", "green", "a_star")
-DEFAULT_SIGNAL = "projection"
+DEFAULT_SIGNAL = "green"  # measured best across skin tones (benchmarks/crt_accuracy.py --colours)
 
 
 @dataclass(frozen=True)
