@@ -13,9 +13,13 @@ M=.venv/bin/mottling
 $M synth images --n 12 --out "$OUT/photos" --seed 20261122
 $M synth videos --n 2 --out "$OUT/videos" --seed 20261122 --broken-fraction 0
 $M score "$OUT"/photos/images/*.jpg --json --overlay "$OUT/overlays" > "$OUT/scores.json"
-for v in "$OUT"/videos/*.mp4; do
-  site=$(basename "$v" | grep -q knee && echo knee || echo finger)
-  $M crt "$v" --site "$site" --json --plot "${v%.mp4}.png" || true
+# each video's site comes from the generator's truth file
+.venv/bin/python - "$OUT" <<'PY' | while read -r v site; do
+import json, sys
+for rec in json.load(open(f"{sys.argv[1]}/videos/truth.json")):
+    print(f"{sys.argv[1]}/videos/{rec['path']} {rec['site']}")
+PY
+  $M crt "$v" --site "$site" --json --plot "${v%.mp4}.png" < /dev/null || true
 done
 .venv/bin/python - "$OUT" <<'PY'
 import csv, json, sys
