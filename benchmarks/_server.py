@@ -66,9 +66,12 @@ def serve(model: Path, workers: int = 1, extra_env: dict[str, str] | None = None
             if time.monotonic() > deadline:
                 raise RuntimeError("server not ready in 120 s")
             try:
-                ready += httpx.get(url + "/readyz", timeout=5).status_code == 200
+                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                    ready += 1
+                    continue
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)  # refused or 503 while the model loads: don't spin on the server
         yield url, proc
     finally:
         proc.terminate()
