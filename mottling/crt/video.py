@@ -23,6 +23,7 @@ from mottling.errors import (
     UnprocessableInputError,
     UnsupportedMediaError,
 )
+from mottling.media import HEAD_BYTES, VIDEO_DEMUXERS, sniff_format
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ class DecodedVideo:
 
 
 def _open(source: VideoSource, limits: VideoLimits):
+    """Open ``source`` with the demuxer its own bytes name, never one FFmpeg guesses.
+
+    A path is opened by Python and handed to FFmpeg as a file object, so no part of a file name is
+    read as a protocol ("concat:", "subfile,") or a pattern ("%03d"); the demuxer is forced from the
+    sniffed bytes, so text playlists (ffconcat, HLS) and image sequences, which open other files,
+    are never reached.
+    """
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
             raise InputError("the video is empty (zero bytes)")
@@ -81,11 +89,26 @@ def _open(source: VideoSource, limits: VideoLimits):
         if size > limits.max_bytes:
             raise InputTooLargeError(
                 f"the video is {size / 2**20:.0f} MiB; the limit is {limits.max_bytes / 2**20:.0f} MiB")
-        source = str(path)
+        source = path.open("rb")
+    head = source.read(HEAD_BYTES)
+    source.seek(0)
+    demuxer = VIDEO_DEMUXERS.get(sniff_format(head) or "")
+    if demuxer is None:
+        _close_quietly(source)
+        raise UnsupportedMediaError(
+            "not a video file we read: MP4, MOV, WebM or Matroska are accepted")
     try:
-        return av.open(source, mode="r")
+        container = av.open(source, mode="r", format=demuxer,
+                            options={"enable_drefs": "0", "use_absolute_path": "0"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
+        _close_quietly(source)
         raise UnsupportedMediaError(f"not a readable video file ({_short(err)})") from None
+    return container, source
+
+
+def _close_quietly(handle) -> None:
+    if not isinstance(handle, io.BytesIO):
+        handle.close()
 
 
 def _short(err: Exception) -> str:
@@ -107,11 +130,12 @@ def _analysis_size(width: int, height: int, expected_frames: int, limits: VideoL
 
 def decode_video(source: VideoSource, limits: VideoLimits = VideoLimits()) -> DecodedVideo:
     """Decode ``source`` (path, bytes or binary file object) or raise an ``InputError`` subclass."""
-    container = _open(source, limits)
+    container, handle = _open(source, limits)
     try:
         return _decode(container, limits)
     finally:
         container.close()
+        _close_quietly(handle)
 
 
 def _decode(container, limits: VideoLimits) -> DecodedVideo:
@@ -119,7 +143,7 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
         if container.streams.audio:
             raise UnsupportedMediaError("the file holds audio only; a video stream is needed")
         raise UnsupportedMediaError("the file holds no video stream")
-    stream = container.streams.video[0]
+    stream = _main_video_stream(container.streams.video)
     cc = stream.codec_context
     width, height = int(cc.width or 0), int(cc.height or 0)
     if width <= 0 or height <= 0:
@@ -205,6 +229,21 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     scale = stack.shape[2] / up_w
     return DecodedVideo(frames=stack, t_s=t_s - t_s[0], width=up_w, height=up_h,
                         rotation=rotation, scale=scale, codec=cc.name)
+
+
+def _main_video_stream(streams):
+    """The track holding the recording, not a cover picture or a one-frame thumbnail track.
+
+    Some phones and editors put a still thumbnail in the first video track; the longest track (by
+    declared frames, then duration) is the one with the refill in it.
+    """
+    def length(stream) -> tuple[int, int, float]:
+        attached = int(bool(stream.disposition & av.stream.Disposition.attached_pic)) \
+            if hasattr(av.stream, "Disposition") else 0
+        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+        return (-attached, int(stream.frames or 0), duration)
+
+    return max(streams, key=length)
 
 
 def _declared_duration(container, stream) -> float | None:
