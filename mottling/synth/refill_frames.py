@@ -71,6 +71,39 @@ def _wander(rng: np.random.Generator, t: np.ndarray, f_lo: float, f_hi: float,
     return out / k
 
 
+def camera_path(spec: RefillSpec, t: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(dy, dx) integer offsets of the view per frame: what a hand-held phone does.
+
+    Tremor (smooth, ``shake_px``), a random walk that reverts towards the aim over about a second
+    (``wander_px`` per 1/30 s step, so the same wander per second at any frame rate), and a slow
+    drift of ``drift_px`` over the video. ``camera_moved`` adds a move, 0.4 s long, that takes the
+    pressed spot out of the picture.
+    """
+    n = len(t)
+    out = []
+    angle = rng.uniform(0, 2 * np.pi)
+    drift = spec.drift_px * _smoothstep(t / max(float(t[-1]), 1e-6) if n else t)
+    for axis, unit in ((0, np.sin(angle)), (1, np.cos(angle))):
+        tremor = spec.shake_px * _wander(rng, t, 0.5, 6.0)
+        walk = np.zeros(n)
+        steps = rng.standard_normal(n)
+        for i in range(1, n):
+            dt = float(t[i] - t[i - 1])
+            walk[i] = walk[i - 1] * math.exp(-dt) + spec.wander_px * math.sqrt(dt * 30) * steps[i]
+        out.append(tremor + walk + unit * drift)
+    dy, dx = out
+    if spec.broken == "camera_moved":
+        ramp = _smoothstep((t - spec.broken_at_s) / 0.4)
+        # Along one axis, by 0.85 of the frame: the spot (near the centre) leaves the view.
+        if rng.random() < 0.5:
+            dy = dy + ramp * 0.85 * spec.height * (1 if rng.random() < 0.5 else -1)
+        else:
+            dx = dx + ramp * 0.85 * spec.width * (1 if rng.random() < 0.5 else -1)
+    # Relative to the first frame, where the truth ROI is given.
+    return np.round(dy - dy[0]).astype(int), np.round(dx - dx[0]).astype(int)
+
+
 class RenderedFrames:
     """The frames of one video before encoding: iterate for ``(pts, upright uint8 RGB)``.
 
@@ -81,19 +114,18 @@ class RenderedFrames:
         self.spec = spec
         w, h = spec.width, spec.height
         rng = np.random.default_rng([spec.seed, 1])
-        move = (0, 0)
-        if spec.broken == "camera_moved":
-            ang = rng.uniform(0, 2 * np.pi)
-            dist = 0.4 * min(w, h)
-            move = (int(round(dist * np.sin(ang))), int(round(dist * np.cos(ang))))
-        self.margin = int(math.ceil(spec.shake_px)) + 1 + max(abs(move[0]), abs(move[1]))
+        self.pts = frame_pts(spec)
+        t = self.t = self.pts / TICKS_PER_S
+        n = len(t)
+        # Where the camera looks, per frame (integer pixels of the canvas): the frame is cut from
+        # the canvas at (margin + dy, margin + dx), so a canvas margin as wide as the largest
+        # excursion is drawn.
+        self.dy, self.dx = camera_path(spec, t, np.random.default_rng([spec.seed, 4]))
+        self.margin = int(max(np.abs(self.dy).max(), np.abs(self.dx).max())) + 1
         self.scene = build_scene(np.random.default_rng([spec.seed, 0]), spec.site, w, h,
                                  spec.skin_tone, spec.blanch_contrast, spec.pulse_amp,
                                  self.margin, spec.examiner_tone, spec.exposure_level,
                                  spec.shake_px)
-        self.pts = frame_pts(spec)
-        t = self.t = self.pts / TICKS_PER_S
-        n = len(t)
         self.s = blanch_signal(spec, t)
         self.pulse = _wander(rng, t, spec.heart_rate_bpm / 60, spec.heart_rate_bpm / 60, 1)
         exposure = 1.0 + spec.exposure_drift * _wander(rng, t, 0.05, 0.3)
@@ -104,15 +136,9 @@ class RenderedFrames:
                                                    spec.release_s), 0.0) / 0.5)
             level = np.where(covered, 1.0 - lag, np.where(t >= spec.release_s, lag, 0.0))
             exposure = exposure * (1.0 + spec.ae_response * level)
-        self.dy = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
-        self.dx = np.round(spec.shake_px * _wander(rng, t, 0.5, 6.0)).astype(int)
         light = np.ones((n, 3))
         self.occ_level, self.occ_shift = _occluder_track(spec, t, self.scene)
-        if spec.broken == "camera_moved":
-            ramp = _smoothstep((t - spec.broken_at_s) / 0.4)
-            self.dy += np.round(ramp * move[0]).astype(int)
-            self.dx += np.round(ramp * move[1]).astype(int)
-        elif spec.broken == "light_switched":
+        if spec.broken == "light_switched":
             factor = rng.uniform(0.5, 0.7) if rng.random() < 0.5 else rng.uniform(1.3, 1.5)
             warm = rng.random() < 0.5
             tint = np.array([1.0, 0.97, 0.88]) if warm else np.array([0.9, 0.97, 1.05])
@@ -128,6 +154,11 @@ class RenderedFrames:
             self.noise_bank = (spec.noise_sigma * rng.standard_normal((4, h + 16, w + 16, 3))
                                + 0.5).astype(np.float32)
         self.noise_pick = rng.integers(0, [4, 16, 16], size=(n, 3))
+
+    @property
+    def displacement_px(self) -> np.ndarray:
+        """(N,) distance of each frame's view from the first frame's, in pixels (the truth)."""
+        return np.hypot(self.dy - self.dy[0], self.dx - self.dx[0])
 
     def __len__(self) -> int:
         return len(self.pts)

@@ -13,6 +13,9 @@ import numpy as np
 from mottling.synth.refill_curves import RefillCurve, curve_for_crt
 
 BROKEN_KINDS = ("no_release", "camera_moved", "light_switched", "dark_frame")
+# The reason category (see ``mottling.crt.gates.reason_category``) each broken kind must get.
+BROKEN_REASONS = {"no_release": "no release", "camera_moved": "motion",
+                  "light_switched": "lighting", "dark_frame": "dark"}
 SITES = ("finger", "knee")
 CRT_RANGE_S = {"finger": (1.0, 6.0), "knee": (1.5, 8.0)}
 PRESS_IN_S = 0.3   # skin goes from baseline to fully blanched over this time after contact
@@ -50,7 +53,10 @@ class RefillSpec:
     flicker_hz: float = 100.0  # twice the mains frequency
     pulse_amp: float = 0.0
     heart_rate_bpm: float = 80.0
-    shake_px: float = 0.0
+    shake_px: float = 0.0      # hand tremor: smooth wander of this peak amplitude (px)
+    wander_px: float = 0.0     # handheld random walk: step sd per 1/30 s (px), reverting over ~1 s
+    drift_px: float = 0.0      # slow drift of the whole frame over the video (px)
+    clip_red: bool = False     # pale skin under auto-exposure: the red channel clips at 255
     crf: int = 18              # x264 constant rate factor; 0 is lossless (used by truth checks)
     preset: str = "superfast"
     broken: str | None = None
@@ -105,6 +111,8 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
     tone = int(rng.integers(1, 11))
     fps = int(rng.choice([30, 60, 120, 240], p=[0.4, 0.3, 0.15, 0.15]))
     vfr = fps <= 60 and rng.random() < 0.35
+    # Slow-motion modes drop frames now and then (the phone cannot keep up).
+    drops = fps >= 120 and rng.random() < 0.6
     if fps >= 120:  # slow-motion modes: small frames, short clips
         sizes = [(320, 240), (320, 180), (240, 320)]
         press = rng.uniform(3.0, 6.0)
@@ -126,22 +134,32 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
     post = crt * rng.uniform(1.3, 1.8) + 1.0
     # Blanching contrast falls with melanin: dark skin shows a much smaller colour change.
     contrast = float(np.clip(rng.uniform(0.8, 1.2) * (1.0 - 0.06 * (tone - 1)), 0.25, 1.2))
+    exposure = float(rng.uniform(0.7, 0.85) if tone <= 5 else rng.uniform(0.8, 1.1))
+    clip_red = tone <= 3 and rng.random() < 0.35
+    if clip_red:
+        # Auto-exposure set on a darker scene: red sits at 255 on the spot while green (which
+        # carries most of the blanching) stays below it, as on real phones.
+        exposure = float(rng.uniform(1.04, 1.08))
+        contrast = float(rng.uniform(0.45, 0.6))
     spec = RefillSpec(
         seed=int(rng.integers(2**31)), index=index, site=site, skin_tone=tone,
         examiner_tone=int(rng.integers(1, 11)), width=width, height=height, rotation=rotation,
-        fps_nominal=fps, vfr=bool(vfr),
-        vfr_jitter=float(rng.uniform(0.1, 0.4)) if vfr else 0.0,
-        vfr_drop=float(rng.uniform(0.02, 0.1)) if vfr else 0.0,
+        fps_nominal=fps, vfr=bool(vfr or drops),
+        vfr_jitter=float(rng.uniform(0.1, 0.4)) if vfr else (0.03 if drops else 0.0),
+        vfr_drop=float(rng.uniform(0.02, 0.1)) if vfr else (float(rng.uniform(0.01, 0.05))
+                                                            if drops else 0.0),
         vfr_slow_segment=bool(vfr and rng.random() < 0.5),
         pre_press_s=float(pre), press_duration_s=float(press), post_release_s=float(post),
-        curve=curve, lift_s=float(rng.uniform(0.08, 0.3)), blanch_contrast=contrast,
-        exposure_level=float(rng.uniform(0.7, 0.85) if tone <= 5 else rng.uniform(0.8, 1.1)),
+        curve=curve, lift_s=float(rng.uniform(0.1, 0.4)), blanch_contrast=contrast,
+        exposure_level=exposure,
         noise_sigma=float(rng.uniform(0.5, 4.0)), exposure_drift=float(rng.uniform(0, 0.05)),
         ae_response=float(rng.uniform(-0.04, 0.04)) if rng.random() < 0.5 else 0.0,
         flicker_amp=float(rng.uniform(0, 0.03)) if rng.random() < 0.5 else 0.0,
         flicker_hz=float(rng.choice([100.0, 120.0])),
         pulse_amp=float(rng.uniform(0.002, 0.01)), heart_rate_bpm=float(rng.uniform(55, 130)),
-        shake_px=float(rng.uniform(0, 3.0)), crf=int(rng.integers(18, 31)),
+        shake_px=float(rng.uniform(0, 2.0)), wander_px=float(rng.uniform(0.0, 1.0)),
+        drift_px=float(rng.uniform(0.0, 8.0)), clip_red=bool(clip_red),
+        crf=int(rng.integers(18, 29)),
     )
     if broken is not None:
         spec = break_spec(spec, broken, rng)
@@ -161,7 +179,7 @@ def break_spec(spec: RefillSpec, broken: str, rng: np.random.Generator) -> Refil
 def clean_spec(spec: RefillSpec) -> RefillSpec:
     """The same video with every random nuisance off (for checks of the truth itself)."""
     return replace(spec, noise_sigma=0.0, exposure_drift=0.0, ae_response=0.0, flicker_amp=0.0,
-                   pulse_amp=0.0, shake_px=0.0, broken=None, broken_at_s=None, video_s=None)
+                   pulse_amp=0.0, shake_px=0.0, wander_px=0.0, drift_px=0.0, broken=None, broken_at_s=None, video_s=None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from mottling.synth.refill_curves import RefillCurve
 from mottling.synth.refill_frames import TICKS_PER_S, RenderedFrames, blanch_signal, frame_pts
 from mottling.synth.refill_spec import (
     BROKEN_KINDS,
+    BROKEN_REASONS,
     CRT_RANGE_S,
     RefillSpec,
     break_spec,
@@ -43,10 +44,10 @@ from mottling.synth.refill_spec import (
 )
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = "videos-0.1.0"
+GENERATOR_VERSION = "videos-0.2.0"
 TIME_BASE = Fraction(1, TICKS_PER_S)
 
-__all__ = ["BROKEN_KINDS", "CRT_RANGE_S", "GENERATOR_VERSION", "RefillCurve", "RefillSpec",
+__all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CRT_RANGE_S", "GENERATOR_VERSION", "RefillCurve", "RefillSpec",
            "RenderedFrames", "blanch_signal", "break_spec", "clean_spec", "frame_pts",
            "generate_videos", "render_refill_video", "sample_spec", "spec_from_dict",
            "truth_record"]
@@ -78,7 +79,7 @@ def render_refill_video(path: str | Path, spec: RefillSpec) -> dict:
         container.close()
     scene = video.scene
     return truth_record(spec, path, video.pts, scene.roi, scene.roi_baseline_rgb,
-                        scene.roi_blanched_rgb)
+                        scene.roi_blanched_rgb, video.displacement_px)
 
 
 def _open_writer(path: Path, spec: RefillSpec):
@@ -103,7 +104,7 @@ def _open_writer(path: Path, spec: RefillSpec):
 
 
 def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb,
-                 blanched_rgb) -> dict:
+                 blanched_rgb, displacement_px: np.ndarray | None = None) -> dict:
     """The truth record of one rendered video: the shared contract plus extra detail.
 
     Contract fields: ``path``; ``site`` (finger/knee); ``skin_tone`` (Monk 1-10);
@@ -123,7 +124,16 @@ def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb,
     ``roi_baseline_rgb`` / ``roi_blanched_rgb`` (ROI mean sRGB 0-255 before noise, gain and
     encoding; s is the projection on their difference), ``blanch_contrast``, ``crf``,
     ``broken_at_s`` (when the fault starts), ``spec`` (every ``RefillSpec`` field, to re-render).
+    ``expected_reason``: the reason category a broken video must be rejected with (null when
+    clean). ``motion_px``: the largest displacement of the view from the first frame, in pixels,
+    over the frames before the fault (``motion_pct``: the same in % of the frame's short side);
+    ``motion_px_by_frame``: that displacement for every frame. ``clipped_channel``: "red" when the
+    exposure clips red on the spot, else null.
     """
+    disp = np.zeros(len(pts)) if displacement_px is None else np.asarray(displacement_px)
+    t_s = np.asarray(pts) / TICKS_PER_S
+    before_fault = disp if spec.broken_at_s is None else disp[t_s < spec.broken_at_s]
+    motion_px = float(before_fault.max()) if len(before_fault) else 0.0
     released = spec.broken != "no_release"
     crt = spec.curve.crt_s if released else None
     return {
@@ -151,6 +161,11 @@ def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb,
         "broken": spec.broken,
         "broken_at_s": spec.broken_at_s,
         "expected_status": "rejected" if spec.broken else "ok",
+        "expected_reason": BROKEN_REASONS.get(spec.broken) if spec.broken else None,
+        "motion_px": round(motion_px, 2),
+        "motion_pct": round(100 * motion_px / min(spec.width, spec.height), 2),
+        "motion_px_by_frame": [round(float(v), 2) for v in disp],
+        "clipped_channel": "red" if spec.clip_red else None,
         "seed": spec.seed,
         "generator_version": GENERATOR_VERSION,
         "spec": _spec_dict(spec),
