@@ -78,6 +78,11 @@ class CrtResult:
     tau_ci95: tuple[float, float] | None = None
     roi: tuple[int, int, int, int] | None = None
     curve: RecoveryCurve | None = field(default=None, repr=False, compare=False)
+    reason_category: str | None = None      # e.g. "motion", "lighting", "dark" (docs/crt.md)
+    channel: str | None = None              # colour channel the refill was read from
+    dropped_channels: tuple[str, ...] = ()  # channels left out because they were clipped
+    motion_px: float | None = None          # largest camera shift followed, source pixels
+    motion_pct: float | None = None         # the same in % of the frame's short side
 
     def to_dict(self, include_curve: bool = False) -> dict[str, Any]:
         def opt(x):
@@ -98,6 +103,11 @@ class CrtResult:
             "frames": int(self.frames),
             "tau_ci95": None if self.tau_ci95 is None else [float(v) for v in self.tau_ci95],
             "roi": None if self.roi is None else [int(v) for v in self.roi],
+            "reason_category": self.reason_category,
+            "channel": self.channel,
+            "dropped_channels": list(self.dropped_channels),
+            "motion_px": opt(self.motion_px),
+            "motion_pct": opt(self.motion_pct),
         }
         if include_curve:
             out["curve"] = None if self.curve is None else self.curve.to_dict()

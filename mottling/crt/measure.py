@@ -1,4 +1,4 @@
-"""``measure_crt``: video in, ``CrtResult`` out (DESIGN §1 and §4)."""
+"""``measure_crt``: video in, ``CrtResult`` out (definitions and contract: docs/design.md)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import numpy as np
 
 from mottling.crt import gates as g
 from mottling.crt.refill import LN10, detect_press, fit_recovery
-from mottling.crt.roi import auto_roi, baseline_count, coarse_stack, spot_geometry, track_shifts
-from mottling.crt.signal import DEFAULT_SIGNAL, colour_signal, relative_colour, spot_series
+from mottling.crt.motion import track_camera
+from mottling.crt.roi import auto_roi, baseline_count, spot_geometry
+from mottling.crt.signal import (
+    CHANNELS,
+    DEFAULT_SIGNAL,
+    colour_signal,
+    relative_colour,
+    spot_series,
+    usable_channels,
+)
 from mottling.crt.video import DecodedVideo, VideoLimits, VideoSource, decode_video
 from mottling.errors import InputError
 from mottling.results import CrtResult, RecoveryCurve
@@ -47,37 +55,40 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     t = video.t_s
     n = len(t)
     fps = video.fps
-    frames = video.frames
-    h, w = frames.shape[1:3]
+    yuv = video.yuv
+    h, w = yuv.shape[1:3]
+    extra: dict = {}
 
     def rejected(reason: str, **kw) -> CrtResult:
         return CrtResult(path=path, site=site, status="rejected", reason=reason, crt_s=None,
                          crt_ci95=None, tau_s=None, release_s=kw.get("release_s"),
                          threshold_s=threshold_s, prolonged=None,
                          fps=fps if math.isfinite(fps) else None, frames=n,
-                         roi=kw.get("roi"), curve=kw.get("curve"))
+                         roi=kw.get("roi"), curve=kw.get("curve"),
+                         reason_category=g.reason_category(reason), **extra)
 
     n_base = baseline_count(t)
     if t[min(n_base, n - 1)] < gates.min_baseline_s or n < 3 * n_base:
         return rejected("no press found: the video is too short to hold a baseline, a press and "
                         "a refill")
-    coarse = coarse_stack(frames)
+    track = track_camera(yuv[..., 0], t, n_base)
     if roi is not None:
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
     else:
-        roi_a = auto_roi(coarse, t)
+        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base)
         if roi_a is None:
             return rejected("no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
     geom = spot_geometry((h, w), roi_a)
-    series = spot_series(frames, coarse, geom, n_base)
+    series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
+    ring_rgb = _fill_gaps(series.ring_rgb)
     base_idx = np.arange(n_base)
 
-    spot_log = np.log(np.maximum(series.roi_rgb, 0.5) / np.maximum(series.ring_rgb, 0.5))
-    ring_sum = series.ring_rgb.sum(axis=1, keepdims=True)
-    ring_log = np.concatenate([np.log(np.maximum(series.ring_rgb, 0.5) / np.maximum(ring_sum, 1.0)),
-                               np.log(np.maximum(series.ring_rgb.mean(axis=1, keepdims=True), 0.5)
+    spot_log = np.log(np.maximum(series.roi_rgb, 0.5) / np.maximum(ring_rgb, 0.5))
+    ring_sum = ring_rgb.sum(axis=1, keepdims=True)
+    ring_log = np.concatenate([np.log(np.maximum(ring_rgb, 0.5) / np.maximum(ring_sum, 1.0)),
+                               np.log(np.maximum(ring_rgb.mean(axis=1, keepdims=True), 0.5)
                                       / np.maximum(series.far_rgb.mean(axis=1, keepdims=True), 0.5))],
                               axis=1)
     raw_log = (np.log(np.maximum(series.roi_rgb, 0.5))
@@ -88,33 +99,38 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     release_s = timing.release_s
     post = np.arange(timing.clear_idx, n)
     post = post[t[post] - release_s <= MAX_FIT_S]
+    usable = np.concatenate([base_idx, post])
+    extra["motion_px"] = track.displacement(usable) / video.scale
+    extra["motion_pct"] = 100 * track.displacement(usable) / min(h, w)
     if len(post) < gates.min_post_frames:
         return rejected("too few frames after release", release_s=release_s, roi=roi_out)
 
-    usable = np.concatenate([base_idx, post])
-    reason = g.dark_or_saturated(series.frame_luma, series.roi_sat, usable, gates)
-    # Light and motion are judged on the unpressed ring and on frames well after the lift, when
-    # the examiner's hand has left the picture; both are compared with the pre-press baseline too,
-    # so a change that happened earlier in the refill is still caught.
+    # Order matters: a dark frame also loses the camera track, and a spot that left the picture
+    # also changes the light read around it, so each fault is named by its own gate first.
+    reason = g.dark_frames(series.frame_luma, usable, gates)
+    if reason is None:
+        reason = g.camera_motion(track, usable, geom.inner_box, (h, w), video.scale, gates)
+    # Light is judged on the unpressed ring on frames well after the lift, when the examiner's
+    # hand has left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
-    ring_light = np.log(np.maximum(series.ring_rgb.mean(axis=1), 1e-3))
+    ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
     if reason is None and len(settled) >= 4:
-        # A switched lamp leaves the skin brighter or darker than before the press; a step test
-        # inside the refill also fired on the examiner's hand leaving, so the comparison with the
-        # baseline is the gate.
         reason = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
-    if reason is None and len(settled) >= 4:
-        shifts = track_shifts(coarse[np.concatenate([base_idx, settled])],
-                              t[np.concatenate([base_idx, settled])])
-        reason = g.camera_motion(shifts, min(h, w), gates)
+    channels = usable_channels(series.roi_sat, usable, gates.max_saturated_share)
+    extra["dropped_channels"] = tuple(CHANNELS[c] for c in range(3) if c not in channels)
+    if reason is None:
+        reason = g.no_channel_left(channels)
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out)
+    channel = channels[0]
+    extra["channel"] = CHANNELS[channel]
 
-    rel = relative_colour(series, base_idx)
+    rel = relative_colour(series.roi_rgb, ring_rgb, base_idx)
     noise_sd = np.maximum(np.std(rel[base_idx], axis=0), 1e-5)
     head = post[:max(3, min(6, len(post) // 8))]
     direction = np.median(rel[head], axis=0)
-    y = colour_signal(rel, series.roi_rgb[base_idx].mean(axis=0), colour, direction, noise_sd)
+    y = colour_signal(rel, series.roi_rgb[base_idx].mean(axis=0), colour, direction, noise_sd,
+                      channel=channel)
     y_noise = float(np.std(y[base_idx]) or 1e-6)
     # Timing uncertainty of the release: where inside one frame interval the lift began.
     dt = float(np.median(np.diff(t[max(timing.release_idx - 3, 0):timing.release_idx + 3])))
@@ -126,7 +142,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         amp = fit.amplitude
         t_fit = np.linspace(0.0, float(t[post[-1]] - release_s), 200)
         curve = RecoveryCurve(
-            t_s=tuple(float(v) for v in t), signal=tuple(float(v) for v in (y - fit.offset) / amp),
+            t_s=tuple(float(v) for v in t), signal=tuple(float(v) for v in y / amp),
             fit_t_s=tuple(float(v + release_s) for v in t_fit),
             fit=tuple(float(v) for v in fit.predict(t_fit)))
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates)
@@ -136,7 +152,19 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         path=path, site=site, status="ok", reason=None, crt_s=fit.crt_s, crt_ci95=fit.crt_ci95,
         tau_s=fit.tau_s, release_s=release_s, threshold_s=threshold_s,
         prolonged=is_crt_prolonged(fit.crt_s, site, thresholds), fps=fps, frames=n,
-        tau_ci95=fit.tau_ci95, roi=roi_out, curve=curve)
+        tau_ci95=fit.tau_ci95, roi=roi_out, curve=curve, **extra)
+
+
+def _fill_gaps(rgb: np.ndarray) -> np.ndarray:
+    """Rows that could not be read (the ring out of the picture) take the nearest earlier row."""
+    bad = ~np.isfinite(rgb).all(axis=1)
+    if not bad.any():
+        return rgb
+    good = np.nonzero(~bad)[0]
+    if len(good) == 0:
+        return np.ones_like(rgb)
+    src = good[np.clip(np.searchsorted(good, np.arange(len(rgb)), side="right") - 1, 0, None)]
+    return rgb[src]
 
 
 def _to_analysis(roi, video: DecodedVideo) -> tuple[int, int, int, int]:

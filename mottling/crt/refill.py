@@ -1,6 +1,6 @@
 """Fit the recovery after release and read off ``tau_s`` and ``crt_s`` with 95% intervals.
 
-The colour signal is normalised so that the pre-press baseline is 0 (DESIGN §1); the blanched extreme
+The colour signal is normalised so that the pre-press baseline is 0 (docs/design.md); the blanched extreme
 ``A`` is a fitted parameter. Two models are fitted and the one with the lower BIC is kept:
 
 - delayed mono-exponential: ``A`` for ``t < d``, then ``A exp(-(t - d) / tau)`` (``d >= 0``; the plain
@@ -26,12 +26,12 @@ RECOVERY_LEVEL = 0.1
 Z95 = 1.959964
 MAX_FIT_POINTS = 240
 EXTRA_MODEL_PENALTY = 10.0  # BIC units a delayed or bi-exponential fit must gain over mono
-FREE_BASELINE = 0.0   # the asymptote may sit this share of the amplitude off the baseline
 # The press plateau is read this long after the press starts (slide landing, blanching ramp).
 PLATEAU_WINDOW_S = (0.9, 1.4)
 # A release changes the spot colour by far more than this (log units); drift and shake less.
 MIN_RELEASE_STEP = 0.04
-MAX_LIFT_S = 0.35
+MIN_PRESS_STEP = 0.012  # log units: the slide or fingertip changes the spot by more than this
+MAX_LIFT_S = 0.6    # a slow lift of the slide or fingertip takes up to about 0.4 s, plus margin
 MIN_LIFT_S = 0.2
 
 
@@ -46,7 +46,6 @@ class RefillFit:
     crt_ci95: tuple[float, float]
     residual_sd: float               # in units of A
     r2: float
-    offset: float = 0.0              # fitted asymptote (signal units), near the baseline 0
 
     @property
     def crt_rel_uncertainty(self) -> float:
@@ -77,21 +76,21 @@ def _bi_crt(w: float, tf: float, ts: float) -> float:
 
 
 def _delayed_residuals(theta, t, y):
-    a, log_tau, d, c = theta
-    return a * np.exp(-np.maximum(t - d, 0.0) / math.exp(log_tau)) + c - y
+    a, log_tau, d = theta
+    return a * np.exp(-np.maximum(t - d, 0.0) / math.exp(log_tau)) - y
 
 
 def _mono_residuals(theta, t, y):
-    a, log_tau, c = theta
-    return a * np.exp(-t / math.exp(log_tau)) + c - y
+    a, log_tau = theta
+    return a * np.exp(-t / math.exp(log_tau)) - y
 
 
 def _bi_residuals(theta, t, y):
-    a, log_tf, log_dt, logit_w, c = theta
+    a, log_tf, log_dt, logit_w = theta
     tf = math.exp(log_tf)
     ts = tf + math.exp(log_dt)
     w = 1 / (1 + math.exp(-logit_w))
-    return a * (w * np.exp(-t / tf) + (1 - w) * np.exp(-t / ts)) + c - y
+    return a * (w * np.exp(-t / tf) + (1 - w) * np.exp(-t / ts)) - y
 
 
 def _grid_start(t: np.ndarray, y: np.ndarray, allow_delay: bool) -> tuple[float, float, float]:
@@ -101,10 +100,12 @@ def _grid_start(t: np.ndarray, y: np.ndarray, allow_delay: bool) -> tuple[float,
     best = (np.inf, 1.0, 0.5, 0.0)
     for d in delays:
         basis = np.exp(-np.maximum(t[None, :] - d, 0.0) / taus[:, None])   # (ntau, n)
-        num = basis @ y
-        den = np.einsum("ij,ij->i", basis, basis)
+        # Explicit float64 sums, not BLAS: the same bits whatever the thread count.
+        num = (basis * y[None, :]).sum(axis=1)
+        den = (basis * basis).sum(axis=1)
         amp = num / den
-        sse = np.einsum("ij,ij->i", amp[:, None] * basis - y[None, :], amp[:, None] * basis - y[None, :])
+        resid = amp[:, None] * basis - y[None, :]
+        sse = (resid * resid).sum(axis=1)
         i = int(np.argmin(sse))
         if sse[i] < best[0]:
             best = (float(sse[i]), float(amp[i]), float(taus[i]), float(d))
@@ -112,21 +113,17 @@ def _grid_start(t: np.ndarray, y: np.ndarray, allow_delay: bool) -> tuple[float,
 
 
 def _cov(res) -> np.ndarray | None:
-    jac = res.jac
-    if FREE_BASELINE == 0:
-        # The asymptote is pinned to the pre-press baseline: it is no free parameter.
-        jac = jac[:, :-1]
+    """Parameter covariance from the Jacobian at the optimum (Gauss-Newton approximation)."""
+    jac = np.asarray(res.jac, dtype=float)
     n, k = jac.shape
     if n <= k:
         return None
-    s2 = float(res.fun @ res.fun) / (n - k)
+    s2 = float((res.fun * res.fun).sum()) / (n - k)
+    jtj = (jac[:, :, None] * jac[:, None, :]).sum(axis=0)
     try:
-        cov = np.linalg.inv(jac.T @ jac) * s2
+        return np.linalg.inv(jtj) * s2
     except np.linalg.LinAlgError:
         return None
-    if FREE_BASELINE == 0:
-        cov = np.pad(cov, ((0, 1), (0, 1)))
-    return cov
 
 
 def _delta_sd(fn, theta: np.ndarray, cov: np.ndarray) -> float:
@@ -137,122 +134,128 @@ def _delta_sd(fn, theta: np.ndarray, cov: np.ndarray) -> float:
         th = theta.copy()
         th[i] += h
         grad[i] = (fn(th) - f0) / h
-    var = float(grad @ cov @ grad)
+    var = float((grad[:, None] * cov * grad[None, :]).sum())
     return math.sqrt(var) if var > 0 and math.isfinite(var) else float("inf")
+
+
+def _bin_points(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average runs of consecutive frames: the same information, a much cheaper fit."""
+    if len(t) <= MAX_FIT_POINTS:
+        return t, y
+    groups = np.array_split(np.arange(len(t)), MAX_FIT_POINTS)
+    return (np.array([t[gi].mean() for gi in groups]), np.array([y[gi].mean() for gi in groups]))
+
+
+def _candidate_fits(t: np.ndarray, y: np.ndarray, a0: float, tau0: float, d0: float,
+                    allow_delay: bool, allow_bi: bool) -> list[tuple[str, object, int]]:
+    """Least-squares fits of each model from the grid start: (name, result, free parameters)."""
+    out = []
+    lo = [-np.inf, math.log(0.02), 0.0]
+    hi = [np.inf, math.log(30.0), max(1e-9, 0.8 * t[-1]) if allow_delay else 1e-9]
+    x0 = [a0, math.log(tau0), min(max(d0, lo[2]), hi[2] - 1e-12) if allow_delay else 0.0]
+    try:
+        res = least_squares(_delayed_residuals, x0, args=(t, y), bounds=(lo, hi), x_scale="jac")
+        out.append(("delayed", res, 3 if allow_delay else 2))
+    except ValueError:
+        pass
+    if allow_delay:
+        # The plain mono-exponential (no delay) is the default; a delay must earn its place.
+        try:
+            res_m = least_squares(_mono_residuals, [a0, math.log(tau0)], args=(t, y),
+                                  bounds=([lo[0], lo[1]], [hi[0], hi[1]]), x_scale="jac")
+            out.append(("mono", res_m, 2))
+        except ValueError:
+            pass
+    if allow_bi and len(t) >= 12:
+        best_bi = None
+        tf = max(0.03, tau0 * 0.375)
+        ts = max(tf * 1.2, tau0 * 1.3)
+        for w in (0.35, 0.65):
+            x0 = [a0, math.log(tf), math.log(ts - tf), math.log(w / (1 - w))]
+            try:
+                r = least_squares(_bi_residuals, x0, args=(t, y), x_scale="jac",
+                                  bounds=([-np.inf, math.log(0.01), math.log(0.005), -6],
+                                          [np.inf, math.log(30), math.log(60), 6]))
+            except ValueError:
+                continue
+            if best_bi is None or r.cost < best_bi.cost:
+                best_bi = r
+        if best_bi is not None:
+            out.append(("bi", best_bi, 4))
+    return out
+
+
+def _bic(candidate: tuple[str, object, int], n: int) -> float:
+    name, res, k = candidate
+    sse = max(2 * res.cost, 1e-300)
+    penalty = 0.0 if name == "mono" else EXTRA_MODEL_PENALTY
+    return n * math.log(sse / n) + k * math.log(n) + penalty
+
+
+def _readout(name: str, theta: np.ndarray):
+    """Model name, parameters, crt, tau and the functions of theta they come from."""
+    if name in ("mono", "delayed"):
+        tau = math.exp(theta[1])
+        d = float(theta[2]) if name == "delayed" else 0.0
+        model = "delayed" if d > 1e-3 else "mono"
+
+        def crt_fn(th):
+            return (th[2] if name == "delayed" else 0.0) + math.exp(th[1]) * LN10
+
+        def tau_fn(th):
+            return math.exp(th[1])
+
+        return model, {"tau_s": tau, "delay_s": d}, d + tau * LN10, tau, crt_fn, tau_fn
+    tf = math.exp(theta[1])
+    ts = tf + math.exp(theta[2])
+    w = 1 / (1 + math.exp(-theta[3]))
+
+    def crt_fn(th):
+        tf_ = math.exp(th[1])
+        return _bi_crt(1 / (1 + math.exp(-th[3])), tf_, tf_ + math.exp(th[2]))
+
+    def tau_fn(th):
+        return crt_fn(th) / LN10
+
+    crt = _bi_crt(w, tf, ts)
+    return "bi", {"tau_fast_s": tf, "tau_s": ts, "fast_weight": w}, crt, crt / LN10, crt_fn, tau_fn
 
 
 def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
                  allow_delay: bool = True, allow_bi: bool = True) -> RefillFit | None:
-    """Fit ``y`` (baseline 0) against ``t`` (seconds since release). None if nothing converges."""
-    t = np.asarray(t, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if len(t) > MAX_FIT_POINTS:
-        # Average runs of consecutive frames: the same information, a much cheaper fit.
-        groups = np.array_split(np.arange(len(t)), MAX_FIT_POINTS)
-        t = np.array([t[gi].mean() for gi in groups])
-        y = np.array([y[gi].mean() for gi in groups])
+    """Fit ``y`` (baseline 0) against ``t`` (seconds since release). None if nothing converges.
+
+    The asymptote is the pre-press baseline (0): the ring normalisation makes the baseline the
+    place the colour returns to, and a free asymptote would trade off against ``tau``.
+    """
+    t, y = _bin_points(np.asarray(t, dtype=float), np.asarray(y, dtype=float))
     if len(t) < 6:
         return None
     a0, tau0, d0 = _grid_start(t, y, allow_delay)
     if a0 == 0 or not math.isfinite(a0):
         return None
     n = len(t)
-    tss = float(np.sum((y - y.mean()) ** 2)) or 1e-12
-    candidates = []
-
-    # The asymptote may settle a little off the pre-press baseline (ring normalisation is not
-    # perfect); it is fitted within a narrow band so that the 90% point is read against it.
-    cb = FREE_BASELINE * abs(a0) + 1e-12
-    lo = [-np.inf, math.log(0.02), 0.0, -cb]
-    hi = [np.inf, math.log(30.0), max(1e-9, 0.8 * t[-1]) if allow_delay else 1e-9, cb]
-    x0 = [a0, math.log(tau0), min(max(d0, lo[2]), hi[2] - 1e-12) if allow_delay else 0.0, 0.0]
-    extra = int(FREE_BASELINE > 0)
-    try:
-        res = least_squares(_delayed_residuals, x0, args=(t, y), bounds=(lo, hi), x_scale="jac")
-        candidates.append(("delayed", res, (3 if allow_delay else 2) + extra))
-    except ValueError:
-        pass
-    if allow_delay:
-        # The plain mono-exponential (no delay) is the default; a delay must earn its place.
-        try:
-            res_m = least_squares(_mono_residuals, [a0, math.log(tau0), 0.0], args=(t, y),
-                                  bounds=([lo[0], lo[1], lo[3]], [hi[0], hi[1], hi[3]]),
-                                  x_scale="jac")
-            candidates.append(("mono", res_m, 2 + extra))
-        except ValueError:
-            pass
-    if allow_bi and n >= 12:
-        best_bi = None
-        for ratio in (0.25,):
-            for w in (0.35, 0.65):
-                tf = max(0.03, tau0 * ratio * 1.5)
-                ts = max(tf * 1.2, tau0 * 1.3)
-                x0 = [a0, math.log(tf), math.log(ts - tf), math.log(w / (1 - w)), 0.0]
-                try:
-                    r = least_squares(_bi_residuals, x0, args=(t, y), x_scale="jac",
-                                      bounds=([-np.inf, math.log(0.01), math.log(0.005), -6, -cb],
-                                              [np.inf, math.log(30), math.log(60), 6, cb]))
-                except ValueError:
-                    continue
-                if best_bi is None or r.cost < best_bi.cost:
-                    best_bi = r
-        if best_bi is not None:
-            candidates.append(("bi", best_bi, 4 + (FREE_BASELINE > 0)))
+    candidates = _candidate_fits(t, y, a0, tau0, d0, allow_delay, allow_bi)
     if not candidates:
         return None
-
-    def bic(c):
-        name_, r, k = c
-        sse = max(2 * r.cost, 1e-300)
-        penalty = 0.0 if name_ == "mono" else EXTRA_MODEL_PENALTY
-        return n * math.log(sse / n) + k * math.log(n) + penalty
-
-    name, res, _ = min(candidates, key=bic)
+    name, res, _ = min(candidates, key=lambda c: _bic(c, n))
     theta = np.asarray(res.x, dtype=float)
+    model, params, crt, tau, crt_fn, tau_fn = _readout(name, theta)
     cov = _cov(res)
-    a = float(theta[0])
-    if name == "mono":
-        tau = math.exp(theta[1])
-        model = "mono"
-        params = {"tau_s": tau, "delay_s": 0.0}
-        crt = tau * LN10
-        crt_fn = lambda th: math.exp(th[1]) * LN10  # noqa: E731
-        tau_fn = lambda th: math.exp(th[1])  # noqa: E731
-    elif name == "delayed":
-        tau = math.exp(theta[1])
-        d = float(theta[2])
-        model = "delayed" if d > 1e-3 else "mono"
-        params = {"tau_s": tau, "delay_s": d}
-        crt = d + tau * LN10
-        crt_fn = lambda th: th[2] + math.exp(th[1]) * LN10  # noqa: E731
-        tau_fn = lambda th: math.exp(th[1])  # noqa: E731
-    else:
-        tf = math.exp(theta[1])
-        ts = tf + math.exp(theta[2])
-        w = 1 / (1 + math.exp(-theta[3]))
-        model = "bi"
-        params = {"tau_fast_s": tf, "tau_s": ts, "fast_weight": w}
-        crt = _bi_crt(w, tf, ts)
-
-        def crt_fn(th):
-            tf_ = math.exp(th[1])
-            return _bi_crt(1 / (1 + math.exp(-th[3])), tf_, tf_ + math.exp(th[2]))
-
-        tau_fn = lambda th: crt_fn(th) / LN10  # noqa: E731
-        tau = crt / LN10
     if cov is None or not np.all(np.isfinite(cov)):
         crt_sd = tau_sd = float("inf")
     else:
         crt_sd = _delta_sd(crt_fn, theta, cov)
         tau_sd = _delta_sd(tau_fn, theta, cov)
     crt_sd = math.hypot(crt_sd, release_sd_s)
+    a = float(theta[0])
     resid_sd = math.sqrt(2 * res.cost / max(n - len(theta), 1)) / abs(a) if a else float("inf")
-    r2 = 1 - 2 * res.cost / tss
+    tss = float(((y - y.mean()) ** 2).sum()) or 1e-12
     return RefillFit(
         model=model, params=params, amplitude=a, tau_s=tau,
         tau_ci95=(max(0.0, tau - Z95 * tau_sd), tau + Z95 * tau_sd),
         crt_s=crt, crt_ci95=(max(0.0, crt - Z95 * crt_sd), crt + Z95 * crt_sd),
-        residual_sd=resid_sd, r2=r2, offset=float(theta[-1]),
+        residual_sd=resid_sd, r2=1 - 2 * res.cost / tss,
     )
 
 
@@ -294,9 +297,13 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     """
     n = len(t_s)
     base = np.median(spot_log[:n_base], axis=0)
-    sd = _robust_sd(spot_log[:n_base])
-    dev = np.max(np.abs(spot_log - base) / (sd * 8 + 0.004), axis=1)
-    press = _sustained(dev > 1.0, n_base, 3)
+    # Frame-to-frame noise and the slower wander of the baseline (compression, sub-pixel
+    # tracking) both count; a press moves the spot's colour well beyond either.
+    spread = 1.4826 * np.median(np.abs(spot_log[:n_base] - base), axis=0)
+    sd = np.maximum(_robust_sd(spot_log[:n_base]), spread)
+    dev = np.max(np.abs(spot_log - base) / (sd * 8 + MIN_PRESS_STEP), axis=1)
+    fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
+    press = _sustained(dev > 1.0, n_base, max(3, int(round(0.05 * fps))))
     if press is None:
         return None, "no press found: the spot never blanched or was never covered"
     # Plateau reference over a short window well inside the press.
@@ -309,7 +316,6 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # threshold covers the plateau's own swings over the last second or so (flicker, the pulse),
     # so only a departure larger than anything seen while pressed counts. A centred running median
     # removes single-frame flicker without delaying the edge.
-    fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
     k = int(np.clip(round(0.1 * fps), 1, 31)) | 1
     smooth = ndimage.median_filter(release_feature, size=(k, 1), mode="nearest")
     sd_frame = _robust_sd(smooth[w0:max(w1, w0 + 6)])

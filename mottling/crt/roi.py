@@ -1,4 +1,4 @@
-"""Find the pressed spot, the unpressed skin around it, and follow camera shake.
+"""Find the pressed spot and lay out the unpressed skin around it.
 
 All work happens on the shrunk analysis frames. Coordinates given to or returned by the public API
 are in upright source pixels; ``DecodedVideo.scale`` converts between the two.
@@ -11,67 +11,76 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-COARSE = 4   # auto ROI and shake tracking work on 4x4 blocks of analysis pixels
+from mottling.crt.motion import block_means
+
+TRACK_HZ = 60.0   # the occluder's exit is found on frames at about this rate
 
 
 @dataclass(frozen=True)
 class SpotGeometry:
-    """Analysis-pixel masks for one video."""
+    """Analysis-pixel masks for one video, in the reference (pre-press) frame."""
 
     roi: tuple[int, int, int, int]    # x, y, w, h of the pressed spot (analysis pixels)
-    roi_mask: np.ndarray              # (h, w) bool: inner part of the ROI used for the signal
+    inner_box: tuple[int, int, int, int]  # inner part of the ROI used for the signal
+    roi_mask: np.ndarray              # (h, w) bool: the inner box as a mask
     ring_mask: np.ndarray             # (h, w) bool: unpressed skin just around the contact
     far_mask: np.ndarray              # (h, w) bool: the rest of the frame (global light reference)
-
-
-def coarse_stack(frames: np.ndarray) -> np.ndarray:
-    """(N, h/4, w/4, 3) float32 block means."""
-    n, h, w, _ = frames.shape
-    hh, ww = h // COARSE, w // COARSE
-    acc = np.zeros((n, hh, ww, 3), dtype=np.uint16)
-    # Sixteen strided adds are far faster than a reduction over interleaved axes.
-    for dy in range(COARSE):
-        for dx in range(COARSE):
-            acc += frames[:, dy:hh * COARSE:COARSE, dx:ww * COARSE:COARSE]
-    return acc.astype(np.float32) * np.float32(1.0 / COARSE**2)
 
 
 def baseline_count(t_s: np.ndarray, seconds: float = 0.5) -> int:
     return int(max(3, min(np.searchsorted(t_s, seconds), len(t_s) // 4)))
 
 
-def auto_roi(coarse: np.ndarray, t_s: np.ndarray) -> tuple[int, int, int, int] | None:
+def _aligned(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``img`` moved back by the camera shift, so pixel p shows the reference's p."""
+    sy, sx = (int(round(v)) for v in shift)
+    return np.roll(img, (-sy, -sx), axis=(0, 1))
+
+
+def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
+             n_base: int) -> tuple[int, int, int, int] | None:
     """The spot that is still blanched once the slide or fingertip has gone.
 
     The moment the occluder leaves is the largest drop of the frame's overall change from its
     pre-press look. Just after it, only the pressed skin still differs from baseline, and it differs
-    in the blanching direction (green rises against red as blood leaves). Returns analysis-pixel
+    in the blanching direction (green rises against red as blood leaves). Frames are aligned on the
+    camera track first, so a wandering phone does not smear the map. Returns analysis-pixel
     x, y, w, h or None.
     """
     n = len(t_s)
-    nb = baseline_count(t_s)
-    base = np.median(coarse[:nb], axis=0) + 1.0
-    rel = coarse / base[None] - 1.0                              # (N, hh, ww, 3)
-    energy = np.abs(rel).max(axis=3).mean(axis=(1, 2))
     fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
-    w = max(2, int(round(0.3 * fps)))
-    gap = max(1, int(round(0.1 * fps)))
+    step = max(1, int(round(fps / TRACK_HZ)))
+    idx = np.arange(0, n, step)
+    luma_b = block_means(yuv[idx, ..., 0].astype(np.float32))
+    base_b = np.median(block_means(yuv[:n_base, ..., 0].astype(np.float32)), axis=0) + 1.0
+    energy = np.abs(luma_b / base_b[None] - 1.0).mean(axis=(1, 2), dtype=np.float64)
+    t_i = t_s[idx]
+    m = len(idx)
+    rate = fps / step
+    w = max(2, int(round(0.3 * rate)))
+    gap = max(1, int(round(0.1 * rate)))
+    nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
     csum = np.concatenate([[0.0], np.cumsum(energy)])
     best, drop = 0.0, None
-    for i in range(nb + w, n - gap - w):
+    for i in range(nb + w, m - gap - w):
         before = (csum[i] - csum[i - w]) / w
         after = (csum[i + gap + w] - csum[i + gap]) / w
         if before - after > best:
             best, drop = before - after, i
     if drop is None:
         return None
-    i0 = int(np.searchsorted(t_s, t_s[drop] + 0.35))
-    i1 = max(i0 + 2, int(np.searchsorted(t_s, t_s[drop] + 0.8)))
+    i0 = int(np.searchsorted(t_s, t_i[drop] + 0.35))
+    i1 = max(i0 + 2, int(np.searchsorted(t_s, t_i[drop] + 0.8)))
     if i0 >= n - 1:
         return None
-    blanch = rel[i0:i1, ..., 1] - rel[i0:i1, ..., 0]             # green up against red
-    score = np.median(blanch, axis=0)
-    score[coarse[:nb].mean(axis=(0, 3)) < 15] = 0
+    base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32)) + 1.0
+    window = range(i0, min(i1, n), max(1, (min(i1, n) - i0) // 12))
+    maps = []
+    for i in window:
+        rgb = _aligned(matrix.to_rgb(yuv[i].astype(np.float32)), shifts[i]) / base_rgb
+        maps.append(rgb[..., 1] - rgb[..., 0])                # green up against red
+    score = np.median(np.stack(maps), axis=0)
+    score[base_rgb.mean(axis=2) < 15] = 0
     score = ndimage.uniform_filter(score, 3)
     hh, ww = score.shape
     yy, xx = np.mgrid[0:hh, 0:ww]
@@ -85,11 +94,11 @@ def auto_roi(coarse: np.ndarray, t_s: np.ndarray) -> tuple[int, int, int, int] |
     blob = labels == labels[iy, ix]
     area = float(blob.sum())
     cy, cx = ndimage.center_of_mass(blob)
-    radius = np.sqrt(area / np.pi) * COARSE
-    half = max(2.0, 0.45 * radius)
-    cy, cx = (cy + 0.5) * COARSE, (cx + 0.5) * COARSE
+    radius = np.sqrt(area / np.pi)
+    half = max(1.5, 0.45 * radius)
+    cy, cx = cy + 0.5, cx + 0.5
     x0, y0 = int(round(cx - half)), int(round(cy - half))
-    side = int(round(2 * half))
+    side = max(2, int(round(2 * half)))
     return max(0, x0), max(0, y0), side, side
 
 
@@ -103,45 +112,15 @@ def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> Spo
     x, y, rw, rh = roi
     cx, cy = x + rw / 2, y + rh / 2
     half = max(rw, rh) / 2
+    iw, ih = max(1, int(round(0.8 * rw))), max(1, int(round(0.8 * rh)))
+    ix = int(np.clip(round(cx - iw / 2), 0, max(0, w - iw)))
+    iy = int(np.clip(round(cy - ih / 2), 0, max(0, h - ih)))
+    inner = (ix, iy, min(iw, w), min(ih, h))
+    roi_mask = np.zeros((h, w), dtype=bool)
+    roi_mask[iy:iy + inner[3], ix:ix + inner[2]] = True
     yy, xx = np.mgrid[0:h, 0:w]
-    inner = 0.8
-    roi_mask = (np.abs(xx + 0.5 - cx) <= inner * rw / 2) & (np.abs(yy + 0.5 - cy) <= inner * rh / 2)
-    if roi_mask.sum() < 4:
-        roi_mask = (np.abs(xx + 0.5 - cx) <= max(rw / 2, 1)) & (np.abs(yy + 0.5 - cy) <= max(rh / 2, 1))
     dist = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
     ring_mask = (dist > 3.0 * half) & (dist < 4.2 * half)
     far_mask = dist > 4.8 * half
-    return SpotGeometry(roi=roi, roi_mask=roi_mask, ring_mask=ring_mask, far_mask=far_mask)
-
-
-def track_shifts(coarse: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-    """(N, 2) translation (dy, dx) of each frame against the baseline, in analysis pixels.
-
-    Phase correlation on the coarse luma; a parabola through the peak gives sub-block precision.
-    """
-    nb = baseline_count(t_s)
-    luma = coarse @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    hh, ww = luma.shape[1:]
-    window = np.outer(np.hanning(hh), np.hanning(ww)).astype(np.float32)
-    ref = np.median(luma[:nb], axis=0)
-    ref_f = np.fft.rfft2((ref - ref.mean()) * window)
-    out = np.zeros((len(luma), 2))
-    spec = np.fft.rfft2((luma - luma.mean(axis=(1, 2), keepdims=True)) * window[None])
-    cross = spec * np.conj(ref_f)[None]
-    cross /= np.abs(cross) + 1e-6
-    corr = np.fft.irfft2(cross, s=(hh, ww))
-    for i, c in enumerate(corr):
-        iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
-        dy = iy + _parabola(c[(iy - 1) % hh, ix], c[iy, ix], c[(iy + 1) % hh, ix])
-        dx = ix + _parabola(c[iy, (ix - 1) % ww], c[iy, ix], c[iy, (ix + 1) % ww])
-        if dy > hh / 2:
-            dy -= hh
-        if dx > ww / 2:
-            dx -= ww
-        out[i] = dy, dx
-    return out * COARSE
-
-
-def _parabola(a: float, b: float, c: float) -> float:
-    den = a - 2 * b + c
-    return 0.0 if den == 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    return SpotGeometry(roi=roi, inner_box=inner, roi_mask=roi_mask, ring_mask=ring_mask,
+                        far_mask=far_mask)

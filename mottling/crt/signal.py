@@ -11,11 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mottling.crt.roi import COARSE, SpotGeometry
+from mottling.crt.roi import SpotGeometry
 from mottling.skin import srgb_to_lab
 
 SIGNALS = ("projection", "green", "a_star")
 DEFAULT_SIGNAL = "green"  # measured best across skin tones (benchmarks/crt_accuracy.py --colours)
+
+
+CHANNELS = ("red", "green", "blue")
+# Which channel carries the blanching best, in order: haemoglobin absorbs green most, then blue.
+CHANNEL_PREFERENCE = (1, 2, 0)
 
 
 @dataclass(frozen=True)
@@ -25,25 +30,62 @@ class SpotSeries:
     roi_rgb: np.ndarray
     ring_rgb: np.ndarray
     far_rgb: np.ndarray
-    roi_sat: np.ndarray     # (N,) share of ROI pixels at or above 250 in any channel
+    roi_sat: np.ndarray     # (N, 3) share of ROI pixels at or above 250, per channel
     frame_luma: np.ndarray  # (N,) mean luma of the whole frame
 
 
-def _masked_means(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarray) -> np.ndarray:
+    """(N, 3) float64 mean YUV of the box (x, y, w, h) moved by each frame's (dy, dx) shift.
+
+    Bilinear in the shift: the means at the four surrounding whole-pixel positions are blended,
+    so sub-pixel tracking moves the reading smoothly. Positions are clamped to the frame.
+    """
+    n, h, w = yuv.shape[:3]
+    x, y, bw, bh = box
+    fy = np.floor(shifts[:, 0]).astype(int)
+    fx = np.floor(shifts[:, 1]).astype(int)
+    ty = shifts[:, 0] - fy
+    tx = shifts[:, 1] - fx
+    out = np.zeros((n, 3))
+    for key in sorted(set(zip(fy.tolist(), fx.tolist()))):
+        g = np.nonzero((fy == key[0]) & (fx == key[1]))[0]
+        corner = {}
+        for oy in (0, 1):
+            for ox in (0, 1):
+                y0 = int(np.clip(y + key[0] + oy, 0, h - bh))
+                x0 = int(np.clip(x + key[1] + ox, 0, w - bw))
+                sub = yuv[g, y0:y0 + bh, x0:x0 + bw]
+                corner[oy, ox] = sub.reshape(len(g), -1, 3).sum(axis=1, dtype=np.float64) / (bh * bw)
+        wy, wx = ty[g, None], tx[g, None]
+        out[g] = ((1 - wy) * ((1 - wx) * corner[0, 0] + wx * corner[0, 1])
+                  + wy * ((1 - wx) * corner[1, 0] + wx * corner[1, 1]))
+    return out
+
+
+def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None) -> np.ndarray:
+    """(N, 3) float64 mean YUV over ``mask``, moved by each frame's whole-pixel shift if given."""
+    n, h, w = yuv.shape[:3]
     ys, xs = np.nonzero(mask)
+    out = np.full((n, 3), np.nan)
     if len(ys) == 0:
-        return np.full((len(frames), 3), np.nan)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    sub = frames[:, y0:y1, x0:x1]
-    m = mask[y0:y1, x0:x1]
-    if m.all():
-        return sub.reshape(len(frames), -1, 3).sum(axis=1, dtype=np.float64) / m.size
-    return sub[:, m].sum(axis=1, dtype=np.float64) / float(m.sum())
+        return out
+    if shifts is None:
+        keys = np.zeros((n, 2), dtype=int)
+    else:
+        keys = np.round(shifts).astype(int)
+    for key in sorted(set(map(tuple, keys.tolist()))):
+        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
+        yy, xx = ys + key[0], xs + key[1]
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        if inside.sum() < max(4, 0.3 * len(ys)):
+            continue
+        out[g] = yuv[g][:, yy[inside], xx[inside]].sum(axis=1, dtype=np.float64) / inside.sum()
+    return out
 
 
-def skin_like(frames_base: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def skin_like(base_rgb: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Keep the pixels of ``mask`` whose baseline chromaticity is close to the spot's (skin, not sheet)."""
-    base = frames_base.astype(np.float32)
+    base = base_rgb.astype(np.float32)
     total = base.sum(axis=2) + 1.0
     chroma = base[..., :2] / total[..., None]
     ref = chroma[roi_mask].mean(axis=0)
@@ -54,47 +96,66 @@ def skin_like(frames_base: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -
     return ok if ok.sum() >= 8 else mask
 
 
-def spot_series(frames: np.ndarray, coarse: np.ndarray, geom: SpotGeometry, n_base: int) -> SpotSeries:
-    """ROI means from the analysis frames; the ring and far field from the 4x4-block frames."""
-    hh, ww = coarse.shape[1:3]
-    c = COARSE // 2
-    ring_c = geom.ring_mask[c::COARSE, c::COARSE][:hh, :ww]
-    far_c = geom.far_mask[c::COARSE, c::COARSE][:hh, :ww]
-    roi_c = geom.roi_mask[c::COARSE, c::COARSE][:hh, :ww]
-    if not roi_c.any():
-        iy, ix = (int(v) // COARSE for v in np.argwhere(geom.roi_mask).mean(axis=0))
-        roi_c = np.zeros_like(ring_c)
-        roi_c[min(iy, hh - 1), min(ix, ww - 1)] = True
-    base_img = np.median(coarse[:n_base], axis=0)
-    ring = skin_like(base_img, roi_c, ring_c)
-    far = skin_like(base_img, roi_c, far_c)
-    roi_rgb = _masked_means(frames, geom.roi_mask)
-    ring_rgb = _masked_means(coarse, ring)
-    far_rgb = _masked_means(coarse, far)
-    ys, xs = np.nonzero(geom.roi_mask)
-    sub = frames[:, ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    roi_sat = (sub.max(axis=3) >= 250).mean(axis=(1, 2))
-    luma = coarse @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
+                shifts: np.ndarray) -> SpotSeries:
+    """Colour of the spot and of the skin around it, read where the camera track puts them."""
+    base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32))
+    ring = skin_like(base_rgb, geom.roi_mask, geom.ring_mask)
+    far = skin_like(base_rgb, geom.roi_mask, geom.far_mask)
+    x, y, rw, rh = geom.inner_box
+    roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
+    ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts))
+    # The far field is the global light reference: every other pixel is plenty.
+    sub = np.zeros_like(far)
+    sub[::2, ::2] = True
+    far_rgb = matrix.to_rgb(_mask_means(yuv, far & sub, None))
+    # Clipping is judged per channel on the spot's own pixels (at the nearest whole-pixel shift).
+    n, h, w = yuv.shape[:3]
+    roi_sat = np.zeros((n, 3))
+    keys = np.round(shifts).astype(int)
+    for key in sorted(set(map(tuple, keys.tolist()))):
+        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
+        y0 = int(np.clip(y + key[0], 0, h - rh))
+        x0 = int(np.clip(x + key[1], 0, w - rw))
+        rgb = matrix.to_rgb(yuv[g, y0:y0 + rh, x0:x0 + rw].astype(np.float32))
+        roi_sat[g] = (rgb >= 250).mean(axis=(1, 2))
+    luma = yuv[:, ::2, ::2, 0].reshape(n, -1).sum(axis=1, dtype=np.float64) / yuv[0, ::2, ::2, 0].size
     return SpotSeries(roi_rgb=roi_rgb, ring_rgb=ring_rgb, far_rgb=far_rgb, roi_sat=roi_sat,
-                      frame_luma=luma.mean(axis=(1, 2)))
+                      frame_luma=matrix.luma(luma))
 
 
-def relative_colour(series: SpotSeries, base_idx: np.ndarray) -> np.ndarray:
+def relative_colour(roi_rgb: np.ndarray, ring_rgb: np.ndarray, base_idx: np.ndarray) -> np.ndarray:
     """(N, 3) per-channel change of ROI/ring against the pre-press ratio (0 at baseline)."""
-    ratio = series.roi_rgb / np.maximum(series.ring_rgb, 1e-3)
+    ratio = roi_rgb / np.maximum(ring_rgb, 1e-3)
     base = np.median(ratio[base_idx], axis=0)
     return ratio / base - 1.0
 
 
+def usable_channels(roi_sat: np.ndarray, idx: np.ndarray, max_share: float) -> list[int]:
+    """Channels not clipped on the spot over the frames ``idx``, best first.
+
+    A channel is clipped when a noticeable share of the spot's pixels sits at the top of the scale
+    in a typical frame, or when most of them do in any frame.
+    """
+    sat = roi_sat[idx]
+    if len(sat) == 0:
+        return list(CHANNEL_PREFERENCE)
+    clipped = (np.median(sat, axis=0) > max_share) | (sat.max(axis=0) > 0.5)
+    return [c for c in CHANNEL_PREFERENCE if not clipped[c]]
+
+
 def colour_signal(rel: np.ndarray, roi_base_rgb: np.ndarray, kind: str,
-                  direction: np.ndarray | None = None, noise_sd: np.ndarray | None = None) -> np.ndarray:
+                  direction: np.ndarray | None = None, noise_sd: np.ndarray | None = None,
+                  channel: int = 1) -> np.ndarray:
     """One number per frame, 0 at baseline, from the relative ROI colour change ``rel``.
+
+    ``green`` reads ``channel`` (green unless green is clipped and another channel stands in).
 
     ``projection`` is a matched filter: the change projected on the blanching direction seen right
     after release, each channel weighted by the inverse of its noise variance.
     """
     if kind == "green":
-        return rel[:, 1]
+        return rel[:, channel]
     if kind == "a_star":
         rgb = np.clip(roi_base_rgb[None, :] * (1.0 + rel), 0, 255) / 255.0
         a = srgb_to_lab(rgb)[..., 1]

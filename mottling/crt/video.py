@@ -1,8 +1,11 @@
-"""Decode a refill video into small upright RGB frames and their presentation timestamps.
+"""Decode a refill video into small upright YUV frames and their presentation timestamps.
 
 Phone videos are often variable-rate, so every frame keeps its own presentation time and the nominal
-frame rate is never used for timing. Frames are shrunk while decoding (a colour mean over a spot
-needs few pixels), so memory stays bounded by ``VideoLimits`` whatever the source resolution.
+frame rate is never used for timing. Frames are shrunk while decoding by sampling the decoder's own
+Y, U and V planes on a regular grid (a colour mean over a spot needs few pixels, and no per-frame
+scaler or RGB conversion runs), so memory stays bounded by ``VideoLimits`` whatever the source
+resolution. Colour stays in YUV: the means over the spot are converted to RGB in float64 afterwards
+(``colour.py``), so a slow colour change is not rounded into a staircase of whole RGB codes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+from mottling.crt.colour import BT601_LIMITED, YuvMatrix, matrix_for
 from mottling.errors import (
     InputError,
     InputTooLargeError,
@@ -47,13 +51,20 @@ class VideoLimits:
 class DecodedVideo:
     """Upright, shrunk frames. ``scale`` maps upright source pixels to analysis pixels."""
 
-    frames: np.ndarray        # (N, h, w, 3) uint8 RGB, upright
+    yuv: np.ndarray           # (N, h, w, 3) uint8 Y, U, V samples, upright
     t_s: np.ndarray           # (N,) presentation times in seconds, starting at 0
     width: int                # upright display size of the source
     height: int
     rotation: int             # counterclockwise display rotation applied, degrees
     scale: float              # analysis pixels per source pixel
     codec: str
+    matrix: YuvMatrix = BT601_LIMITED
+
+    @property
+    def frames(self) -> np.ndarray:
+        """(N, h, w, 3) uint8 RGB (computed on demand; the analysis itself stays in YUV)."""
+        rgb = self.matrix.to_rgb(self.yuv.astype(np.float32))
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
     @property
     def fps(self) -> float:
@@ -166,6 +177,7 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
                                       * min(rate, 240)) or limits.max_frames
     w, h = _analysis_size(width, height, min(expected, limits.max_frames), limits)
 
+    # One decoder thread: the same frames in the same order on every machine and engine.
     stream.thread_count = 1
     # The deblocking filter changes nothing that a colour mean over a spot can see; skipping it
     # makes H.264/HEVC decoding about a fifth faster.
@@ -173,10 +185,13 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
 
     # Frames go straight into one preallocated array (grown by doubling if the count was wrong),
     # so no second copy of the whole video is ever made.
-    stack = np.empty((max(2, min(expected, limits.max_frames)), h, w, 3), dtype=np.uint8)
+    sampler = _PlaneSampler(width, height, w, h)
+    stack = np.empty((max(2, min(expected, limits.max_frames)), sampler.h, sampler.w, 3),
+                     dtype=np.uint8)
     count = 0
     times: list[float] = []
     rotation = 0
+    matrix = BT601_LIMITED
     try:
         for frame in container.decode(stream):
             if frame.width * frame.height > limits.max_pixels:
@@ -194,10 +209,10 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
                     "press and the refill")
             if count == 0:
                 rotation = int(round(frame.rotation or 0)) % 360
+                matrix = matrix_for(frame)
             if count == len(stack):
                 stack = np.concatenate([stack, np.empty_like(stack)])
-            stack[count] = frame.reformat(width=w, height=h, format="rgb24",
-                                          interpolation="AREA").to_ndarray()
+            sampler.sample(frame, stack[count])
             count += 1
             times.append(float(t))
     except av.error.FFmpegError as err:
@@ -227,8 +242,50 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
         stack = np.ascontiguousarray(np.rot90(stack, k=k, axes=(1, 2)))
     up_w, up_h = (height, width) if k % 2 else (width, height)
     scale = stack.shape[2] / up_w
-    return DecodedVideo(frames=stack, t_s=t_s - t_s[0], width=up_w, height=up_h,
-                        rotation=rotation, scale=scale, codec=cc.name)
+    return DecodedVideo(yuv=stack, t_s=t_s - t_s[0], width=up_w, height=up_h,
+                        rotation=rotation, scale=scale, codec=cc.name, matrix=matrix)
+
+
+PLANAR_8BIT = {"yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
+               "yuv444p": (1, 1), "yuvj444p": (1, 1)}
+
+
+class _PlaneSampler:
+    """Reads one Y, U and V sample per analysis pixel straight from the decoder's planes.
+
+    The grid has a whole-pixel step ``k`` in the source; the sample sits at the middle of its
+    k x k cell. Other pixel formats (10-bit, NV12) go through one reused scaler to yuv444p first.
+    """
+
+    def __init__(self, width: int, height: int, w: int, h: int) -> None:
+        self.k = max(1, int(math.ceil(max(width / w, height / h) - 1e-9)))
+        self.w, self.h = max(1, width // self.k), max(1, height // self.k)
+        self.off = self.k // 2
+        self.src = (width, height)
+        self._reformatter = None
+
+    def sample(self, frame, out: np.ndarray) -> None:
+        sub = PLANAR_8BIT.get(frame.format.name)
+        if sub is None or (frame.width, frame.height) != self.src:
+            if self._reformatter is None:
+                from av.video.reformatter import VideoReformatter
+
+                self._reformatter = VideoReformatter()
+            frame = self._reformatter.reformat(frame, format="yuv444p", width=self.src[0],
+                                               height=self.src[1])
+            sub = (1, 1)
+        k, o, h, w = self.k, self.off, self.h, self.w
+        for c, plane in enumerate(frame.planes[:3]):
+            sx, sy = (1, 1) if c == 0 else sub
+            rows = np.frombuffer(plane, np.uint8)[:plane.line_size * plane.height]
+            rows = rows.reshape(plane.height, plane.line_size)
+            if k % sx == 0 and k % sy == 0:
+                out[..., c] = rows[o // sy:o // sy + (h - 1) * (k // sy) + 1:k // sy,
+                                   o // sx:o // sx + (w - 1) * (k // sx) + 1:k // sx]
+            else:
+                ys = (o + k * np.arange(h)) // sy
+                xs = (o + k * np.arange(w)) // sx
+                out[..., c] = rows[np.ix_(ys, xs)]
 
 
 def _main_video_stream(streams):
