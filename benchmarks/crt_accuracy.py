@@ -1,18 +1,22 @@
 """Accuracy of ``measure_crt`` on generated refill videos whose answer is known exactly.
 
-    nice .venv/bin/python benchmarks/crt_accuracy.py --n 120 --workers 2
+    nice .venv/bin/python benchmarks/crt_accuracy.py --n 100 --workers 2 --independent 30
 
-Seeds 910000+ are never used by the tests (they use fixed specs with seeds < 100). Prints the median
-absolute error of crt_s, its 90th percentile, the share within +-10% of truth and the rejection
-rate, overall and by skin-tone group, frame rate, site, frame timing and curve kind, for automatic
-and manual ROI; and whether every deliberately broken video was rejected. ``--colours`` also
-compares the other colour signals (projection, green, a*) on the manual-ROI pass.
+Two check sets, side by side: the project's own generator (``mottling.synth.videos``, seeds
+910000+, never used by the tests, with the real-phone conditions mixed in) and a differently built
+renderer (``benchmarks/crt_independent.py``, seeds 4242000+). Prints the median absolute error of
+crt_s, its 90th percentile, the share within +-10% of truth and the rejection rate, overall and by
+skin-tone group, frame rate, site, frame timing and curve kind, for automatic and manual ROI; the
+automatic ROI's centre against the true spot (within half its radius); the reported camera motion
+against the true displacement; and whether every deliberately broken video was rejected with the
+reason category it should get. ``--colours`` also compares the other colour signals.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -49,8 +53,9 @@ def _run(job):
     t0 = time.perf_counter()
     try:
         r = measure_crt(path, site, roi=roi, colour=colour)
-        out = {"status": r.status, "reason": r.reason, "crt_s": r.crt_s, "tau_s": r.tau_s,
-               "release_s": r.release_s, "ci": r.crt_ci95}
+        out = {"status": r.status, "reason": r.reason, "category": r.reason_category,
+               "crt_s": r.crt_s, "tau_s": r.tau_s, "release_s": r.release_s, "ci": r.crt_ci95,
+               "roi": r.roi, "motion_px": r.motion_px, "channel": r.channel}
     except Exception as err:  # a benchmark records failures rather than stopping
         out = {"status": "error", "reason": f"{type(err).__name__}: {err}", "crt_s": None}
     out["wall_s"] = time.perf_counter() - t0
@@ -80,6 +85,25 @@ def summarise(rows: list[tuple[dict, dict]]) -> str:
             f"  within10% {100 * np.mean(rel <= 0.10):5.1f}%  rejected {100 * rej:5.1f}%")
 
 
+def _spot(t: dict) -> tuple[float, float, float] | None:
+    """True spot centre (x, y) and radius in source pixels."""
+    if "spot_radius_px" in t:
+        return (*t["spot_centre"], t["spot_radius_px"])
+    x, y, w, h = t["roi"]
+    shake = t.get("spec", {}).get("shake_px", 0.0)
+    # The generator's ROI half-side is (0.8 r - ceil(shake) - 1.5) / sqrt(2) around the spot.
+    radius = (w / 2 * np.sqrt(2) + np.ceil(shake) + 1.5) / 0.8
+    return x + w / 2, y + h / 2, radius
+
+
+def _roi_hit(t: dict, r: dict) -> bool | None:
+    spot = _spot(t)
+    if spot is None:
+        return None
+    x, y, w, h = r["roi"]
+    return bool(np.hypot(x + w / 2 - spot[0], y + h / 2 - spot[1]) <= 0.5 * spot[2])
+
+
 def strata(t: dict) -> dict[str, str]:
     return {
         "skin tone": monk_group(t["skin_tone"]),
@@ -102,10 +126,26 @@ def report(name: str, records: list[dict], results: list[dict]) -> None:
         print(f"  {k:9s} {v:10s}  {summarise(groups[(k, v)])}")
     broken = [(t, r) for t, r in rows if t["broken"]]
     caught = sum(r["status"] == "rejected" for _, r in broken)
-    print(f"broken videos rejected  {caught}/{len(broken)}")
+    right = sum(r.get("category") == t.get("expected_reason") for t, r in broken)
+    print(f"broken videos rejected  {caught}/{len(broken)}, with the right reason category "
+          f"{right}/{len(broken)}")
     for t, r in broken:
-        if r["status"] != "rejected":
-            print(f"  MISSED {t['path']} {t['broken']}: {r}")
+        if r["status"] != "rejected" or r.get("category") != t.get("expected_reason"):
+            print(f"  MISSED {t['path']} {t['broken']} (want {t.get('expected_reason')}): "
+                  f"{r['status']} {r.get('reason')}")
+    roi_hits = [_roi_hit(t, r) for t, r in rows if t["broken"] is None and r.get("roi")]
+    roi_hits = [h for h in roi_hits if h is not None]
+    if roi_hits:
+        print(f"ROI centre within half the spot radius: {sum(roi_hits)}/{len(roi_hits)} "
+              f"({100 * np.mean(roi_hits):.1f}%)")
+    motion = [(t["motion_px"], r["motion_px"]) for t, r in rows
+              if t["broken"] is None and r["status"] == "ok" and r.get("motion_px") is not None
+              and t.get("motion_px") is not None]
+    if motion:
+        err = np.array([abs(a - b) for a, b in motion])
+        print(f"camera motion: true median {np.median([a for a, _ in motion]):.1f} px, max "
+              f"{max(a for a, _ in motion):.1f} px; reported - true |err| median "
+              f"{np.median(err):.1f} px, p90 {np.percentile(err, 90):.1f} px")
     reasons = defaultdict(int)
     for t, r in rows:
         if t["broken"] is None and r["status"] != "ok":
@@ -124,14 +164,32 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--colours", action="store_true", help="also compare green and a* signals")
     ap.add_argument("--manual-only", action="store_true", help="skip the automatic-ROI pass")
+    ap.add_argument("--independent", type=int, default=30,
+                    help="videos from the independent renderer (0: skip)")
+    ap.add_argument("--independent-out", type=Path,
+                    default=Path("/tmp/mottling-bench/crt_independent"))
     args = ap.parse_args()
     records = ensure_videos(args.out, args.n, args.seed, args.workers)
-    print(f"{len(records)} videos, {sum(r['broken'] is None for r in records)} clean, "
-          f"{sum(r['broken'] is not None for r in records)} broken (seed {args.seed})")
-    for manual in ((True,) if args.manual_only else (True, False)):
-        res = evaluate(records, args.out, manual, DEFAULT_SIGNAL, args.workers)
-        report(f"{'manual' if manual else 'automatic'} ROI, {DEFAULT_SIGNAL} signal (default)",
-               records, res)
+    print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
+          f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed})")
+    sets = [("own generator", records, args.out)]
+    if args.independent:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from crt_independent import ensure_independent
+
+        indep = ensure_independent(args.independent_out, args.independent, 4242000)
+        print(f"independent renderer: {len(indep)} clean videos (seed 4242000)")
+        sets.append(("independent renderer", indep, args.independent_out))
+    summary = []
+    for name, recs, root in sets:
+        for manual in ((True,) if args.manual_only else (True, False)):
+            res = evaluate(recs, root, manual, DEFAULT_SIGNAL, args.workers)
+            label = f"{name}: {'manual' if manual else 'automatic'} ROI"
+            report(f"{label}, {DEFAULT_SIGNAL} signal (default)", recs, res)
+            summary.append((label, summarise(list(zip(recs, res)))))
+    print("\n=== side by side (clean videos) ===")
+    for label, line in summary:
+        print(f"{label:40s} {line}")
     if args.colours:
         for colour in (c for c in SIGNALS if c != DEFAULT_SIGNAL):
             res = evaluate(records, args.out, True, colour, args.workers)

@@ -195,7 +195,10 @@ class Renderer:
 
 def render(case: dict, path: Path) -> dict:
     r = Renderer(case)
-    container = av.open(str(path), mode="w", format="mp4")
+    if path.exists():          # rendered before (files appear only once complete)
+        return r.truth
+    tmp = path.with_suffix(".part")
+    container = av.open(str(tmp), mode="w", format="mp4")
     stream = container.add_stream("libx264", rate=case["fps"],
                                   options={"crf": str(case["crf"]), "preset": "fast"})
     stream.width, stream.height = case["width"], case["height"]
@@ -214,6 +217,7 @@ def render(case: dict, path: Path) -> dict:
             container.mux(pkt)
     finally:
         container.close()
+    tmp.rename(path)
     return r.truth
 
 

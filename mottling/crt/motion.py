@@ -58,7 +58,10 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
 
     # Hand mask: blocks far from the reference, grown by one block.
     ref_b = block_means(ref[None])[0]
-    far = np.abs(block_means(frames) - ref_b[None]) > HAND_CODES
+    # Brightness-normalised first, so a lamp switched on does not read as a hand everywhere.
+    fb = block_means(frames)
+    gain = np.median(fb.reshape(len(fb), -1), axis=1) / max(float(np.median(ref_b)), 1e-3)
+    far = np.abs(fb / np.maximum(gain, 1e-3)[:, None, None] - ref_b[None]) > HAND_CODES
     grown = far.copy()
     grown[:, 1:] |= far[:, :-1]
     grown[:, :-1] |= far[:, 1:]

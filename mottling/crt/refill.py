@@ -30,6 +30,7 @@ EXTRA_MODEL_PENALTY = 10.0  # BIC units a delayed or bi-exponential fit must gai
 PLATEAU_WINDOW_S = (0.9, 1.4)
 # A release changes the spot colour by far more than this (log units); drift and shake less.
 MIN_RELEASE_STEP = 0.04
+RELEASE_SHARE = 0.35   # ...or this share of the press's own step, whichever is smaller
 MIN_PRESS_STEP = 0.012  # log units: the slide or fingertip changes the spot by more than this
 MAX_LIFT_S = 0.6    # a slow lift of the slide or fingertip takes up to about 0.4 s, plus margin
 MIN_LIFT_S = 0.2
@@ -319,6 +320,10 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     k = int(np.clip(round(0.1 * fps), 1, 31)) | 1
     smooth = ndimage.median_filter(release_feature, size=(k, 1), mode="nearest")
     sd_frame = _robust_sd(smooth[w0:max(w1, w0 + 6)])
+    # A faint press (dark skin, low blanching contrast) releases by less: the floor is a share of
+    # how far the press itself moved the feature from its baseline, capped at the usual step.
+    press_step = np.abs(np.median(smooth[w0:w1], axis=0) - np.median(smooth[:n_base], axis=0))
+    min_step = np.minimum(MIN_RELEASE_STEP, np.maximum(RELEASE_SHARE * press_step, 0.01))
     release = None
     i = w1
     while i < n - 2:
@@ -327,7 +332,7 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         hist = smooth[lo:hi]
         ref = np.median(hist, axis=0)
         swing = np.max(np.abs(hist - ref), axis=0)
-        thr = np.maximum(1.5 * swing + 4 * sd_frame, MIN_RELEASE_STEP)
+        thr = np.maximum(1.5 * swing + 4 * sd_frame, min_step)
         z = np.max(np.abs(smooth[i:i + 3] - ref) / thr, axis=1)
         if len(z) == 3 and np.all(z > 1.0):
             release = i

@@ -139,8 +139,8 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
     if clip_red:
         # Auto-exposure set on a darker scene: red sits at 255 on the spot while green (which
         # carries most of the blanching) stays below it, as on real phones.
-        exposure = float(rng.uniform(1.04, 1.08))
-        contrast = float(rng.uniform(0.45, 0.6))
+        exposure = float(rng.uniform(1.04, 1.06))
+        contrast = float(rng.uniform(0.4, 0.5))
     spec = RefillSpec(
         seed=int(rng.integers(2**31)), index=index, site=site, skin_tone=tone,
         examiner_tone=int(rng.integers(1, 11)), width=width, height=height, rotation=rotation,
