@@ -83,16 +83,17 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     geom = spot_geometry((h, w), roi_a)
     series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
     ring_rgb = _fill_gaps(series.ring_rgb)
+    far_rgb = _fill_gaps(series.far_rgb)
     base_idx = np.arange(n_base)
 
     spot_log = np.log(np.maximum(series.roi_rgb, 0.5) / np.maximum(ring_rgb, 0.5))
     ring_sum = ring_rgb.sum(axis=1, keepdims=True)
     ring_log = np.concatenate([np.log(np.maximum(ring_rgb, 0.5) / np.maximum(ring_sum, 1.0)),
                                np.log(np.maximum(ring_rgb.mean(axis=1, keepdims=True), 0.5)
-                                      / np.maximum(series.far_rgb.mean(axis=1, keepdims=True), 0.5))],
+                                      / np.maximum(far_rgb.mean(axis=1, keepdims=True), 0.5))],
                               axis=1)
     raw_log = (np.log(np.maximum(series.roi_rgb, 0.5))
-               - np.log(np.maximum(series.far_rgb.mean(axis=1, keepdims=True), 0.5)))
+               - np.log(np.maximum(far_rgb.mean(axis=1, keepdims=True), 0.5)))
     timing, reason = detect_press(t, spot_log, ring_log, n_base, raw_log)
     if timing is None:
         return rejected(reason, roi=roi_out)
@@ -108,11 +109,12 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     # Order matters: a dark frame also loses the camera track, and a spot that left the picture
     # also changes the light read around it, so each fault is named by its own gate first.
     reason = g.dark_frames(series.frame_luma, usable, gates)
-    if reason is None:
-        reason = g.camera_motion(track, usable, geom.inner_box, (h, w), video.scale, gates)
-    # Light is judged on the unpressed ring on frames well after the lift, when the examiner's
-    # hand has left the picture, against the pre-press baseline.
+    # Motion and light are judged on frames well after the lift, when the examiner's hand has
+    # left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
+    if reason is None:
+        reason = g.camera_motion(track, np.concatenate([base_idx, settled]), geom.inner_box,
+                                 (h, w), video.scale, gates)
     ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
     if reason is None and len(settled) >= 4:
         reason = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)

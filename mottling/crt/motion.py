@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import ndimage
 
 BLOCK = 4            # hand mask and mismatch work on 4x4-pixel block means
@@ -74,14 +75,14 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     # A soft-edged mask: a hard hole would add edges of its own for the correlation to lock onto.
     keep = ndimage.uniform_filter(keep.astype(np.float32), size=(1, 5, 5))
     window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    ref_f = np.fft.rfft2((ref - ref.mean(dtype=np.float64)) * window)
+    ref_f = sp_fft.rfft2((ref - ref.mean(dtype=np.float64)) * window)
     weight = keep * window[None]
     mean = (frames * weight).sum(axis=(1, 2), dtype=np.float64) / np.maximum(
         weight.sum(axis=(1, 2), dtype=np.float64), 1e-6)
-    spec = np.fft.rfft2((frames - mean[:, None, None].astype(np.float32)) * weight)
+    spec = sp_fft.rfft2((frames - mean[:, None, None].astype(np.float32)) * weight)
     cross = spec * np.conj(ref_f)[None]
     cross /= np.abs(cross) + 1e-9
-    corr = np.fft.irfft2(cross, s=(h, w))
+    corr = sp_fft.irfft2(cross, s=(h, w))
     peaks = [_peak(c, h, w) for c in corr]
     shifts = _smooth_track(np.array([p[:2] for p in peaks]), np.array([p[2] for p in peaks]))
 

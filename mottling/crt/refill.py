@@ -260,6 +260,38 @@ def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
     )
 
 
+class _ReleaseFeature:
+    """One per-channel feature followed through the press, for the release test."""
+
+    def __init__(self, feature: np.ndarray, k: int, n_base: int, w0: int, w1: int) -> None:
+        # A centred running median removes single-frame flicker without delaying the edge.
+        self.smooth = ndimage.median_filter(feature, size=(k, 1), mode="nearest")
+        self.sd_frame = _robust_sd(self.smooth[w0:max(w1, w0 + 6)])
+        self.base = np.median(self.smooth[:n_base], axis=0)
+        # A faint press (dark skin, low blanching contrast) releases by less: the floor is a
+        # share of how far the press itself moved the feature, capped at the usual step.
+        press_step = np.abs(np.median(self.smooth[w0:w1], axis=0) - self.base)
+        self.min_step = np.minimum(MIN_RELEASE_STEP, np.maximum(RELEASE_SHARE * press_step, 0.01))
+
+    def departure(self, i: int, run: int, lo: int, hi: int) -> np.ndarray:
+        """(run,) how far frames i.. have left the trailing plateau [lo, hi), in thresholds.
+
+        The threshold covers the plateau's own swings over the last second or so (flicker, the
+        pulse). Channels the press moved clearly count only a move back towards the pre-press
+        look, which is what a release does.
+        """
+        hist = self.smooth[lo:hi]
+        ref = np.median(hist, axis=0)
+        swing = np.max(np.abs(hist - ref), axis=0)
+        thr = np.maximum(1.5 * swing + 4 * self.sd_frame, self.min_step)
+        toward = self.base - ref
+        sign = np.where(np.abs(toward) > 2 * self.min_step, np.sign(toward), 0.0)
+        dev = self.smooth[i:i + run] - ref
+        dev = np.where(sign != 0, dev * sign, np.abs(dev))
+        out = np.max(dev / thr, axis=1)
+        return out if len(out) == run else np.zeros(run)
+
+
 @dataclass(frozen=True)
 class PressTiming:
     """Frame indices of the press and release, found from the spot and the ring around it."""
@@ -318,26 +350,24 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # so only a departure larger than anything seen while pressed counts. A centred running median
     # removes single-frame flicker without delaying the edge.
     k = int(np.clip(round(0.1 * fps), 1, 31)) | 1
-    smooth = ndimage.median_filter(release_feature, size=(k, 1), mode="nearest")
-    sd_frame = _robust_sd(smooth[w0:max(w1, w0 + 6)])
-    # A faint press (dark skin, low blanching contrast) releases by less: the floor is a share of
-    # how far the press itself moved the feature from its baseline, capped at the usual step.
-    press_step = np.abs(np.median(smooth[w0:w1], axis=0) - np.median(smooth[:n_base], axis=0))
-    min_step = np.minimum(MIN_RELEASE_STEP, np.maximum(RELEASE_SHARE * press_step, 0.01))
+    # Two views of the spot must agree that the press has ended: its colour against the far field
+    # (sees the occluder go) and against the ring around it (blind to anything the whole area
+    # shares); a transient that only one of them shows is not a release.
+    feats = [_ReleaseFeature(f, k, n_base, w0, w1) for f in (release_feature, spot_log)]
+    # ...unless the far-field view alone holds its departure for longer than a transient does.
+    run = max(3, int(round(0.15 * fps)))
+    run_alone = max(run + 1, int(round(1.0 * fps)))
     release = None
     i = w1
-    while i < n - 2:
+    while i < n - run:
         lo = max(int(np.searchsorted(t_s, t_s[i] - 1.5)), w0)
         hi = max(int(np.searchsorted(t_s, t_s[i] - 0.2)), lo + 2)
-        hist = smooth[lo:hi]
-        ref = np.median(hist, axis=0)
-        swing = np.max(np.abs(hist - ref), axis=0)
-        thr = np.maximum(1.5 * swing + 4 * sd_frame, min_step)
-        z = np.max(np.abs(smooth[i:i + 3] - ref) / thr, axis=1)
-        if len(z) == 3 and np.all(z > 1.0):
+        z = np.min([f.departure(i, run, lo, hi) for f in feats], axis=0)
+        alone = feats[0].departure(i, run_alone, lo, hi) if i < n - run_alone else np.zeros(1)
+        if np.all(z > 1.0) or np.all(alone > 1.0):
             release = i
             # Step back to the last frame still on the plateau.
-            while release > w1 and np.max(np.abs(smooth[release - 1] - ref) / thr) > 0.3:
+            while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
                 release -= 1
             break
         i += 1

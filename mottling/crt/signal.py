@@ -105,10 +105,11 @@ def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
     x, y, rw, rh = geom.inner_box
     roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
     ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts))
-    # The far field is the global light reference: every other pixel is plenty.
+    # The far field is the global light reference (every other pixel is plenty); it is tracked
+    # too, or a wandering phone would slide sheet in and out of it and fake a colour change.
     sub = np.zeros_like(far)
     sub[::2, ::2] = True
-    far_rgb = matrix.to_rgb(_mask_means(yuv, far & sub, None))
+    far_rgb = matrix.to_rgb(_mask_means(yuv, far & sub, shifts))
     # Clipping is judged per channel on the spot's own pixels (at the nearest whole-pixel shift).
     n, h, w = yuv.shape[:3]
     roi_sat = np.zeros((n, 3))
