@@ -326,3 +326,56 @@ def test_global_nuisances_cancel_against_surrounding_skin():
     # ... while the raw ROI colour alone does move with the light.
     step = RenderedFrames(spec).gain[:, 1]
     assert not 0.8 < step[-1] / step[0] < 1.2
+
+
+# ---------------------------------------------------------------------------- real-phone conditions
+
+def test_sampled_specs_carry_real_phone_conditions():
+    specs = [sample_spec(np.random.default_rng([5, i]), i, "both", 0.2) for i in range(300)]
+    assert any(s.clip_red for s in specs) and all(s.skin_tone <= 3 for s in specs if s.clip_red)
+    assert max(s.wander_px for s in specs) > 0.8 and max(s.drift_px for s in specs) > 6
+    fast = [s for s in specs if s.fps_nominal >= 120]
+    assert any(s.vfr_drop > 0 for s in fast)
+    for tone in range(1, 11):
+        assert {s.site for s in specs if s.skin_tone == tone} == {"finger", "knee"}
+
+
+def test_truth_records_the_true_camera_displacement_and_reason(tmp_path):
+    from mottling.synth.refill_frames import RenderedFrames
+
+    spec = small_spec(site="knee", wander_px=1.0, drift_px=8.0, shake_px=1.0)
+    frames = RenderedFrames(spec)
+    record = render_refill_video(tmp_path / "w.mp4", spec)
+    disp = np.hypot(frames.dy, frames.dx)
+    assert record["motion_px"] == pytest.approx(disp.max(), abs=0.01) and disp.max() > 3
+    assert record["motion_px_by_frame"][0] == 0.0
+    assert record["motion_pct"] == pytest.approx(100 * disp.max() / 240, abs=0.01)
+    assert record["expected_reason"] is None and record["clipped_channel"] is None
+    # The decoded frames really moved by that much: the scene at the last frame, shifted back by
+    # the recorded offset, matches the first frame better than unshifted.
+    first, last = (_frames_means(tmp_path / "w.mp4")[i][1] for i in (0, -1))
+    dy, dx = int(frames.dy[-1]), int(frames.dx[-1])
+    if dy or dx:
+        back = np.roll(last, (dy, dx), axis=(0, 1))[20:-20, 20:-20]
+        assert np.abs(back - first[20:-20, 20:-20]).mean() < np.abs(last - first)[20:-20, 20:-20].mean()
+
+
+def test_broken_kinds_are_labelled_with_their_reason():
+    from mottling.synth.videos import BROKEN_REASONS
+
+    assert set(BROKEN_REASONS) == set(BROKEN_KINDS)
+    assert BROKEN_REASONS["camera_moved"] == "motion"
+    assert BROKEN_REASONS["light_switched"] == "lighting"
+
+
+def test_red_channel_clips_while_green_does_not():
+    from mottling.synth.refill_frames import RenderedFrames
+
+    spec = small_spec(skin_tone=1, exposure_level=1.05, blanch_contrast=0.45, clip_red=True,
+                      noise_sigma=1.0)
+    frames = RenderedFrames(spec)
+    x, y, w, h = frames.scene.roi
+    for i, (_, px) in enumerate(frames):
+        roi = px[y:y + h, x:x + w].reshape(-1, 3)
+        assert (roi[:, 0] >= 254).mean() > 0.5          # red sits at the top
+        assert (roi[:, 1] >= 254).mean() < 0.05         # green carries the refill
