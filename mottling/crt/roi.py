@@ -51,9 +51,14 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
     step = max(1, int(round(fps / TRACK_HZ)))
     idx = np.arange(0, n, step)
-    luma_b = block_means(yuv[idx, ..., 0].astype(np.float32))
-    base_b = np.median(block_means(yuv[:n_base, ..., 0].astype(np.float32)), axis=0) + 1.0
-    energy = np.abs(luma_b / base_b[None] - 1.0).mean(axis=(1, 2), dtype=np.float64)
+    # Change of luma and of both chroma planes, so a faint glass slide on dark skin (which hardly
+    # changes the brightness) still shows where it leaves.
+    energy = np.zeros(len(idx))
+    y_base = np.median(block_means(yuv[:n_base, ..., 0].astype(np.float32)), axis=0) + 1.0
+    for c in range(3):
+        plane = block_means(yuv[idx, ..., c].astype(np.float32))
+        base_c = np.median(block_means(yuv[:n_base, ..., c].astype(np.float32)), axis=0)
+        energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
     t_i = t_s[idx]
     m = len(idx)
     rate = fps / step
@@ -81,6 +86,10 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
         maps.append(rgb[..., 1] - rgb[..., 0])                # green up against red
     score = np.median(np.stack(maps), axis=0)
     score[base_rgb.mean(axis=2) < 15] = 0
+    # Aligning rolls the frame: the band that wrapped round from the far edge is not the scene.
+    edge = int(np.ceil(np.abs(shifts[list(window)]).max())) + 2
+    score[:edge] = score[-edge:] = 0
+    score[:, :edge] = score[:, -edge:] = 0
     score = ndimage.uniform_filter(score, 3)
     hh, ww = score.shape
     yy, xx = np.mgrid[0:hh, 0:ww]
