@@ -72,6 +72,7 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     keep = np.pad(keep, ((0, 0), (0, h - keep.shape[1]), (0, w - keep.shape[2])),
                   constant_values=True)
 
+    hard_keep = keep
     # A soft-edged mask: a hard hole would add edges of its own for the correlation to lock onto.
     keep = ndimage.uniform_filter(keep.astype(np.float32), size=(1, 5, 5))
     window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
@@ -86,7 +87,7 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     peaks = [_peak(c, h, w) for c in corr]
     shifts = _smooth_track(np.array([p[:2] for p in peaks]), np.array([p[2] for p in peaks]))
 
-    mismatch = _mismatch(frames, ref, shifts, ~grown)
+    mismatch = _mismatch(frames, ref, shifts, hard_keep)
     base = np.isin(idx, np.arange(n_base))
     noise = max(float(np.median(mismatch[base])), 0.5)
     # Interpolate the tracked frames onto every frame.
@@ -140,28 +141,28 @@ def _parabola(a: float, b: float, c: float) -> float:
 
 
 def _mismatch(frames: np.ndarray, ref: np.ndarray, shifts: np.ndarray,
-              keep_blocks: np.ndarray) -> np.ndarray:
+              keep: np.ndarray) -> np.ndarray:
     """Median |block difference| of each frame, aligned and gain-normalised, against the reference.
 
-    Blocks the hand mask removed and blocks that fall outside the overlap are ignored; a frame with
-    less than a quarter of the reference left to compare gets an infinite mismatch.
+    The frame is aligned to the whole pixel, then compared on 4x4 blocks. Blocks the hand mask
+    touched and the part outside the overlap are ignored; a frame with less than a quarter of the
+    reference left to compare gets an infinite mismatch.
     """
-    fb = block_means(frames)
-    rb = block_means(ref[None])[0]
-    n, hh, ww = fb.shape
+    n, h, w = frames.shape
     out = np.empty(n)
     for i in range(n):
-        sy, sx = (int(round(v / BLOCK)) for v in shifts[i])
-        # Reference block (y, x) appears at (y + sy, x + sx) in frame i.
-        ry0, ry1 = max(0, -sy), min(hh, hh - sy)
-        rx0, rx1 = max(0, -sx), min(ww, ww - sx)
-        if (ry1 - ry0) * (rx1 - rx0) < 0.25 * hh * ww:
+        sy, sx = (int(round(v)) for v in shifts[i])
+        # Reference pixel (y, x) appears at (y + sy, x + sx) in frame i.
+        ry0, ry1 = max(0, -sy), min(h, h - sy)
+        rx0, rx1 = max(0, -sx), min(w, w - sx)
+        if (ry1 - ry0) * (rx1 - rx0) < 0.25 * h * w or ry1 - ry0 < BLOCK or rx1 - rx0 < BLOCK:
             out[i] = np.inf
             continue
-        a = fb[i, ry0 + sy:ry1 + sy, rx0 + sx:rx1 + sx]
-        b = rb[ry0:ry1, rx0:rx1]
-        k = keep_blocks[i, ry0 + sy:ry1 + sy, rx0 + sx:rx1 + sx]
-        if k.sum() < 0.25 * hh * ww:
+        a = block_means(frames[i, ry0 + sy:ry1 + sy, rx0 + sx:rx1 + sx][None])[0]
+        b = block_means(ref[ry0:ry1, rx0:rx1][None])[0]
+        k = block_means(keep[i, ry0 + sy:ry1 + sy, rx0 + sx:rx1 + sx][None].astype(np.float32))[0]
+        k = k > 0.99
+        if k.sum() < 0.25 * (h // BLOCK) * (w // BLOCK):
             # Most of the picture differs from the reference: a covered or a different scene.
             out[i] = np.inf
             continue
