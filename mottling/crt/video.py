@@ -102,7 +102,8 @@ def _open(source: VideoSource, limits: VideoLimits):
                             options={"enable_drefs": "0", "use_absolute_path": "0"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
         _close_quietly(source)
-        raise UnsupportedMediaError(f"not a readable video file ({_short(err)})") from None
+        # The bytes name a container we read, so this one is broken, e.g. an MP4 cut before its index.
+        raise InputError(f"the video is truncated or corrupt ({_short(err)})") from None
     return container, source
 
 
