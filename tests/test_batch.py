@@ -158,10 +158,10 @@ def test_unreadable_files_become_error_rows(archive, tmp_path, monkeypatch):
     def refuse(*_a, **_k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(worker, "open", refuse, raising=False)
+    monkeypatch.setattr(worker.os, "open", refuse)
     rows["denied.jpg"] = scorer.score(Task(0, InputItem("denied.jpg", str(denied))))
     assert "no longer exists" in rows["gone.jpg"]["error"]
-    assert "is a folder" in rows["folder.jpg"]["error"]
+    assert "a folder" in rows["folder.jpg"]["error"]
     assert "permission denied" in rows["denied.jpg"]["error"]
     assert {r["status"] for r in rows.values()} == {"error"}
 
