@@ -146,6 +146,8 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
         raise UnsupportedMediaError("the file holds no video stream")
     stream = _main_video_stream(container.streams.video)
     cc = stream.codec_context
+    if cc is None:      # FFmpeg knows no decoder for the stream's codec (found by the fuzz test)
+        raise UnsupportedMediaError("the video stream uses a codec that cannot be decoded")
     width, height = int(cc.width or 0), int(cc.height or 0)
     if width <= 0 or height <= 0:
         raise UnsupportedMediaError("the video stream has no frame size; the file may be corrupt")
