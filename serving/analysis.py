@@ -81,7 +81,7 @@ class Analyzer:
         try:
             from mottling.photo.model import load_model
 
-            self.model = load_model(self.settings.resolved_model_path())
+            self.model = load_model(self.settings.model_path)
             if self.settings.warmup:
                 blank = Image.new("RGB", (256, 256), (180, 140, 120))
                 self.model.predict([blank])

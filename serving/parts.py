@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from mottling.crt.roi import parse_roi
 from mottling.errors import InputError, UnprocessableInputError
 from mottling.results import IMAGE_QUALITY_MESSAGES, CrtResult, MottlingResult
 from mottling.scale import SITES
@@ -20,19 +21,6 @@ def parse_site(value: str | None) -> str:
     if site not in SITES:
         raise UnprocessableInputError(f"site must be 'finger' or 'knee', got {value[:40]!r}")
     return site
-
-
-def parse_roi(value: str | None) -> tuple[int, int, int, int] | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        parts = tuple(int(p) for p in value.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 4 or parts[0] < 0 or parts[1] < 0 or parts[2] <= 0 or parts[3] <= 0:
-        raise UnprocessableInputError(
-            f"roi must be X,Y,W,H integers with a positive width and height, got {value[:60]!r}")
-    return parts  # type: ignore[return-value]
 
 
 def safe_filename(name: str | None) -> str | None:

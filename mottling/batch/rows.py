@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-N_SCORES = 6
+from mottling.scale import N_CLASSES as N_SCORES
 
 STATUSES = ("ok", "rejected", "error")
 KINDS = ("photo", "video", "unknown")

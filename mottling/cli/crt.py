@@ -11,13 +11,14 @@ from pathlib import Path
 import click
 
 from mottling.cli import EXIT_BAD_INPUT
-from mottling.cli._common import emit_json, parse_roi
+from mottling.cli._common import click_roi, emit_json
 from mottling.errors import InputError
+from mottling.scale import SITES
 
 
 @click.command("crt")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--site", type=click.Choice(["finger", "knee"]), required=True,
+@click.option("--site", type=click.Choice(SITES), required=True,
               help="Where the skin was pressed (sets the threshold: finger 3 s, knee 4 s).")
 @click.option("--roi", "roi_text", default=None, metavar="X,Y,W,H",
               help="The pressed spot in upright video pixels; found automatically if omitted.")
@@ -28,7 +29,7 @@ def crt(video: Path, site: str, roi_text: str | None, plot_path: Path | None, as
     """Measure the capillary refill time in VIDEO. Research use only."""
     from mottling.crt import measure_crt
 
-    roi = parse_roi(roi_text)
+    roi = click_roi(roi_text)
     try:
         result = measure_crt(video, site, roi=roi, path=str(video))
     except InputError as err:
