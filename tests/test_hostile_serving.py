@@ -135,6 +135,10 @@ def test_assess_keeps_the_photo_score_when_the_video_fails(model_path, jpeg):
         bundle = c.post("/v1/assess?format=fhir", files={"image": ("leg.jpg", jpeg), "video": ("r.mp4", b"x")},
                         data={"site": "knee"})
         assert bundle.status_code == 200 and bundle.json()["resourceType"] == "Bundle"
+        kinds = [e["resource"]["resourceType"] for e in bundle.json()["entry"]]
+        assert kinds == ["Observation", "Observation", "OperationOutcome"]    # score, flag, the failure
+        issue = bundle.json()["entry"][-1]["resource"]["issue"][0]
+        assert issue["expression"] == ["crt"] and "video" in issue["diagnostics"]
 
 
 def test_assess_keeps_the_crt_when_the_photo_fails(model_path, finger_video):
