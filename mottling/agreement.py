@@ -6,7 +6,8 @@ read against (mottling kappa 0.87 in Ait-Oufella 2011; CRT kappa 0.27-0.56 by ey
 
 Labels are a long CSV, one row per (file, rater): ``path``, ``rater`` and ``score`` and/or
 ``crt_s``, with optional ``skin_tone`` (Monk 1-10), ``site`` (finger/knee) and ``centre``. An empty
-cell is no rating. The consensus score is the median of the raters' scores (a half rounds up, to
+cell is no rating (an "unreadable" photo or "unusable" video in a ``mottling rate`` file). Several
+files may be given, e.g. one ``RATER.csv`` per rater; other columns are ignored. The consensus score is the median of the raters' scores (a half rounds up, to
 the worse score); the consensus CRT is their mean.
 """
 
@@ -86,6 +87,26 @@ def load_labels(path: str | Path) -> Labels:
         if _cell(rec, "centre"):
             labels.centre[item] = _cell(rec, "centre")
     return labels
+
+
+def load_label_files(paths: Iterable[str | Path]) -> Labels:
+    """Several label files as one (e.g. the ``RATER.csv`` of each rater from ``mottling rate``).
+
+    The same rater answering the same file in two of them is refused: it would count twice."""
+    merged = Labels()
+    for path in paths:
+        one = load_labels(path)
+        for table, into in ((one.scores, merged.scores), (one.crts, merged.crts)):
+            for item, by_rater in table.items():
+                twice = set(by_rater) & set(into[item])
+                if twice:
+                    raise InputError(f"{path}: {', '.join(sorted(twice))} already rated {item} "
+                                     "in an earlier labels file")
+                into[item].update(by_rater)
+        merged.skin_tone.update(one.skin_tone)
+        merged.site.update(one.site)
+        merged.centre.update(one.centre)
+    return merged
 
 
 def match_paths(result_paths: Iterable[str], label_paths: Iterable[str]) -> dict[str, str]:
