@@ -287,7 +287,7 @@ function wirePointer() {   // drag to pan, wheel or two fingers to zoom
   const stage = $("photo-stage"), pts = new Map();
   let pinch = null;
   stage.addEventListener("wheel", (ev) => { ev.preventDefault(); const r = stage.getBoundingClientRect(); zoomAt(ev.deltaY < 0 ? 1.15 : 1 / 1.15, ev.clientX - r.left, ev.clientY - r.top); }, { passive: false });
-  stage.addEventListener("pointerdown", (ev) => { stage.setPointerCapture(ev.pointerId); pts.set(ev.pointerId, [ev.clientX, ev.clientY]); });
+  stage.addEventListener("pointerdown", (ev) => { try { stage.setPointerCapture(ev.pointerId); } catch (e) { /* synthetic or ended pointer */ } pts.set(ev.pointerId, [ev.clientX, ev.clientY]); });
   stage.addEventListener("pointermove", (ev) => {
     const last = pts.get(ev.pointerId);
     if (!last) return;
