@@ -32,7 +32,7 @@ class ScoredPhoto:
 
 
 def _image_limits(settings: ServerSettings):
-    from mottling.imaging import ImageLimits
+    from mottling.photo.decode import ImageLimits
 
     return ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
 
@@ -67,7 +67,7 @@ class Analyzer:
         """Load and warm up the model. A failure is kept (503 on what needs it), not raised, so
         the process stays alive for /healthz and for CRT, which needs no model."""
         try:
-            from mottling.model import load_model
+            from mottling.photo.model import load_model
 
             self.model = load_model(self.settings.resolved_model_path())
             if self.settings.warmup:
@@ -92,15 +92,15 @@ class Analyzer:
 
     # -- analyses (blocking; call through the threadpool) ----------------------------------
     def score_photo(self, data: bytes, filename: str | None, overlay: bool) -> ScoredPhoto:
-        from mottling.imaging import decode_image
+        from mottling.photo.decode import load_photo
 
         model = self.require_model()
         with self._slots:
-            image = decode_image(data, limits=_image_limits(self.settings))
+            image = load_photo(data, model.input_size, _image_limits(self.settings)).image
             result = model.predict([image], paths=[filename])[0]
             overlay_png = None
             if overlay:
-                from mottling.overlay import draw_overlay
+                from mottling.photo.overlay import draw_overlay
 
                 overlay_png = _png_base64(draw_overlay(image, result), self.settings.overlay_max_side)
         return ScoredPhoto(result, overlay_png)

@@ -1,7 +1,7 @@
 """``mottling export CKPT --out models/NAME.onnx``: the ONNX artefact the torch-free core loads.
 
 Contract (see COMMON.md / DESIGN §4): input ``image`` float32 (N, 3, S, S) prepared by
-``mottling.preprocess.to_input``; outputs ``probabilities`` (N, 6), ``expected_score`` (N,) and
+``mottling.photo.preprocess.to_input``; outputs ``probabilities`` (N, 6), ``expected_score`` (N,) and
 ``area_map`` (N, 1, h, w) in [0, 1]. Preprocessing, labels, versions and headline metrics are stored
 in ``metadata_props``. The export is checked with ``onnx.checker`` and against PyTorch on generated
 photos; a parity failure deletes the file and fails the export.
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mottling.preprocess import PreprocessSpec, to_input
+from mottling.photo.preprocess import PreprocessSpec, to_input
 from mottling.scale import SCALE_VERSION
 from training.checkpoint import git_commit, model_from_checkpoint, spec_from_config
 from training.model import N_CLASSES, ExportWrapper

@@ -83,7 +83,7 @@ class Scorer:
         """The model, loaded on first use and kept; a load failure is remembered, not retried."""
         if self._model is None and self._model_error is None:
             try:
-                from mottling.model import load_model
+                from mottling.photo.model import load_model
 
                 self._model = load_model(self.config.model_path,
                                          intra_op_threads=self.config.intra_op_threads)
@@ -170,11 +170,11 @@ class Scorer:
             raise _ReadError(UNSUPPORTED)
 
     def _score_photo(self, row: dict[str, Any], data: bytes, path: str) -> None:
-        from mottling.imaging import DEFAULT_DRAFT_SIZE, decode_image
+        from mottling.photo.decode import load_photo
 
         model = self.model()
         row["model_version"], row["model_sha256"] = model.version, model.sha256
-        image = decode_image(data, draft_size=max(DEFAULT_DRAFT_SIZE, model.input_size))
+        image = load_photo(data, model.input_size).image
         (result,) = model.predict([image], paths=[path])
         fill_photo(row, result.to_dict())
         row["status"] = "ok"
