@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mottling import __version__
 from mottling.errors import MottlingError, UnprocessableInputError
+from mottling.rate.app import include_rater
 from mottling.results import IMAGE_QUALITY_MESSAGES, CrtResult, MottlingResult
 from mottling.scale import SITES, assess_hypoperfusion
 from serving import fhir
@@ -323,6 +324,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                                      "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    include_rater(app)  # the rater page at /rate/ when MOTTLING_RATER_ARCHIVE is set
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

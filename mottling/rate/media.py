@@ -1,6 +1,6 @@
 """What the rating page is shown: photos without their metadata, videos as frames with their times.
 
-Photos are decoded, turned upright (EXIF orientation) and re-encoded, so no EXIF field (a name, a
+Photos are decoded (``mottling.photo.decode``), turned upright (EXIF orientation) and re-encoded, so no EXIF field (a name, a
 date, a ward, GPS) reaches the rater, and HEIC photos display in any browser.
 
 Videos are decoded here with PyAV into one JPEG per frame plus the list of the frames' own
@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from mottling.errors import InputError, InputTooLargeError, UnsupportedMediaError
 from mottling.media import HEAD_BYTES, VIDEO_DEMUXERS, sniff_format
+from mottling.photo.decode import ImageLimits, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +54,17 @@ class VideoFrames:
         return sum(len(j) for j in self.jpegs)
 
 
-def _register_heif() -> None:
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except ImportError:   # pragma: no cover - a base dependency; HEIC then reads as unsupported
-        pass
-
-
-_register_heif()
-
-
 def render_photo(data: bytes, limits: RenderLimits = RenderLimits()) -> bytes:
-    """A metadata-free, upright JPEG of the photo, at most ``photo_long_side`` pixels long."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > limits.max_photo_pixels:
-                raise InputTooLargeError(f"the photo is {im.width}x{im.height}; too large to show")
-            im.draft("RGB", (limits.photo_long_side, limits.photo_long_side))
-            im = ImageOps.exif_transpose(im).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
-        raise UnsupportedMediaError(f"the photo cannot be decoded ({type(err).__name__})") from None
-    im.thumbnail((limits.photo_long_side, limits.photo_long_side), Image.Resampling.LANCZOS)
+    """A metadata-free, upright JPEG of the photo, at most ``photo_long_side`` pixels long.
+
+    Decoding goes through ``mottling.photo.decode`` (the one road from a file to pixels), so the
+    rater sees the photo turned exactly as the model and the training pipeline see it."""
+    image = decode_image(data, ImageLimits(max_bytes=limits.max_photo_bytes,
+                                           max_pixels=limits.max_photo_pixels),
+                         draft_size=limits.photo_long_side)
+    image.thumbnail((limits.photo_long_side, limits.photo_long_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    im.save(out, format="JPEG", quality=limits.jpeg_quality)   # no exif= : nothing carried over
+    image.save(out, format="JPEG", quality=limits.jpeg_quality)   # no exif= : nothing carried over
     return out.getvalue()
 
 
