@@ -65,6 +65,11 @@ def test_photos_are_shown_without_any_metadata():
     shown = render_photo(buf.getvalue())
     assert b"LeakyPhoneMaker" not in shown and b"Jane" not in shown and b"Exif" not in shown
     assert Image.open(io.BytesIO(shown)).size == (300, 200)
+    sideways = Image.Exif()
+    sideways[0x0112] = 6                                 # stored sideways: shown upright
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (180, 120, 110)).save(buf, format="JPEG", exif=sideways)
+    assert Image.open(io.BytesIO(render_photo(buf.getvalue()))).size == (200, 300)
 
 
 def test_sessions_are_seeded_recorded_and_blind_between_raters(small, tmp_path):
