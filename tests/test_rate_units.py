@@ -198,3 +198,30 @@ def test_agreement_runs_on_rater_files_alone(small, tmp_path, capsys):
                  "--out", str(tmp_path / "rep")]) == 0
     assert "a vs b: scores n=8" in capsys.readouterr().out
     assert "a vs b" in (tmp_path / "rep" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_video_frames_are_upright_and_keep_every_timestamp(tmp_path, rotation):
+    """A generated phone clip (variable rate, rotation metadata): every frame, its own time."""
+    from mottling.rate.media import decode_frames
+    from mottling.synth.videos import RefillSpec, render_refill_video
+
+    spec = RefillSpec(seed=5, width=128, height=96, rotation=rotation, pre_press_s=0.3,
+                      press_duration_s=0.5, post_release_s=0.8, vfr=True, vfr_jitter=0.3,
+                      vfr_drop=0.1)
+    truth = render_refill_video(tmp_path / "clip.mp4", spec)
+    frames = decode_frames((tmp_path / "clip.mp4").read_bytes())
+    assert len(frames.t_s) == truth["frames"]
+    assert (frames.width, frames.height) == (truth["width"], truth["height"])
+    assert frames.t_s[-1] == pytest.approx(truth["duration_s"], abs=1e-4)
+    steps = [b - a for a, b in zip(frames.t_s, frames.t_s[1:])]
+    assert min(steps) > 0 and max(steps) > 1.5 * min(steps)       # really variable-rate
+    release = min(range(len(frames.t_s)), key=lambda i: abs(frames.t_s[i] - truth["release_s"]))
+    assert abs(frames.t_s[release] - truth["release_s"]) <= max(steps) / 2
+
+
+def test_two_archives_of_one_name_are_refused(tmp_path):
+    a = make_archive(tmp_path / "a", n_photos=1, n_videos=0)
+    b = make_archive(tmp_path / "b", n_photos=1, n_videos=0)
+    with pytest.raises(InputError, match="two archives are named 'trial'"):
+        index_archive([a, b])

@@ -97,6 +97,9 @@ def index_archive(inputs: Sequence[str | os.PathLike]) -> Archive:
         if not given.exists():
             raise InputError(f"ARCHIVE not found: {raw}")
         given = given.resolve()
+        if given.name in archive.names:
+            # paths start with the archive's name: two archives of one name would mix their files
+            raise InputError(f"two archives are named {given.name!r}; rename or zip one of them")
         archive.names.append(given.name)
         # Shown relative to the archive's parent, so every path starts with the archive's own name.
         items = discover([given], root=given.parent)

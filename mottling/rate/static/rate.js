@@ -325,12 +325,17 @@ function wire() {
   $("scrubber").addEventListener("input", () => showFrame(Number($("scrubber").value)));
   for (const b of document.querySelectorAll("[data-step]")) b.addEventListener("click", () => S.video && showFrame(S.video.k + Number(b.dataset.step)));
   for (const b of document.querySelectorAll("[data-mark]")) b.addEventListener("click", () => mark(b.dataset.mark));
+  $("switch-rater").addEventListener("click", () => {   // a shared ward machine: next rater
+    if (S.outbox.length && !confirm("Some answers are not saved yet; they stay in this browser. Change rater?")) return;
+    localStorage.removeItem("mottling-rater"); location.reload();
+  });
   document.addEventListener("keydown", onKey);
   wirePointer();
 }
 
 async function start() {
   $("rater-name").textContent = `· ${S.rater}`;
+  $("switch-rater").hidden = !!S.cfg.fixed_rater;
   S.outbox = JSON.parse(localStorage.getItem(outboxKey()) || "[]");
   const sess = await getJSON(api("session"));
   S.photos = sess.photos; S.videos = sess.videos;
