@@ -197,7 +197,8 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
     label_paths = sorted(set(labels.scores) | set(labels.crts))
     matched = match_paths(by_path, label_paths)
     raters = labels.raters
-    coverage = {"labelled_files": len(label_paths), "matched": len(matched),
+    coverage = {"model_results": bool(rows), "labelled_files": len(label_paths),
+                "matched": len(matched),
                 "unmatched": sorted(set(label_paths) - set(matched))[:20]}
 
     # ---- scores --------------------------------------------------------------------------

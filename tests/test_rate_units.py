@@ -197,7 +197,9 @@ def test_agreement_runs_on_rater_files_alone(small, tmp_path, capsys):
     assert main(["agreement", "--labels", str(out / "a.csv"), "--labels", str(out / "b.csv"),
                  "--out", str(tmp_path / "rep")]) == 0
     assert "a vs b: scores n=8" in capsys.readouterr().out
-    assert "a vs b" in (tmp_path / "rep" / "report.md").read_text()
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "| a vs b | 8 |" in report and "compared with each other only" in report
+    assert "model vs" not in report
 
 
 @pytest.mark.parametrize("rotation", [0, 90])
