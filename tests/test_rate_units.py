@@ -227,3 +227,22 @@ def test_two_archives_of_one_name_are_refused(tmp_path):
     b = make_archive(tmp_path / "b", n_photos=1, n_videos=0)
     with pytest.raises(InputError, match="two archives are named 'trial'"):
         index_archive([a, b])
+
+
+def test_a_broken_video_is_an_error_on_the_page_and_can_be_called_unusable(tmp_path):
+    trial = make_archive(tmp_path, n_photos=1, n_videos=1)
+    good = (trial / "videos" / "refill_000.mp4").read_bytes()
+    (trial / "videos" / "truncated.mp4").write_bytes(good[:200])
+    svc = open_service([trial], tmp_path / "out", rater="dee", seed=3)
+    session, _ = svc.rater("dee")
+    broken = session.item_id("trial/videos/truncated.mp4")
+    with pytest.raises(InputError):
+        svc.video("dee", broken)
+    with pytest.raises(InputError):
+        svc.answer("dee", {"answer_id": str(uuid.uuid4()), "id": broken, "site": "knee",
+                           "release_frame": 1, "refill_frame": 2})
+    saved = svc.answer("dee", {"answer_id": str(uuid.uuid4()), "id": broken, "unusable": True,
+                               "reason": "other: file is cut short"})
+    assert saved["answer"]["unusable"] == 1
+    row = next(r for r in _rows(tmp_path / "out" / "dee.csv") if r["path"].endswith("truncated.mp4"))
+    assert row["unusable"] == "1" and row["frames"] == "0" and row["crt_s"] == ""

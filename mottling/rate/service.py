@@ -186,7 +186,13 @@ class RateService:
         if item.kind == "photo":
             record = photo_record(payload)
         else:
-            record = video_record(payload, self.frames(item).t_s)
+            try:
+                t_s: tuple[float, ...] = self.frames(item).t_s
+            except MottlingError:
+                if payload.get("unusable") is not True:
+                    raise
+                t_s = ()     # a video that cannot be decoded can still be called unusable
+            record = video_record(payload, t_s)
         added = store.add(answer_id, item.path, item.kind, record)
         store.write_csv(session.order_of())
         return {"saved": True, "new": added, "answer": _public(store.latest().get(item.path)),
