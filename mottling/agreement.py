@@ -35,6 +35,8 @@ N_SCORES = 6
 class Labels:
     scores: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     crts: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    # the release moment a rater marked (``mottling rate``), on the video's own timestamps
+    releases: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     skin_tone: dict[str, int] = field(default_factory=dict)
     site: dict[str, str] = field(default_factory=dict)
     centre: dict[str, str] = field(default_factory=dict)
@@ -77,6 +79,8 @@ def load_labels(path: str | Path) -> Labels:
                 if not math.isfinite(crt) or crt < 0:
                     raise ValueError(f"crt_s {crt} is not a time")
                 labels.crts[item][rater] = crt
+            if _cell(rec, "release_s") and _cell(rec, "crt_s"):
+                labels.releases[item][rater] = float(_cell(rec, "release_s"))
             if _cell(rec, "skin_tone"):
                 labels.skin_tone[item] = int(float(_cell(rec, "skin_tone")))
                 monk_group(labels.skin_tone[item])   # validates 1-10
@@ -96,7 +100,8 @@ def load_label_files(paths: Iterable[str | Path]) -> Labels:
     merged = Labels()
     for path in paths:
         one = load_labels(path)
-        for table, into in ((one.scores, merged.scores), (one.crts, merged.crts)):
+        for table, into in ((one.scores, merged.scores), (one.crts, merged.crts),
+                            (one.releases, merged.releases)):
             for item, by_rater in table.items():
                 twice = set(by_rater) & set(into[item])
                 if twice:
@@ -170,6 +175,24 @@ def _group_of(item: str, labels: Labels, how: str) -> str | None:
         tone = labels.skin_tone.get(item)
         return None if tone is None else monk_group(tone)
     return labels.centre.get(item)
+
+
+def _release_agreement(labels: Labels, by_path: dict[str, dict],
+                       matched: dict[str, str]) -> dict[str, Any]:
+    """The model's release moment against the mean of the raters' marked release frames: the
+    step every CRT starts from, checked on its own (bias = model - raters)."""
+    ref, model = [], []
+    for item, by_rater in sorted(labels.releases.items()):
+        row = by_path.get(matched.get(item, ""))
+        if row is not None and row.get("status") == "ok" and row.get("release_s") is not None:
+            ref.append(float(np.mean(list(by_rater.values()))))
+            model.append(float(row["release_s"]))
+    if not ref:
+        return {"n": 0}
+    ba = metrics.bland_altman(ref, model)
+    return {"n": len(ref), "bias_s": _num(ba["bias"]), "loa_low_s": _num(ba["loa_low"]),
+            "loa_high_s": _num(ba["loa_high"]),
+            "median_abs_error_s": _num(float(np.median(np.abs(np.subtract(model, ref)))))}
 
 
 @dataclass
@@ -269,6 +292,7 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
         crt["rater_vs_rater"][f"{a} vs {b}"] = crt_agreement(
             [labels.crts[i][a] for i in its], [labels.crts[i][b] for i in its],
             [site_of[i] for i in its], thresholds)
+    crt["release_model_vs_raters"] = _release_agreement(labels, by_path, matched)
     for how in ("site", "skin_tone", "centre"):
         groups = defaultdict(list)
         for i in vitems:

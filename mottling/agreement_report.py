@@ -106,6 +106,12 @@ def render_markdown(ag: Agreement, results_name: str, labels_name: str) -> str:
     out += _crt_table("comparison", keep({"model vs consensus (mean)": c["model_vs_consensus"],
                                      **{f"model vs {r}": m for r, m in c["model_vs_rater"].items()},
                                      **c["rater_vs_rater"]}))
+    rel = c.get("release_model_vs_raters", {"n": 0})
+    if rel["n"]:
+        out += ["", f"Release moment, model against the raters' marked release frame (mean of "
+                f"raters), n={rel['n']}: bias {_f(rel['bias_s'], 3)} s, 95% limits "
+                f"{_f(rel['loa_low_s'], 3)} to {_f(rel['loa_high_s'], 3)} s, median absolute "
+                f"error {_f(rel['median_abs_error_s'], 3)} s."]
     if c["model_vs_consensus"]["n"]:
         out += ["", f"![Bland-Altman]({PLOTS['bland_altman']})"]
     for how, groups in c["by_group"].items():

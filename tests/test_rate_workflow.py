@@ -171,6 +171,10 @@ def test_two_raters_then_agreement_report_and_consensus_manifest(study, tmp_path
     assert all(0.08 < d < 0.2 for d in late)
     assert sum(ag["coverage"]["crt_model_status"].values()) == 2
     assert "alice vs bob" in (report / "report.md").read_text()
+    release = ag["crt"]["release_model_vs_raters"]          # the CRT module's release vs the marks
+    assert release["n"] == ag["coverage"]["crt_model_status"].get("ok", 0) >= 1
+    print(f"model release vs raters' marked release: n={release['n']}, "
+          f"median |error| {release['median_abs_error_s']:.3f} s")
 
     # the consensus manifest: agreed photos with their true score, every disagreement listed
     cons = tmp_path / "consensus"
