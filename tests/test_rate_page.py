@@ -129,6 +129,10 @@ def test_large_archive_opens_fast_pages_without_wait_and_records_every_key(archi
         page.wait_for_selector("#video-pos:has-text('Video 3 of 100')")
         page.wait_for_selector("#save-status[data-unsaved='0']")
         assert page.text_content("#video-progress") == "2/100"
+        opens = page.evaluate("window.__rate.videoOpenMs")
+        print(f"videos: first frame on screen {opens[0]:.0f} ms after opening the first video, "
+              f"{opens[1]:.0f} and {opens[2]:.0f} ms for the next two (prepared ahead)")
+        assert len(opens) == 3 and max(opens[1:]) < 500
         assert not seen["problems"], seen["problems"]
         html = page.content()
         session_text = page.evaluate("fetch('/rate/api/session').then(r => r.text())")

@@ -3,7 +3,7 @@
 // that is down loses nothing; each answer carries a UUID, so a resend is never stored twice.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const T = { timings: [], shownPrefetched: 0, shownCold: 0, firstPhotoMs: null, sent: 0 };
+const T = { timings: [], shownPrefetched: 0, shownCold: 0, firstPhotoMs: null, sent: 0, videoOpenMs: [] };
 window.__rate = T;   // read by the browser tests: paging delays and prefetch hits
 
 const S = { rater: null, cfg: null, photos: [], videos: [], mode: "photo", pi: 0, vi: 0,
@@ -164,7 +164,7 @@ function metaFor(e) {
 async function openVideo(i) {
   if (!S.videos.length) { $("video-pos").textContent = "No videos in this archive"; return; }
   S.vi = Math.max(0, Math.min(i, S.videos.length - 1));
-  const e = S.videos[S.vi];
+  const e = S.videos[S.vi], t0 = performance.now();
   $("video-pos").textContent = `Video ${S.vi + 1} of ${S.videos.length} · ${answered(S.videos)} marked`;
   $("frame-info").textContent = "Preparing frames…";
   $("video-stage").replaceChildren();
@@ -180,7 +180,7 @@ async function openVideo(i) {
   $("scrubber").max = String(Math.max(0, meta.frames - 1));
   $("video-current").textContent = !e.answer ? "" : a.unusable ? `Saved as unusable: ${a.reason}` : `Saved: CRT ${fmt(a.crt_s)}`;
   S.shownAt = performance.now();
-  renderMarks(); showFrame(S.video.marks.release ?? 0); backgroundFrames(S.video);
+  renderMarks(); showFrame(S.video.marks.release ?? 0, t0); backgroundFrames(S.video);
 }
 function frameImg(v, k) {
   let f = v.frames.get(k);
@@ -198,13 +198,17 @@ async function backgroundFrames(v) {   // fill the rest so scrubbing is instant,
     await Promise.all([frameImg(v, k).promise, k + 1 < v.meta.frames ? frameImg(v, k + 1).promise : null]);
   }
 }
-function showFrame(k) {
+function showFrame(k, openedAt) {
   const v = S.video;
   if (!v || !v.meta.frames) return;
   v.k = Math.max(0, Math.min(k, v.meta.frames - 1));
   const f = frameImg(v, v.k), want = v.k;
   for (let j = want + 1; j < want + 6 && j < v.meta.frames; j++) frameImg(v, j);
-  const put = () => { if (S.video === v && v.k === want) $("video-stage").replaceChildren(f.img); };
+  const put = () => {
+    if (S.video !== v || v.k !== want) return;
+    $("video-stage").replaceChildren(f.img);
+    if (openedAt !== undefined) requestAnimationFrame(() => T.videoOpenMs.push(performance.now() - openedAt));
+  };
   if (f.img.complete && f.img.naturalWidth) put(); else f.promise.then(put);
   $("scrubber").value = String(v.k);
   $("frame-info").textContent = `frame ${v.k + 1} / ${v.meta.frames} · ${fmt(v.meta.t_s[v.k])}`;
