@@ -70,3 +70,6 @@ def consensus(rater_files: tuple[Path, ...], out_dir: Path, method: str, min_rat
     click.echo(f"{summary['photos_in_manifest']} photos in {summary['manifest']}; "
                f"{summary['ties']} ties/unresolved listed in {summary['ties_file']}; "
                f"{summary['videos']} videos in {summary['crt_file']}")
+    if root is None:
+        click.echo("paths are as rated (inside the archive); pass --root FOLDER (the folder that "
+                   "holds the archive) so that training opens them from the manifest", err=True)
