@@ -101,7 +101,7 @@ function photoEntry(i) {
     const img = new Image();
     img.alt = "Photo to score"; img.draggable = false;
     c = { img, ready: false };
-    c.promise = new Promise((res) => { img.onload = () => { img.decode().catch(() => {}).then(() => { c.ready = true; res(); }); }; img.onerror = () => res(); });
+    c.promise = new Promise((res) => { img.onload = () => { img.decode().catch(() => {}).then(() => { c.ready = true; res(); }); }; img.onerror = () => { c.failed = true; S.photoCache.delete(e.id); res(); }; });
     img.src = api(`photo/${e.id}`);
     S.photoCache.set(e.id, c);
   }
@@ -129,10 +129,16 @@ function showPhoto(i, t0) {
   S.pi = Math.max(0, Math.min(i, S.photos.length - 1));
   const e = S.photos[S.pi], c = photoEntry(S.pi);
   const wasReady = c.ready;
+  S.photoShown = null;   // no answer counts until the rater has seen the photo
   const put = () => {
     if (S.photos[S.pi] !== e) return;
     Object.assign(view, { s: 1, x: 0, y: 0 });
-    $("photo-stage").replaceChildren(c.img); applyView();
+    if (c.failed) {
+      const msg = document.createElement("p");
+      msg.className = "stage-msg"; msg.textContent = "This photo cannot be shown: mark it unreadable (U), or go back and forth to retry if the server was unreachable.";
+      $("photo-stage").replaceChildren(msg);
+    } else { $("photo-stage").replaceChildren(c.img); applyView(); }
+    S.photoShown = { id: e.id, failed: !!c.failed };
     S.shownAt = performance.now();
     requestAnimationFrame(() => {
       if (t0 !== undefined) { T.timings.push(performance.now() - t0); wasReady ? T.shownPrefetched++ : T.shownCold++; }
@@ -149,6 +155,10 @@ function showPhoto(i, t0) {
   renderProgress(); prefetchPhotos(S.pi);
 }
 function answerPhoto(fields) {
+  const shown = S.photoShown;
+  if (!shown || shown.id !== S.photos[S.pi].id) return;            // still loading: not seen yet
+  if (shown.failed && !fields.unreadable) return showError("This photo cannot be shown; it can only be marked unreadable.");
+  showError("");
   const t0 = performance.now();
   submit("photo", S.photos[S.pi], fields);
   if (S.pi + 1 < S.photos.length) showPhoto(S.pi + 1, t0);
