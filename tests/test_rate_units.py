@@ -229,10 +229,11 @@ def test_two_archives_of_one_name_are_refused(tmp_path):
         index_archive([a, b])
 
 
-def test_a_broken_video_is_an_error_on_the_page_and_can_be_called_unusable(tmp_path):
+def test_broken_media_are_errors_and_can_be_called_unusable(tmp_path):
     trial = make_archive(tmp_path, n_photos=1, n_videos=1)
     good = (trial / "videos" / "refill_000.mp4").read_bytes()
     (trial / "videos" / "truncated.mp4").write_bytes(good[:200])
+    (trial / "centre_0" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"garbage" * 20)
     svc = open_service([trial], tmp_path / "out", rater="dee", seed=3)
     session, _ = svc.rater("dee")
     broken = session.item_id("trial/videos/truncated.mp4")
@@ -241,6 +242,8 @@ def test_a_broken_video_is_an_error_on_the_page_and_can_be_called_unusable(tmp_p
     with pytest.raises(InputError):
         svc.answer("dee", {"answer_id": str(uuid.uuid4()), "id": broken, "site": "knee",
                            "release_frame": 1, "refill_frame": 2})
+    with pytest.raises(InputError):                  # the page then offers "unreadable" only
+        svc.photo("dee", session.item_id("trial/centre_0/broken.jpg"))
     saved = svc.answer("dee", {"answer_id": str(uuid.uuid4()), "id": broken, "unusable": True,
                                "reason": "other: file is cut short"})
     assert saved["answer"]["unusable"] == 1
