@@ -9,7 +9,6 @@ when many large uploads arrive together.
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import logging
 import threading
@@ -69,7 +68,7 @@ class Analyzer:
         try:
             from mottling.photo.model import load_model
 
-            self.model = load_model(self.settings.resolved_model_path())
+            self.model = load_model(self.settings.model_path)
             if self.settings.warmup:
                 blank = Image.new("RGB", (256, 256), (180, 140, 120))
                 self.model.predict([blank])
@@ -108,11 +107,10 @@ class Analyzer:
     def measure_video(self, data: bytes, site: str, roi, filename: str | None) -> CrtResult:
         from mottling.crt import measure_crt
 
-        kwargs: dict[str, Any] = {"roi": roi, "path": filename, "thresholds": self.settings.thresholds}
-        if "limits" in inspect.signature(measure_crt).parameters:
-            kwargs["limits"] = _video_limits(self.settings)
         with self._slots:
-            return measure_crt(data, site, **kwargs)
+            return measure_crt(data, site, roi=roi, path=filename,
+                               thresholds=self.settings.thresholds,
+                               limits=_video_limits(self.settings))
 
     def model_info(self) -> dict[str, Any]:
         model = self.require_model()

@@ -1,4 +1,4 @@
-"""The HTTP service: ``create_app()`` builds a FastAPI app over the mottling core (DESIGN §4).
+"""The HTTP service: ``create_app()`` builds a FastAPI app over the mottling core (docs/design.md).
 
 Run it with ``mottling serve``. The model is loaded once in the lifespan hook and warmed up; photo
 inference and video analysis run in the threadpool; uploads are parsed in memory with a streaming
@@ -33,6 +33,7 @@ from mottling import __version__
 from mottling.errors import MottlingError, UnprocessableInputError
 from mottling.rate.app import include_rater
 from mottling.results import IMAGE_QUALITY_MESSAGES, CrtResult, MottlingResult
+from mottling.crt.roi import parse_roi
 from mottling.scale import SITES, assess_hypoperfusion
 from serving import fhir
 from serving.analysis import Analyzer
@@ -90,19 +91,6 @@ def _parse_site(value: str | None) -> str:
     if site not in SITES:
         raise UnprocessableInputError(f"site must be 'finger' or 'knee', got {value[:40]!r}")
     return site
-
-
-def _parse_roi(value: str | None) -> tuple[int, int, int, int] | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        parts = tuple(int(p) for p in value.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 4 or parts[0] < 0 or parts[1] < 0 or parts[2] <= 0 or parts[3] <= 0:
-        raise UnprocessableInputError(
-            f"roi must be X,Y,W,H integers with a positive width and height, got {value[:60]!r}")
-    return parts  # type: ignore[return-value]
 
 
 def _safe_filename(name: str | None) -> str | None:
@@ -212,7 +200,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def measure(form: ParsedForm, curve: bool) -> tuple[dict, CrtResult]:
         part = form.files["video"]
         site = _parse_site(form.fields.get("site"))
-        roi = _parse_roi(form.fields.get("roi"))
+        roi = parse_roi(form.fields.get("roi"))
         if not part.data:
             raise UnprocessableInputError("the video upload is empty (0 bytes)")
         result = await run_in_threadpool(analyzer.measure_video, part.data, site, roi,

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mottling.scale import CrtThresholds
+from mottling.scale import DEFAULT_THRESHOLDS, CrtThresholds
 
 MB = 1_000_000
 
@@ -22,7 +22,7 @@ MB = 1_000_000
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOTTLING_", frozen=True, extra="ignore")
 
-    # The ONNX model; None means the library's shipped default (models/mottling-v0.1.0.onnx).
+    # MOTTLING_MODEL_PATH: the ONNX model; None means the library's default (docs/design.md).
     model_path: Path | None = None
     # Run one prediction on a blank image at start-up; /readyz stays 503 until it has passed.
     warmup: bool = True
@@ -35,8 +35,8 @@ class ServerSettings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, gt=0)
 
     # CRT thresholds of the hypoperfusion rule (ANDROMEDA-SHOCK finger, I-MICRO knee).
-    crt_finger_s: float = Field(3.0, gt=0)
-    crt_knee_s: float = Field(4.0, gt=0)
+    crt_finger_s: float = Field(DEFAULT_THRESHOLDS.finger_s, gt=0)
+    crt_knee_s: float = Field(DEFAULT_THRESHOLDS.knee_s, gt=0)
 
     # When set, every /v1/* request needs it in ``X-API-Key`` or ``Authorization: Bearer <key>``.
     api_key: SecretStr | None = None
@@ -57,6 +57,3 @@ class ServerSettings(BaseSettings):
     @cached_property
     def thresholds(self) -> CrtThresholds:
         return CrtThresholds(finger_s=self.crt_finger_s, knee_s=self.crt_knee_s)
-
-    def resolved_model_path(self) -> Path | None:
-        return None if self.model_path is None else Path(self.model_path)

@@ -22,10 +22,10 @@ from PIL import Image
 
 from mottling.photo.decode import load_photo
 from mottling.photo.preprocess import PreprocessSpec, letterbox, normalise
+from mottling.scale import N_CLASSES
 
 log = logging.getLogger(__name__)
 
-N_CLASSES = 6
 LANDMARKS = ("knee", "patella_top", "mid_thigh", "groin")
 SPLITS = ("train", "val", "test")
 

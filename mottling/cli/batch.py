@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mottling.batch.runner import ENGINES, BatchConfig, run_batch
+from mottling.scale import SITES
 
 
 @click.command()
@@ -20,7 +21,7 @@ from mottling.batch.runner import ENGINES, BatchConfig, run_batch
 @click.option("--ray-address", default=None,
               help="Join a running Ray cluster (e.g. auto or ray://head:10001) instead of "
                    "starting a private local one. Implies --engine ray.")
-@click.option("--site", type=click.Choice(["finger", "knee"]), default=None,
+@click.option("--site", type=click.Choice(SITES), default=None,
               help="Body site of every video (lowest precedence).")
 @click.option("--site-from-path", "site_from_path", default=None, metavar="REGEX",
               help="Take a video's site from its path: the first group (or the whole match), "

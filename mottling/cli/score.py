@@ -18,12 +18,12 @@ from mottling.results import IMAGE_QUALITY_MESSAGES, MottlingResult
 @click.command()
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list, one object per scored image (DESIGN section 4 keys).")
+              help="Print a JSON list, one object per scored image (keys: docs/design.md).")
 @click.option("--overlay", type=click.Path(path_type=Path), default=None,
               help="Write the photo with the predicted mottled area and the score drawn on it: a "
                    ".png file for one image, or a folder (IMAGE_STEM.overlay.png per image).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="ONNX model (default: $MOTTLING_MODEL or the shipped model).")
+              default=None, help="ONNX model (default: $MOTTLING_MODEL_PATH or the shipped model).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="ONNX Runtime intra-op threads (default: $MOTTLING_THREADS or all cores).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)

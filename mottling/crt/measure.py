@@ -1,4 +1,4 @@
-"""``measure_crt``: video in, ``CrtResult`` out (DESIGN §1 and §4)."""
+"""``measure_crt``: video in, ``CrtResult`` out (definitions and JSON keys: docs/design.md)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ from mottling.crt.signal import DEFAULT_SIGNAL, colour_signal, relative_colour, 
 from mottling.crt.video import DecodedVideo, VideoLimits, VideoSource, decode_video
 from mottling.errors import InputError
 from mottling.results import CrtResult, RecoveryCurve
-from mottling.scale import DEFAULT_THRESHOLDS, CrtThresholds, is_crt_prolonged
+from mottling.scale import DEFAULT_THRESHOLDS, SITES, CrtThresholds, is_crt_prolonged
 
 log = logging.getLogger(__name__)
 
-SITES = ("finger", "knee")
 MAX_FIT_S = 25.0
 SETTLE_S = 0.4   # after the lift, the hand needs this long to leave the picture
 

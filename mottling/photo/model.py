@@ -26,13 +26,16 @@ from mottling.photo.decode import DEFAULT_LIMITS, ImageLimits, load_photo
 from mottling.photo.preprocess import PreprocessSpec, to_input, unletterbox_map
 from mottling.photo.quality import DEFAULT_POLICY, QualityPolicy, adjusted_confidence, assess_quality
 from mottling.results import MottlingResult
+from mottling.scale import N_CLASSES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "mottling-v0.1.0.onnx"
-MODEL_ENV = "MOTTLING_MODEL"          # path to an ONNX file that replaces the shipped default
+# The one setting for which model to load (the server's ``model_path`` setting reads the same
+# variable). ``MOTTLING_MODEL`` is the old name, still read, with a deprecation warning.
+MODEL_ENV = "MOTTLING_MODEL_PATH"
+DEPRECATED_MODEL_ENV = "MOTTLING_MODEL"
 THREADS_ENV = "MOTTLING_THREADS"      # intra-op threads when none are given
-N_CLASSES = 6
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("probabilities", "expected_score", "area_map")
@@ -41,8 +44,15 @@ REQUIRED_METADATA = ("mottling.semver", "mottling.labels", "mottling.input_size"
 
 
 def default_model_path() -> Path:
-    """``$MOTTLING_MODEL`` if set, else ``models/mottling-v0.1.0.onnx`` beside the package."""
+    """``$MOTTLING_MODEL_PATH`` if set, else ``models/mottling-v0.1.0.onnx`` beside the package.
+
+    A ``--model`` option or an explicit path always wins over this; see docs/design.md.
+    """
     env = os.environ.get(MODEL_ENV)
+    if not env and os.environ.get(DEPRECATED_MODEL_ENV):
+        env = os.environ[DEPRECATED_MODEL_ENV]
+        log.warning("%s is deprecated and will be removed; set %s instead",
+                    DEPRECATED_MODEL_ENV, MODEL_ENV)
     if env:
         return Path(env).expanduser()
     return Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
