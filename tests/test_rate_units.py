@@ -244,6 +244,10 @@ def test_broken_media_are_errors_and_can_be_called_unusable(tmp_path):
                            "release_frame": 1, "refill_frame": 2})
     with pytest.raises(InputError):                  # the page then offers "unreadable" only
         svc.photo("dee", session.item_id("trial/centre_0/broken.jpg"))
+    gone = trial / "centre_0" / "patient_0000.jpg"
+    gone.unlink()                                     # deleted after the archive was indexed
+    with pytest.raises(InputError, match="can no longer be read"):
+        svc.photo("dee", session.item_id("trial/centre_0/patient_0000.jpg"))
     saved = svc.answer("dee", {"answer_id": str(uuid.uuid4()), "id": broken, "unusable": True,
                                "reason": "other: file is cut short"})
     assert saved["answer"]["unusable"] == 1

@@ -69,6 +69,14 @@ def read_head(item: InputItem, n: int = HEAD_BYTES) -> bytes:
 
 def read_bytes(item: InputItem, max_bytes: int) -> bytes:
     """The whole file, refusing one larger than ``max_bytes`` before reading it."""
+    try:
+        return _read_bytes(item, max_bytes)
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError) as err:
+        # moved, deleted or changed since the archive was indexed
+        raise InputError(f"the file can no longer be read ({type(err).__name__})") from None
+
+
+def _read_bytes(item: InputItem, max_bytes: int) -> bytes:
     if item.member is None:
         size = os.path.getsize(item.location)
         if size > max_bytes:
