@@ -253,3 +253,14 @@ def test_broken_media_are_errors_and_can_be_called_unusable(tmp_path):
     assert saved["answer"]["unusable"] == 1
     row = next(r for r in _rows(tmp_path / "out" / "dee.csv") if r["path"].endswith("truncated.mp4"))
     assert row["unusable"] == "1" and row["frames"] == "0" and row["crt_s"] == ""
+
+
+def test_files_added_later_do_not_reorder_the_rest(small, tmp_path):
+    out = tmp_path / "out"
+    before = [i.path for i in open_service([small], out, rater="al", seed=4).rater("al")[0].photos]
+    (small / "centre_1" / "late_arrival.jpg").write_bytes(tiny_jpeg(500))
+    after = [i.path for i in open_service([small], out, rater="al").rater("al")[0].photos]
+    assert len(after) == len(before) + 1
+    assert [p for p in after if p in before] == before
+    other = [i.path for i in open_service([small], out, rater="bo", seed=5).rater("bo")[0].photos]
+    assert other != after and sorted(other) == sorted(after)

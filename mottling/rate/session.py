@@ -1,8 +1,9 @@
 """One rater's view of an archive: a seeded order and opaque ids that reveal no file name.
 
-The order is a permutation of the archive's items drawn from the rater's seed, so two raters do not
-see the photos in the same order (no shared drift, no anchoring on a neighbour), and the same rater
-gets the same order back after a restart. Seed and a random secret are written once to
+The order is a shuffle drawn from the rater's seed (a seeded hash of each path), so two raters do
+not see the photos in the same order (no shared drift, no anchoring on a neighbour), the same rater
+gets the same order back after a restart, and files added to the archive later do not reorder the
+rest. Seed and a random secret are written once to
 ``OUT/<rater>.session.json``; each item's id is an HMAC of its path under that secret, so ids are
 stable for the rater across restarts and server processes but say nothing about the file and
 differ between raters.
@@ -19,8 +20,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy as np
 
 from mottling.errors import InputError
 from mottling.rate.archive import Archive, MediaItem
@@ -62,11 +61,16 @@ def load_or_create_state(out_dir: Path, rater: str, seed: int | None) -> dict:
              "seed": int(seed) if seed is not None else secrets.randbelow(2**31),
              "secret": secrets.token_hex(16),
              "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "order": "numpy.default_rng(seed).permutation of the paths sorted, photos and "
-                      "videos separately"}
+             "order": "photos and videos each sorted by sha256(f'{seed}:{path}')"}
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_json_atomic(path, state)
     return state
+
+
+def shuffle_key(seed: int, path: str) -> bytes:
+    """Sorting by a seeded hash of the path shuffles, and files added to the archive later fall
+    in among the others without reordering what the rater has already been shown."""
+    return hashlib.sha256(f"{seed}:{path}".encode("utf-8")).digest()
 
 
 @dataclass
@@ -83,13 +87,9 @@ class RaterSession:
         check_rater_name(rater)
         state = load_or_create_state(out_dir, rater, seed)
         s = int(state["seed"])
-        photos = sorted(archive.photos, key=lambda i: i.path)
-        videos = sorted(archive.videos, key=lambda i: i.path)
-        # one generator per kind: adding videos to an archive does not reorder its photos
-        p_order = np.random.default_rng([s, 0]).permutation(len(photos))
-        v_order = np.random.default_rng([s, 1]).permutation(len(videos))
         session = cls(rater=rater, seed=s, secret=bytes.fromhex(state["secret"]),
-                      photos=[photos[i] for i in p_order], videos=[videos[i] for i in v_order])
+                      photos=sorted(archive.photos, key=lambda i: shuffle_key(s, i.path)),
+                      videos=sorted(archive.videos, key=lambda i: shuffle_key(s, i.path)))
         session._ids = {session.item_id(i.path): i for i in (*session.photos, *session.videos)}
         return session
 
