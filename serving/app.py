@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from mottling import __version__
+from mottling.rate.app import include_rater
 from serving.analysis import Analyzer
 from serving.errors import install_error_handlers
 from serving.metrics import RequestContextMiddleware, ServerMetrics
@@ -57,6 +58,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(routes.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    include_rater(app)  # the rater page at /rate/ when MOTTLING_RATER_ARCHIVE is set
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
