@@ -192,3 +192,29 @@ def test_a_photo_is_answered_while_every_video_slot_is_busy(model_path, jpeg, fi
             finally:
                 release.set()
             assert [v.result().status_code for v in videos] == [200, 200]
+
+
+# -- bodies of the other routes -------------------------------------------------------------------
+def test_a_route_that_reads_a_small_body_gets_no_more_than_the_cap(model_path, tmp_path, monkeypatch):
+    """The rater page's answer route reads ``request.body()``, which has no limit of its own; the
+    server caps every non-upload body, streamed or declared, with a 413 before it is buffered."""
+    from tests.rate_support import make_archive
+
+    archive = make_archive(tmp_path / "archive", n_photos=2, n_videos=0)
+    monkeypatch.setenv("MOTTLING_RATER_ARCHIVE", str(archive))
+    monkeypatch.setenv("MOTTLING_RATER_OUT", str(tmp_path / "ratings"))
+
+    def stream():
+        for _ in range(64):                    # 4 MiB in 64 KiB chunks, no Content-Length
+            yield b"{" + b" " * 65535
+
+    with TestClient(create_app(ServerSettings(model_path=model_path, warmup=False))) as c:
+        resp = c.post("/rate/api/answer?rater=ann", content=stream(),
+                      headers={"content-type": "application/json"})
+        assert resp.status_code == 413 and "larger than" in resp.json()["error"], resp.text
+        assert resp.json()["request_id"] == resp.headers["x-request-id"]
+        declared = c.post("/rate/api/answer?rater=ann", content=b"{}",
+                          headers={"content-type": "application/json", "content-length": "10000000"})
+        assert declared.status_code == 413
+        small = c.post("/rate/api/answer?rater=ann", json={"item": "nope"})
+        assert small.status_code != 413 and small.status_code < 500
