@@ -163,3 +163,35 @@ def test_discovery_marks_unsafe_entries_without_opening_them(hostile_tree):
     assert set(items) == set(expected)
     assert [p for p, i in items.items() if i.problem is None] == ["trial/bundle.zip!/good/photo.jpg",
                                                                     "trial/ok.jpg"]
+
+
+def test_the_rater_index_skips_the_same_entries_without_opening_them(hostile_tree):
+    """The rater page indexes archives with the same discovery: a FIFO must not hang it either."""
+    from mottling.rate.archive import index_archive
+
+    root, outside, expected = hostile_tree
+    with OpenWatch(outside) as watch:
+        watch.prove(outside / "secret.jpg")
+        archive = _run_with_watchdog_call(lambda: index_archive([root]), 60)
+        assert watch.events() == []
+    offered = sorted(i.path for i in (*archive.photos, *archive.videos))
+    assert offered == ["trial/bundle.zip!/good/photo.jpg", "trial/ok.jpg"]
+    assert set(archive.skipped) == {p for p, words in expected.items() if words is not None}
+
+
+def _run_with_watchdog_call(work, limit_s: float):
+    box = {}
+
+    def target():
+        try:
+            box["value"] = work()
+        except BaseException as err:  # noqa: BLE001 -- re-raised below
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), f"hung for more than {limit_s} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
