@@ -218,3 +218,37 @@ def test_a_route_that_reads_a_small_body_gets_no_more_than_the_cap(model_path, t
         assert declared.status_code == 413
         small = c.post("/rate/api/answer?rater=ann", json={"item": "nope"})
         assert small.status_code != 413 and small.status_code < 500
+
+
+def test_videos_waiting_beyond_their_cap_get_503_and_photos_still_pass(model_path, jpeg, finger_video,
+                                                                         monkeypatch):
+    import mottling.crt
+
+    settings = ServerSettings(model_path=model_path, video_concurrency=1, max_videos_in_flight=2,
+                              max_concurrent_uploads=3)
+    with TestClient(create_app(settings)) as c:
+        release = threading.Event()
+        original = mottling.crt.measure_crt
+
+        def slow_measure(*args, **kwargs):
+            release.wait(15)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(mottling.crt, "measure_crt", slow_measure)
+        analyzer = c.app.state.analyzer
+        with ThreadPoolExecutor(2) as pool:
+            videos = [pool.submit(c.post, "/v1/crt", files={"video": ("r.mp4", finger_video)},
+                                  data={"site": "finger"}) for _ in range(2)]   # one runs, one waits
+            try:
+                deadline = time.monotonic() + 20
+                while analyzer.videos_in_flight < 2:
+                    assert time.monotonic() < deadline, "the videos were never accepted"
+                    time.sleep(0.05)
+                third = c.post("/v1/crt", files={"video": ("r.mp4", finger_video)}, data={"site": "finger"})
+                assert third.status_code == 503 and third.headers["retry-after"] == "2"
+                # two uploads are held by the videos; the third slot is still there for a photo
+                assert c.post("/v1/mottling", files={"image": ("a.jpg", jpeg)}).status_code == 200
+            finally:
+                release.set()
+            assert [v.result().status_code for v in videos] == [200, 200]
+        assert analyzer.videos_in_flight == 0
