@@ -18,6 +18,8 @@ IMAGE_QUALITY_MESSAGES = {
     "blurred": "The photo is blurred. Hold the phone still and let it focus.",
     "no_skin": "No leg or skin was found in the photo. Frame the leg from the knee to the groin.",
     "low_resolution": "The photo is too small to judge. Use the phone's full resolution.",
+    "no_colour": "The photo has no colour (greyscale). Mottling is judged by colour: take a "
+                 "colour photo.",
 }
 
 

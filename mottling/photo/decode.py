@@ -8,8 +8,14 @@ Why each step is here:
   ``None``). Pillow's own bomb check still runs first and is mapped to the same error.
 - JPEG draft mode lets libjpeg decode a 12-megapixel phone photo straight at 1/2, 1/4 or 1/8 scale
   (DCT scaling), several times faster than a full decode followed by a resize.
-- EXIF orientation is applied, then every piece of metadata (EXIF, GPS, ICC, XMP, comments) is
-  dropped: nothing returned from here can leak where or when a photo was taken.
+- Shrink before widening: other formats are converted to 8-bit RGB and box-reduced strip by strip,
+  so the only full-size buffer is the decoder's own (a 49 MP 16-bit greyscale PNG once cost 1.3 GB
+  through int64 and RGB copies; now about 110 MB; ``benchmarks/photo_decode_memory.py``).
+- EXIF orientation is applied (after shrinking, to the small picture), and every piece of metadata
+  (EXIF, GPS, ICC, XMP, comments) is dropped: nothing returned from here can leak where or when a
+  photo was taken.
+- ``load_photo`` is the one entry point front ends use; it fixes the draft size from the model's
+  input size, so training, evaluation and inference see the same pixels.
 - ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never touched, so a truncated file is an error, not a
   silently grey-padded picture.
 """
