@@ -22,6 +22,11 @@ IMAGE_QUALITY_MESSAGES = {
                  "colour photo.",
 }
 
+# Flags that make the score meaningless, not merely less certain: it is still reported (with the
+# flag and a cut confidence) but never used as a finding, e.g. by the hypoperfusion rule.
+# Mottling is a colour sign, so a photo without colour cannot show it.
+UNSCORABLE_FLAGS = frozenset({"no_colour"})
+
 
 @dataclass(frozen=True)
 class MottlingResult:
@@ -35,6 +40,11 @@ class MottlingResult:
     model_sha256: str
     # The predicted mottled-area map (H x W floats in [0, 1]) for the overlay; not part of the JSON.
     area_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def usable_score(self) -> int | None:
+        """The score, or ``None`` when a flag in ``UNSCORABLE_FLAGS`` says it cannot be a finding."""
+        return None if UNSCORABLE_FLAGS & set(self.quality) else int(self.score)
 
     def to_dict(self) -> dict[str, Any]:
         return {

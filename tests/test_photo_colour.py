@@ -82,3 +82,27 @@ def test_a_greyscale_photo_scores_with_the_flag_and_a_cut_confidence(legs, tmp_p
     top = max(grey.probabilities)
     assert grey.confidence == pytest.approx(top * DEFAULT_POLICY.penalties["no_colour"])
     assert grey.to_dict()["quality"] == list(grey.quality)
+
+
+def test_a_greyscale_photo_never_fires_the_hypoperfusion_rule(legs, tmp_path):
+    """Its score is reported, flagged, but the mottling criterion is not evaluated at all."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.settings import ServerSettings
+
+    model_path = build_tiny_model(tmp_path / "model", input_size=64)
+    red = Image.fromarray(np.clip(np.asarray(legs[4], np.int16) + (90, -40, -40), 0, 255)
+                          .astype(np.uint8))              # the tiny model reads red as mottled
+    answers = {}
+    with TestClient(create_app(ServerSettings(model_path=model_path, warmup=False))) as client:
+        for name, image in {"colour": red, "grey": red.convert("L")}.items():
+            res = client.post("/v1/assess", files={"image": ("leg.jpg", encode(image, "JPEG"),
+                                                             "image/jpeg")})
+            assert res.status_code == 200, res.text
+            answers[name] = res.json()
+    colour, grey = answers["colour"], answers["grey"]
+    assert colour["mottling"]["score"] >= 1 and "no_colour" not in colour["mottling"]["quality"]
+    assert colour["hypoperfusion"]["evaluated"] == ["mottling_score>=1"]
+    assert "no_colour" in grey["mottling"]["quality"]
+    assert grey["hypoperfusion"] == {"hypoperfusion": False, "criteria": [], "evaluated": []}
