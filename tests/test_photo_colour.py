@@ -46,7 +46,8 @@ def test_every_kind_of_greyscale_file_is_flagged(legs, tone):
 
 
 def test_colour_photos_of_every_tone_and_light_are_not_flagged(legs):
-    lights = {"plain": (1.0, 1.0, 1.0), "dim": (0.35, 0.35, 0.35), "warm": (1.1, 1.0, 0.75),
+    lights = {"plain": (1.0, 1.0, 1.0), "dim": (0.35, 0.35, 0.35), "very dim": (0.2, 0.2, 0.2),
+              "warm": (1.1, 1.0, 0.75),
               "cool": (0.85, 0.95, 1.1)}
     for tone, leg in legs.items():
         for name, gain in lights.items():

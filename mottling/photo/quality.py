@@ -70,7 +70,7 @@ class QualityPolicy:
     skin_l_range: tuple[float, float] = (4.0, 98.0)
     min_short_side: int = 224         # pixels
     colour_min_saturation: float = 0.03   # 90th-percentile HSV saturation below which: no_colour
-    colour_min_value: int = 24        # pixels darker than this (max of R, G, B) carry no colour
+    colour_min_value: int = 8         # pixels darker than this (max of R, G, B) carry no colour
     # Long side of the copy every measure is taken on: about the model's input size, so blur that
     # the model cannot see is not flagged, and area averaging tames sensor noise.
     analysis_size: int = 256
@@ -179,11 +179,14 @@ def skin_mask(rgb: np.ndarray, policy: QualityPolicy = DEFAULT_POLICY) -> np.nda
 
 
 def colour_saturation(rgb: np.ndarray, min_value: int = 24) -> float | None:
-    """90th percentile of HSV saturation ((max - min) / max of R, G, B) over the pixels whose
-    brightest channel reaches ``min_value``; ``None`` when no pixel does (a black frame)."""
+    """90th percentile of HSV saturation ((max - min) / max of R, G, B) over the pixels that can
+    show a colour: brightest channel at least ``min_value`` and not blown to white in all three.
+    ``None`` when no pixel can (a black or burnt-out frame). The floor is low on purpose: in a dim
+    photo the skin may be the darkest thing in view, and quantisation noise in dark pixels only
+    ever adds saturation, so it can hide a faint colour but never invent a missing one."""
     px = np.asarray(rgb).reshape(-1, 3)
     top = px.max(axis=1).astype(np.float32)
-    lit = top >= min_value
+    lit = (top >= min_value) & (px.min(axis=1) < 250)
     if not lit.any():
         return None
     spread = top[lit] - px[lit].min(axis=1)
