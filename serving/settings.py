@@ -49,8 +49,19 @@ class ServerSettings(BaseSettings):
     max_concurrent_uploads: int = Field(64, gt=0)
     # Upload bytes held in memory at once by one process (50 maximum-size photos fit).
     max_buffered_bytes: int = Field(1200 * MB, gt=0)
-    # One per core, at most 4 (a decoded 50 MP photo is 150 MB); on 2 cores, 2 beat 4 in req/s.
-    analysis_concurrency: int = Field(default_factory=lambda: min(4, max(2, os.cpu_count() or 2)), gt=0)
+    # A body that sends nothing for this long, or (after the grace period) averages less than the
+    # minimum rate, is cut off with a 408 so a stalled client frees its slot (0 turns the rate off).
+    upload_idle_timeout_s: float = Field(10.0, gt=0)
+    upload_min_rate_bytes_s: float = Field(16_000.0, ge=0)
+    upload_rate_grace_s: float = Field(10.0, ge=0)
+
+    # Photos and videos have separate capacity, so a long video never makes a bedside photo wait.
+    # Photos: one per core, at most 4 (a decoded 50 MP photo is 150 MB); on 2 cores, 2 beat 4.
+    photo_concurrency: int = Field(default_factory=lambda: min(4, max(2, os.cpu_count() or 2)), gt=0)
+    # Videos: half the cores (one on 2 cores); more wait their turn, holding only their upload.
+    video_concurrency: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), gt=0)
+    # Video threads run at this lower CPU priority (Linux nice, per thread), so photos come first.
+    video_nice: int = Field(10, ge=0, le=19)
     # The overlay PNG the bedside page shows is drawn at most this many pixels on its long side.
     overlay_max_side: int = Field(1024, gt=0)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mottling.batch.runner import ENGINES, BatchConfig, run_batch
+from mottling.cli import EXIT_BAD_INPUT
 from mottling.scale import SITES
 
 
@@ -54,4 +55,4 @@ def batch(inputs: tuple[str, ...], out: Path, csv: bool, workers: int,
     if summary.n_errors:
         # SystemExit, not ctx.exit: mottling.cli.main runs click with standalone_mode=False and
         # drops the exit code that ctx.exit returns.
-        raise SystemExit(1)
+        raise SystemExit(EXIT_BAD_INPUT)

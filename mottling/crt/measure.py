@@ -13,7 +13,7 @@ from mottling.crt.refill import LN10, detect_press, fit_recovery
 from mottling.crt.roi import auto_roi, baseline_count, coarse_stack, spot_geometry, track_shifts
 from mottling.crt.signal import DEFAULT_SIGNAL, colour_signal, relative_colour, spot_series
 from mottling.crt.video import DecodedVideo, VideoLimits, VideoSource, decode_video
-from mottling.errors import InputError
+from mottling.errors import InputError, UnprocessableInputError
 from mottling.results import CrtResult, RecoveryCurve
 from mottling.scale import DEFAULT_THRESHOLDS, SITES, CrtThresholds, is_crt_prolonged
 
@@ -141,7 +141,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
 def _to_analysis(roi, video: DecodedVideo) -> tuple[int, int, int, int]:
     x, y, w, h = (int(v) for v in roi)
     if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > video.width or y + h > video.height:
-        raise InputError(f"the ROI {x},{y},{w},{h} does not lie inside the "
+        raise UnprocessableInputError(f"the ROI {x},{y},{w},{h} does not lie inside the "
                          f"{video.width}x{video.height} frame")
     s = video.scale
     return (int(round(x * s)), int(round(y * s)), max(1, int(round(w * s))),
