@@ -117,6 +117,9 @@ def index_archive(inputs: Sequence[str | os.PathLike]) -> Archive:
             if path in seen:
                 continue
             seen.add(path)
+            if src.problem is not None:   # a FIFO, device, link or unsafe member: never opened
+                archive.skipped[path] = src.problem
+                continue
             if src.member is None and not _inside(src.location, root):
                 archive.skipped[path] = "a link that leads outside the archive"
                 continue

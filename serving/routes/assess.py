@@ -76,8 +76,9 @@ async def post_assess(request: Request, settings: SettingsDep, analyzer: Analyze
         site=crt_result.site if crt_ok else None,
         thresholds=settings.thresholds)
     if format == "fhir":
+        failed = {name: str(o) for name, o in outcomes.items() if isinstance(o, MottlingError)}
         bundle = fhir.assessment_bundle(mottling_result, crt_result, flag, analyzer.model_version,
-                                        request_id=request_id(request))
+                                        request_id=request_id(request), failures=failed)
         return FhirJSONResponse(bundle)
     return SafeJSONResponse(envelope(request, {**bodies, "hypoperfusion": flag.to_dict(),
                                                "partial": bool(failures)}))
