@@ -101,9 +101,6 @@ class QualityReport:
             factor *= float(policy.penalties.get(flag, 1.0))
         return factor
 
-    def messages(self) -> list[str]:
-        return [IMAGE_QUALITY_MESSAGES[f] for f in self.flags]
-
 
 def assess_quality(image: Image.Image, policy: QualityPolicy = DEFAULT_POLICY) -> QualityReport:
     """Measure one photo (RGB) and raise the flags it deserves, in ``QUALITY_FLAGS`` order."""
