@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from mottling import __version__
 from mottling.rate.app import include_rater
 from serving.analysis import Analyzer
+from serving.deps import require_api_key
 from serving.errors import install_error_handlers
 from serving.limits import BodyCapMiddleware
 from serving.metrics import RequestContextMiddleware, ServerMetrics
@@ -59,7 +60,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(routes.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
-    include_rater(app)  # the rater page at /rate/ when MOTTLING_RATER_ARCHIVE is set
+    # the rater page at /rate/ when MOTTLING_RATER_ARCHIVE is set; its API needs the API key too
+    include_rater(app, [Depends(require_api_key)])
 
     # Bodies of every other route (the rater's answers, anything added later) stay small.
     upload_paths = frozenset(r.path for m in (mottling, crt, assess) for r in m.router.routes)

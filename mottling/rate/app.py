@@ -16,9 +16,9 @@ import os
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, params
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.concurrency import run_in_threadpool
@@ -63,8 +63,11 @@ async def _call(fn: Callable, *args) -> Any:
         return _error(err)
 
 
-def build_router(service: RateService) -> APIRouter:
+def build_router(service: RateService, api_dependencies: Sequence[params.Depends] = ()) -> APIRouter:
+    """The page and its static files (no data in them) are open; ``api_dependencies`` (the
+    server's API-key check in ``mottling serve``) guard every ``/rate/api`` route."""
     router = APIRouter(prefix="/rate", include_in_schema=False)
+    api = APIRouter(prefix="/api", dependencies=list(api_dependencies))
     config = {"fixed_rater": service.config.rater,
               "score_table": [{"score": s.score, "name": s.name, "extent": s.extent}
                               for s in SCORE_LEVELS],
@@ -84,34 +87,34 @@ def build_router(service: RateService) -> APIRouter:
         return Response((STATIC_DIR / name).read_bytes(), media_type=STATIC_FILES[name],
                         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 
-    @router.get("/api/config")
+    @api.get("/config")
     async def get_config():
         return config
 
-    @router.get("/api/session")
+    @api.get("/session")
     async def get_session(rater: str | None = None):
         result = await _call(service.session_view, rater)
         return result
 
-    @router.get("/api/photo/{item_id}")
+    @api.get("/photo/{item_id}")
     async def get_photo(item_id: str, rater: str | None = None):
         result = await _call(service.photo, rater, item_id)
         if isinstance(result, Response):
             return result
         return Response(result, media_type="image/jpeg", headers=MEDIA_HEADERS)
 
-    @router.get("/api/video/{item_id}")
+    @api.get("/video/{item_id}")
     async def get_video(item_id: str, rater: str | None = None):
         return await _call(service.video, rater, item_id)
 
-    @router.get("/api/video/{item_id}/frame/{index}")
+    @api.get("/video/{item_id}/frame/{index}")
     async def get_frame(item_id: str, index: int, rater: str | None = None):
         result = await _call(service.video_frame, rater, item_id, index)
         if isinstance(result, Response):
             return result
         return Response(result, media_type="image/jpeg", headers=MEDIA_HEADERS)
 
-    @router.post("/api/answer")
+    @api.post("/answer")
     async def post_answer(request: Request, rater: str | None = None):
         body = await request.body()
         if len(body) > 16_384:
@@ -124,6 +127,7 @@ def build_router(service: RateService) -> APIRouter:
             return _error(InputError("the answer must be a JSON object"))
         return await _call(service.answer, rater, payload)
 
+    router.include_router(api)
     return router
 
 
@@ -150,13 +154,15 @@ def create_app(service: RateService) -> FastAPI:
     return app
 
 
-def include_rater(app: FastAPI) -> None:
-    """Add the rater page to ``mottling serve`` when ``MOTTLING_RATER_ARCHIVE`` is set."""
+def include_rater(app: FastAPI, api_dependencies: Sequence[params.Depends] = ()) -> None:
+    """Add the rater page to ``mottling serve`` when ``MOTTLING_RATER_ARCHIVE`` is set; the
+    server passes its API-key check as ``api_dependencies``, so a key that guards ``/v1`` guards
+    the ratings too."""
     settings = RaterSettings()
     if not settings.archive:
         return
     archives = tuple(a for a in settings.archive.split(os.pathsep) if a)
     service = RateService(RateConfig(archives=archives, out_dir=settings.out))
-    app.include_router(build_router(service))
+    app.include_router(build_router(service, api_dependencies))
     log.info("rater page at /rate/: %d photos, %d videos", len(service.archive.photos),
              len(service.archive.videos))

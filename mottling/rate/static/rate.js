@@ -7,7 +7,8 @@ const T = { timings: [], shownPrefetched: 0, shownCold: 0, firstPhotoMs: null, s
 window.__rate = T;   // read by the browser tests: paging delays and prefetch hits
 
 const S = { rater: null, cfg: null, photos: [], videos: [], mode: "photo", pi: 0, vi: 0,
-  photoCache: new Map(), video: null, outbox: [], flushing: false, shownAt: 0 };
+  photoCache: new Map(), video: null, outbox: [], flushing: false, shownAt: 0,
+  key: sessionStorage.getItem("mottling-api-key") || "" };   // shared with the bedside page
 
 function uuid() {
   const b = crypto.getRandomValues(new Uint8Array(16));   // randomUUID needs a secure context
@@ -20,11 +21,26 @@ const api = (path) => `/rate/api/${path}${q()}`;
 const outboxKey = () => `mottling-rate-outbox:${S.rater}`;
 function showError(msg) { $("error").textContent = msg || ""; $("error").hidden = !msg; }
 
+// In `mottling serve` with MOTTLING_API_KEY set, every /rate/api request carries the key as a
+// header. An <img> cannot send one, so images are then fetched and shown from a blob: URL.
+const keyHeaders = () => (S.key ? { "X-API-Key": S.key } : {});
+const needsKey = (status) => status === 401 || status === 403;
 async function getJSON(url) {
-  const r = await fetch(url);
+  const r = await fetch(url, { headers: keyHeaders() });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+  if (!r.ok) throw Object.assign(new Error(body.error || `HTTP ${r.status}`), { status: r.status });
   return body;
+}
+function setImageSrc(img, url) {
+  if (!S.key) { img.src = url; return; }
+  fetch(url, { headers: keyHeaders() })
+    .then((r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.blob(); })
+    .then((blob) => {
+      const u = URL.createObjectURL(blob);
+      img.addEventListener("load", () => URL.revokeObjectURL(u), { once: true });
+      img.src = u;
+    })
+    .catch(() => { if (img.onerror) img.onerror(); });
 }
 
 // ---- saving ---------------------------------------------------------------------------------
@@ -52,7 +68,7 @@ async function flush(delay = 500) {
       const p = S.outbox[0];
       let r;
       try {
-        r = await fetch(api("answer"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(p) });
+        r = await fetch(api("answer"), { method: "POST", headers: { "Content-Type": "application/json", ...keyHeaders() }, body: JSON.stringify(p) });
       } catch (e) { r = null; }
       if (r && r.ok) {
         const body = await r.json();
@@ -62,7 +78,7 @@ async function flush(delay = 500) {
         renderProgress();
         continue;
       }
-      if (r && r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
+      if (r && r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429 && !needsKey(r.status)) {
         const body = await r.json().catch(() => ({}));
         S.outbox.shift(); saveOutbox();
         showError(`Not saved: ${body.error || r.status}. Please answer that item again.`);
@@ -102,7 +118,7 @@ function photoEntry(i) {
     img.alt = "Photo to score"; img.draggable = false;
     c = { img, ready: false };
     c.promise = new Promise((res) => { img.onload = () => { img.decode().catch(() => {}).then(() => { c.ready = true; res(); }); }; img.onerror = () => { c.failed = true; S.photoCache.delete(e.id); res(); }; });
-    img.src = api(`photo/${e.id}`);
+    setImageSrc(img, api(`photo/${e.id}`));
     S.photoCache.set(e.id, c);
   }
   return c;
@@ -197,7 +213,7 @@ function frameImg(v, k) {
   if (!f) {
     const img = new Image(); img.alt = `Frame ${k + 1}`; img.draggable = false;
     f = { img, promise: new Promise((res) => { img.onload = res; img.onerror = res; }) };
-    img.src = api(`video/${v.e.id}/frame/${k}`);
+    setImageSrc(img, api(`video/${v.e.id}/frame/${k}`));
     v.frames.set(k, f);
   }
   return f;
@@ -363,9 +379,20 @@ async function start() {
   setMode(S.photos.length || !S.videos.length ? "photo" : "video");
   flush();
 }
+function askForKey(problem) {   // asked once per tab; kept in sessionStorage, never in the URL
+  $("key-form").hidden = false; $("key-problem").textContent = problem;
+  $("key-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem("mottling-api-key", $("key-input").value.trim());
+    location.reload();
+  }, { once: true });
+}
 async function boot() {
   try {
-    S.cfg = await getJSON("/rate/api/config");
+    try { S.cfg = await getJSON("/rate/api/config"); } catch (err) {
+      if (needsKey(err.status)) return askForKey(S.key ? "That key was not accepted." : "");
+      throw err;
+    }
     wire();
     S.rater = S.cfg.fixed_rater || localStorage.getItem("mottling-rater");
     if (S.rater) return await start();
