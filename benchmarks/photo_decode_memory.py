@@ -3,17 +3,20 @@
     python benchmarks/photo_decode_memory.py [--megapixels 49] [--kinds grey16_png,rgb_png,...]
 
 Each photo kind is written once to a temporary folder (one colour, so the files are tiny while the
-pixel count is at the limit) and then decoded in a fresh child process, twice:
+pixel count is at the limit) and then decoded in a fresh child process, twice. A format whose own
+pixel limit is lower (WebP: ``ImageLimits.pixel_limit``) is measured at that limit, and once more at
+the requested size, where ours refuses it from the header (``webp_over``). ``heic_iphone48`` is an
+iPhone "HEIF Max" sized photo (8064x6048).
 
-- ``ours``: ``mottling.photo.decode.load_photo`` as every front end calls it (the shipped model's
-  320 px draft size), which shrinks strip by strip before widening to RGB;
+- ``ours``: ``mottling.photo.decode.load_photo`` with the default limits, as every front end calls
+  it (the shipped model's 320 px draft size), which shrinks strip by strip before widening to RGB;
 - ``widen-first``: the decoder as it was before (what a plain Pillow pipeline does too): JPEG draft,
   load, EXIF transpose, widen the whole picture to RGB (16-bit greyscale through int64), reduce.
 
 The figure is the child's peak resident memory (``VmHWM``; ``ru_maxrss`` would also count the
 parent's memory from before the child's ``exec``) minus its resident memory just before decoding
-(after the imports), in MB: the memory one decode adds to a process. The target
-is at most 200 MB for any photo within the pixel limit. The child processes run one at a time.
+(after the imports), in MiB (2**20 bytes): the memory one decode adds to a process. The target
+is at most 200 MiB for any photo within the pixel limit. The child processes run one at a time.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_MB = 200.0
 
 KINDS = ("grey16_png", "rgb16_png", "rgb_png", "rgba_png", "palette_png", "grey_png", "jpeg",
-         "jpeg_exif6", "webp", "heic")
+         "jpeg_exif6", "webp", "webp_over", "heic", "heic_iphone48")
+FORMAT_OF = {"webp": "WEBP", "webp_over": None, "heic": "HEIF", "heic_iphone48": "HEIF"}
 
 CHILD = r"""
 import json, sys
 sys.path.insert(0, {repo!r})
 import numpy as np
 from PIL import Image, ImageOps
-from mottling.photo.decode import DEFAULT_LIMITS, ImageLimits, load_photo
+from mottling.errors import InputTooLargeError
+from mottling.photo.decode import DEFAULT_LIMITS, load_photo
 
 def status_mb(key):
     with open("/proc/self/status") as fh:
@@ -67,12 +72,15 @@ def widen_first(path):
         return Image.frombytes("RGB", rgb.size, rgb.tobytes())
 
 path, mode = sys.argv[1], sys.argv[2]
-limits = ImageLimits(max_pixels=10**9)
 before = status_mb("VmRSS")
-if mode == "ours":
-    image = load_photo(path, 160, limits).image
-else:
-    image = widen_first(path)
+try:
+    if mode == "ours":
+        image = load_photo(path, 160, DEFAULT_LIMITS).image
+    else:
+        image = widen_first(path)
+except InputTooLargeError as err:
+    print(json.dumps({{"added_mb": status_mb("VmHWM") - before, "refused": str(err)}}))
+    raise SystemExit(0)
 peak = status_mb("VmHWM")
 print(json.dumps({{"added_mb": peak - before, "base_mb": before, "size": list(image.size)}}))
 """
@@ -101,10 +109,26 @@ def _png(path: Path, width: int, height: int, colour_type: int, bit_depth: int,
         fh.write(chunk(b"IEND", b""))
 
 
+def size_for(kind: str, side: int) -> tuple[int, int]:
+    """The requested square, an iPhone 48 MP frame, or the largest square the format accepts."""
+    sys.path.insert(0, str(REPO))
+    from mottling.photo.decode import DEFAULT_LIMITS
+
+    if kind == "heic_iphone48":
+        return 8064, 6048
+    fmt = FORMAT_OF.get(kind, "PNG")
+    if fmt is not None and side * side > DEFAULT_LIMITS.pixel_limit(fmt):
+        side = int(DEFAULT_LIMITS.pixel_limit(fmt) ** 0.5)
+    return side, side
+
+
 def make(kind: str, folder: Path, side: int) -> Path | None:
     from PIL import Image
 
     path = folder / kind
+    width, height = size_for(kind, side)
+    if kind.endswith("_png"):
+        side = width
     if kind == "grey16_png":
         _png(path, side, side, 0, 16, b"\x80\x00")
     elif kind == "rgb16_png":
@@ -117,15 +141,15 @@ def make(kind: str, folder: Path, side: int) -> Path | None:
         _png(path, side, side, 3, 8, b"\x00", palette=b"\xc0\x90\x80")
     elif kind == "grey_png":
         _png(path, side, side, 0, 8, b"\x80")
-    elif kind in ("jpeg", "jpeg_exif6", "webp", "heic"):
-        image = Image.new("RGB", (side, side), (192, 144, 128))
+    elif kind in ("jpeg", "jpeg_exif6", "webp", "webp_over", "heic", "heic_iphone48"):
+        image = Image.new("RGB", (width, height), (192, 144, 128))
         if kind == "jpeg":
             image.save(path, format="JPEG", quality=90)
         elif kind == "jpeg_exif6":
             exif = Image.Exif()
             exif[0x0112] = 6
             image.save(path, format="JPEG", quality=90, exif=exif)
-        elif kind == "webp":
+        elif kind.startswith("webp"):
             image.save(path, format="WEBP", quality=80)
         else:
             try:
@@ -158,8 +182,8 @@ def main() -> None:
     side = int(round((args.megapixels * 1e6) ** 0.5))
     kinds = [k for k in args.kinds.split(",") if k]
     print(f"photo decode memory: one-colour {side}x{side} photos ({side * side / 1e6:.0f} MP), "
-          f"peak RSS added by one decode in a fresh process (target <= {TARGET_MB:.0f} MB)")
-    print(f"{'kind':<13}{'file kB':>9}{'ours MB':>10}{'widen-first MB':>16}{'ratio':>8}")
+          f"peak RSS added by one decode in a fresh process (target <= {TARGET_MB:.0f} MiB)")
+    print(f"{'kind':<15}{'MP':>5}{'file kB':>9}{'ours MiB':>10}{'widen-first MiB':>17}{'ratio':>8}")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
@@ -170,15 +194,19 @@ def main() -> None:
             rows[kind] = {"file_bytes": path.stat().st_size, "ours": ours, "widen_first": before}
             path.unlink()
             a, b = ours.get("added_mb"), before.get("added_mb")
-            ratio = f"{b / a:.1f}x" if a and b else "-"
-            print(f"{kind:<13}{rows[kind]['file_bytes'] / 1000:>9.0f}"
+            ratio = f"{b / a:.1f}x" if a and b and "refused" not in ours else "-"
+            width, height = size_for(kind, side)
+            rows[kind]["megapixels"] = width * height / 1e6
+            print(f"{kind:<15}{width * height / 1e6:>5.1f}{rows[kind]['file_bytes'] / 1000:>9.0f}"
                   f"{a if a is not None else float('nan'):>10.0f}"
-                  f"{b if b is not None else float('nan'):>16.0f}{ratio:>8}"
+                  f"{b if b is not None else float('nan'):>17.0f}{ratio:>8}"
                   + ("" if a is None or a <= TARGET_MB else "  over target")
                   + (f"  ({ours.get('error') or before.get('error')})"
-                     if "error" in ours or "error" in before else ""))
-    worst = max((r["ours"].get("added_mb", 0.0) for r in rows.values()), default=0.0)
-    print(f"worst (ours): {worst:.0f} MB; target <= {TARGET_MB:.0f} MB: "
+                     if "error" in ours or "error" in before else "")
+                  + (f"  ours: refused (413): {ours['refused']}" if "refused" in ours else ""))
+    worst_kind = max(rows, key=lambda k: rows[k]["ours"].get("added_mb", 0.0), default=None)
+    worst = rows[worst_kind]["ours"].get("added_mb", 0.0) if worst_kind else 0.0
+    print(f"worst (ours): {worst:.0f} MiB ({worst_kind}); target <= {TARGET_MB:.0f} MiB: "
           f"{'met' if worst <= TARGET_MB else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps({"side": side, "rows": rows, "worst_mb": worst}, indent=2))

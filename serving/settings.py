@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mottling.photo.decode import MAX_PIXELS
 from mottling.scale import DEFAULT_THRESHOLDS, CrtThresholds
 
 MB = 1_000_000
@@ -32,7 +33,8 @@ class ServerSettings(BaseSettings):
     max_video_bytes: int = Field(100 * MB, gt=0)
     max_video_s: float = Field(60.0, gt=0)
     # Decoded pixels: a 200-megapixel photo or a decompression bomb is refused before it is expanded.
-    max_image_pixels: int = Field(50_000_000, gt=0)
+    # The default is the library's (mottling.photo.decode.MAX_PIXELS, 50 MP); WebP has a lower one.
+    max_image_pixels: int = Field(MAX_PIXELS, gt=0)
 
     # CRT thresholds of the hypoperfusion rule (ANDROMEDA-SHOCK finger, I-MICRO knee).
     crt_finger_s: float = Field(DEFAULT_THRESHOLDS.finger_s, gt=0)

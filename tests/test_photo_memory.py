@@ -69,3 +69,26 @@ def test_a_49_megapixel_greyscale_png_decodes_within_budget(tmp_path, kind, colo
     assert result["size"] == [334, 334]            # reduced 21 times (7000 // 320), rounded up
     assert result["pixel"] == [grey] * 3            # scaled, not clipped to white
     assert result["added_mb"] <= BUDGET_MB, f"{kind}: decoding took {result['added_mb']:.0f} MB"
+
+
+def _decode_in_child(path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(REPO)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_largest_webp_accepted_decodes_within_budget(tmp_path):
+    """Pillow's WebP decoder costs ~16 bytes a pixel (750 MB at 49 MP), so WebP has its own pixel
+    limit; a photo right at it must still fit the budget."""
+    from PIL import Image
+
+    from mottling.photo.decode import DEFAULT_LIMITS
+
+    side = int(DEFAULT_LIMITS.pixel_limit("WEBP") ** 0.5)
+    path = tmp_path / "limit.webp"
+    Image.new("RGB", (side, side), (192, 144, 128)).save(path, format="WEBP", quality=80)
+    result = _decode_in_child(path)
+    assert result["pixel"][0] in range(188, 197)
+    assert result["added_mb"] <= BUDGET_MB, f"WebP at {side}x{side}: {result['added_mb']:.0f} MB"

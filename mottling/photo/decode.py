@@ -6,6 +6,9 @@ Why each step is here:
 - The pixel limit is checked on the header, before a single pixel is decoded, and it is ours: it does
   not depend on Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` (which anyone may have set to
   ``None``). Pillow's own bomb check still runs first and is mapped to the same error.
+- Memory per decode is bounded by format, not only by pixels: each decoder's peak bytes per pixel is
+  measured, and a format whose decoder would pass the decode budget below the pixel limit gets its
+  own, lower limit (WebP: Pillow's decoder holds four full-size RGBA copies, so 12 MP, not 50).
 - JPEG draft mode lets libjpeg decode a 12-megapixel phone photo straight at 1/2, 1/4 or 1/8 scale
   (DCT scaling), several times faster than a full decode followed by a resize.
 - Shrink before widening: other formats are converted to 8-bit RGB and box-reduced strip by strip,
@@ -67,17 +70,47 @@ ORIENTATION_TAG = 0x0112
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
 
 
+# The pixel limit, defined here only (the server, batch and the rater read it unless configured):
+# width x height from the header. 48 and 50 MP phone cameras (8064x6048, 8160x6120) pass, 200 MP
+# does not.
+MAX_PIXELS = 50_000_000
+# The memory one decode may add to a process (peak resident set, benchmarks/photo_decode_memory.py).
+DECODE_BUDGET_BYTES = 200 * 2**20
+# Peak bytes per pixel each decoder holds, measured at 12 and 49 MP by
+# benchmarks/photo_decode_memory.py (slope of the peak against pixels), plus a fixed part for zlib,
+# strips and the encoded bytes. JPEG and PNG decode into one Pillow image (at most 4 bytes a pixel)
+# that is shrunk strip by strip; libheif holds its YCbCr planes next to the RGB picture; Pillow's
+# WebP decoder (libwebp's animation decoder) holds two RGBA canvases, a bytes copy of the frame and
+# the Pillow image. A format not listed costs as much as the worst.
+DECODER_BYTES_PER_PIXEL = {"JPEG": 4.0, "MPO": 4.0, "PNG": 4.0, "HEIF": 4.8, "WEBP": 16.0}
+DECODER_FIXED_BYTES = 8 * 2**20
+# Formats kept at the full pixel limit although their decoder passes the budget there: HEIC, so that
+# an iPhone's 48 MP "HEIF Max" photo (8064x6048) is still read. It peaks at about 223 MiB; libheif
+# can decode a grid image tile by tile, which would fix it, but pillow-heif does not expose that.
+OVER_BUDGET_FORMATS = ("HEIF",)
+
+
 @dataclass(frozen=True)
 class ImageLimits:
     """Hard limits on a photo. Exceeding one raises an ``InputError`` subclass."""
 
     max_bytes: int = 64 * 1024 * 1024     # the encoded file
-    max_pixels: int = 64_000_000          # width x height from the header: 48/50 MP phones pass, 200 MP does not
+    max_pixels: int = MAX_PIXELS          # width x height from the header, whatever the format
     min_side: int = 32                    # fewer pixels than this on a side cannot show a leg
+    max_decode_bytes: int = DECODE_BUDGET_BYTES   # lowers the pixel limit of costly decoders
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0 or self.min_side <= 0:
+        if min(self.max_bytes, self.max_pixels, self.min_side, self.max_decode_bytes) <= 0:
             raise ValueError("image limits must be positive")
+
+    def pixel_limit(self, image_format: str | None) -> int:
+        """The most pixels a photo in ``image_format`` may have: ``max_pixels``, or fewer where that
+        format's decoder would need more than ``max_decode_bytes`` to decode it."""
+        if image_format in OVER_BUDGET_FORMATS:
+            return self.max_pixels
+        per_pixel = DECODER_BYTES_PER_PIXEL.get(image_format or "", max(DECODER_BYTES_PER_PIXEL.values()))
+        affordable = int(max(0, self.max_decode_bytes - DECODER_FIXED_BYTES) / per_pixel)
+        return min(self.max_pixels, affordable)
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -133,7 +166,7 @@ def decode_photo(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
 
     try:
         with Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS) as im:
-            _check_size(im.size, limits)
+            _check_size(im.size, limits, im.format)
             stored_size = im.size
             if im.format == "HEIF":
                 # libheif applies the HEIF rotation and mirroring itself (and pillow-heif resets the
@@ -204,13 +237,24 @@ def _too_many_bytes(size: int, limits: ImageLimits) -> str:
             f"the limit is {limits.max_bytes / 2**20:.0f} MiB).")
 
 
-def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
+def _check_size(size: tuple[int, int], limits: ImageLimits, image_format: str | None = None) -> None:
     w, h = size
     if w * h > limits.max_pixels:
         raise InputTooLargeError(
             f"The image is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels); the limit is "
             f"{limits.max_pixels / 1e6:.0f} megapixels.")
+    allowed = limits.pixel_limit(image_format)
+    if w * h > allowed:
+        name = _FORMAT_NAMES.get(image_format or "", image_format)
+        raise InputTooLargeError(
+            f"The {name} image is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels); {name} photos are "
+            f"read up to {allowed / 1e6:.1f} megapixels, because decoding {name} takes much more "
+            f"memory. Re-export it as JPEG (up to {limits.max_pixels / 1e6:.0f} megapixels) and "
+            "send it again.")
     _check_min_side(size, limits)
+
+
+_FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC", "MPO": "JPEG"}
 
 
 def _check_min_side(size: tuple[int, int], limits: ImageLimits) -> None:

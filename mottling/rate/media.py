@@ -22,7 +22,7 @@ from PIL import Image
 
 from mottling.errors import InputError, InputTooLargeError, UnsupportedMediaError
 from mottling.media import HEAD_BYTES, VIDEO_DEMUXERS, sniff_format
-from mottling.photo.decode import ImageLimits, decode_image
+from mottling.photo.decode import MAX_PIXELS, ImageLimits, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RenderLimits:
     max_photo_bytes: int = 60 * 2**20
-    max_photo_pixels: int = 60_000_000
+    max_photo_pixels: int = MAX_PIXELS       # the library's pixel limit
     photo_long_side: int = 2048        # enough detail to zoom into the skin
     max_video_bytes: int = 300 * 2**20
     max_video_s: float = 60.0
