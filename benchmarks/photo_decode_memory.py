@@ -5,8 +5,9 @@
 Each photo kind is written once to a temporary folder (one colour, so the files are tiny while the
 pixel count is at the limit) and then decoded in a fresh child process, twice. A format whose own
 pixel limit is lower (WebP: ``ImageLimits.pixel_limit``) is measured at that limit, and once more at
-the requested size, where ours refuses it from the header (``webp_over``). ``heic_iphone48`` is an
-iPhone "HEIF Max" sized photo (8064x6048).
+the requested size, where ours refuses it from the header (``webp_over``; ``heic_over``, a
+single-picture HEIC). ``heic_iphone48`` is an iPhone "HEIF Max" sized photo (8064x6048) stored as
+a grid of 512x512 tiles, as the iPhone stores it, which ours reads a row of tiles at a time.
 
 - ``ours``: ``mottling.photo.decode.load_photo`` with the default limits, as every front end calls
   it (the shipped model's 320 px draft size), which shrinks strip by strip before widening to RGB;
@@ -34,8 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_MB = 200.0
 
 KINDS = ("grey16_png", "rgb16_png", "rgb_png", "rgba_png", "palette_png", "grey_png", "jpeg",
-         "jpeg_exif6", "webp", "webp_over", "heic", "heic_iphone48")
-FORMAT_OF = {"webp": "WEBP", "webp_over": None, "heic": "HEIF", "heic_iphone48": "HEIF"}
+         "jpeg_exif6", "webp", "webp_over", "heic", "heic_over", "heic_iphone48")
+FORMAT_OF = {"webp": "WEBP", "webp_over": None, "heic": "HEIF", "heic_over": None,
+             "heic_iphone48": "HEIF_GRID"}
 
 CHILD = r"""
 import json, sys
@@ -141,7 +143,7 @@ def make(kind: str, folder: Path, side: int) -> Path | None:
         _png(path, side, side, 3, 8, b"\x00", palette=b"\xc0\x90\x80")
     elif kind == "grey_png":
         _png(path, side, side, 0, 8, b"\x80")
-    elif kind in ("jpeg", "jpeg_exif6", "webp", "webp_over", "heic", "heic_iphone48"):
+    elif kind in ("jpeg", "jpeg_exif6", "webp", "webp_over", "heic", "heic_over", "heic_iphone48"):
         image = Image.new("RGB", (width, height), (192, 144, 128))
         if kind == "jpeg":
             image.save(path, format="JPEG", quality=90)
@@ -156,7 +158,9 @@ def make(kind: str, folder: Path, side: int) -> Path | None:
                 import pillow_heif
 
                 pillow_heif.register_heif_opener()
-                image.save(path, format="HEIF", quality=50)
+                grid = {"tile_size": 512, "enc_params": {"preset": "ultrafast"}}
+                image.save(path, format="HEIF", quality=50,
+                           **(grid if kind == "heic_iphone48" else {}))
             except Exception as err:  # noqa: BLE001 -- no HEIF encoder in this libheif build
                 print(f"  heic: cannot encode here ({type(err).__name__}); skipped")
                 return None

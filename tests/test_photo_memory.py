@@ -92,3 +92,19 @@ def test_the_largest_webp_accepted_decodes_within_budget(tmp_path):
     result = _decode_in_child(path)
     assert result["pixel"][0] in range(188, 197)
     assert result["added_mb"] <= BUDGET_MB, f"WebP at {side}x{side}: {result['added_mb']:.0f} MB"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_an_iphone_48_megapixel_heic_decodes_within_budget(tmp_path):
+    """An iPhone stores its 48 MP photo as a grid of 512x512 tiles; libheif's whole decode of it
+    peaked at 223 MiB, reading it a row of tiles at a time keeps it far below the budget."""
+    pytest.importorskip("pillow_heif")
+    from PIL import Image
+
+    path = tmp_path / "iphone.heic"
+    Image.new("RGB", (8064, 6048), (192, 144, 128)).save(
+        path, format="HEIF", quality=10, tile_size=512, enc_params={"preset": "ultrafast"})
+    result = _decode_in_child(path)
+    assert result["size"] == [448, 336]                # 8064x6048 reduced 18 times
+    assert [abs(a - b) <= 3 for a, b in zip(result["pixel"], (192, 144, 128))] == [True] * 3
+    assert result["added_mb"] <= BUDGET_MB, f"48 MP HEIC: {result['added_mb']:.0f} MB"

@@ -9,6 +9,7 @@ Why each step is here:
 - Memory per decode is bounded by format, not only by pixels: each decoder's peak bytes per pixel is
   measured, and a format whose decoder would pass the decode budget below the pixel limit gets its
   own, lower limit (WebP: Pillow's decoder holds four full-size RGBA copies, so 12 MP, not 50).
+  HEIC grid images (every iPhone photo) are read a row of tiles at a time (``heif_tiles``).
 - JPEG draft mode lets libjpeg decode a 12-megapixel phone photo straight at 1/2, 1/4 or 1/8 scale
   (DCT scaling), several times faster than a full decode followed by a resize.
 - Shrink before widening: other formats are converted to 8-bit RGB and box-reduced strip by strip,
@@ -44,6 +45,7 @@ from mottling.errors import (
     UnprocessableInputError,
     UnsupportedMediaError,
 )
+from mottling.photo.heif_tiles import Tiling, heif_tiling, strip_reader, tile_rows
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +81,14 @@ DECODE_BUDGET_BYTES = 200 * 2**20
 # Peak bytes per pixel each decoder holds, measured at 12 and 49 MP by
 # benchmarks/photo_decode_memory.py (slope of the peak against pixels), plus a fixed part for zlib,
 # strips and the encoded bytes. JPEG and PNG decode into one Pillow image (at most 4 bytes a pixel)
-# that is shrunk strip by strip; libheif holds its YCbCr planes next to the RGB picture; Pillow's
+# that is shrunk strip by strip; a HEIC grid is read a row of tiles at a time (HEIF_GRID), a
+# single-picture HEIC whole, where libheif holds its YCbCr planes next to the RGB picture (phones
+# store large HEICs as grids: HEVC's level limits stop a single picture at 35.6 MP); Pillow's
 # WebP decoder (libwebp's animation decoder) holds two RGBA canvases, a bytes copy of the frame and
 # the Pillow image. A format not listed costs as much as the worst.
-DECODER_BYTES_PER_PIXEL = {"JPEG": 4.0, "MPO": 4.0, "PNG": 4.0, "HEIF": 4.8, "WEBP": 16.0}
+DECODER_BYTES_PER_PIXEL = {"JPEG": 4.0, "MPO": 4.0, "PNG": 4.0, "HEIF_GRID": 0.5, "HEIF": 4.8,
+                           "WEBP": 16.0}
 DECODER_FIXED_BYTES = 8 * 2**20
-# Formats kept at the full pixel limit although their decoder passes the budget there: HEIC, so that
-# an iPhone's 48 MP "HEIF Max" photo (8064x6048) is still read. It peaks at about 223 MiB; libheif
-# can decode a grid image tile by tile, which would fix it, but pillow-heif does not expose that.
-OVER_BUDGET_FORMATS = ("HEIF",)
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,6 @@ class ImageLimits:
     def pixel_limit(self, image_format: str | None) -> int:
         """The most pixels a photo in ``image_format`` may have: ``max_pixels``, or fewer where that
         format's decoder would need more than ``max_decode_bytes`` to decode it."""
-        if image_format in OVER_BUDGET_FORMATS:
-            return self.max_pixels
         per_pixel = DECODER_BYTES_PER_PIXEL.get(image_format or "", max(DECODER_BYTES_PER_PIXEL.values()))
         affordable = int(max(0, self.max_decode_bytes - DECODER_FIXED_BYTES) / per_pixel)
         return min(self.max_pixels, affordable)
@@ -166,13 +165,15 @@ def decode_photo(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
 
     try:
         with Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS) as im:
-            _check_size(im.size, limits, im.format)
+            # a HEIC grid (every iPhone photo) is read tile by tile, so it costs less memory
+            tiling = heif_tiling(raw) if im.format == "HEIF" else None
+            _check_size(im.size, limits, "HEIF_GRID" if tiling else im.format)
             stored_size = im.size
             if im.format == "HEIF":
                 # libheif applies the HEIF rotation and mirroring itself (and pillow-heif resets the
                 # EXIF tag to 1 so that nothing turns the picture twice)
                 orientation = 1
-                rgb = _heif_to_rgb(raw, draft_size)
+                rgb = _heif_to_rgb(raw, draft_size, tiling, im.size)
             else:
                 if draft_size and im.format in ("JPEG", "MPO"):
                     im.draft("RGB", (draft_size, draft_size))
@@ -254,7 +255,7 @@ def _check_size(size: tuple[int, int], limits: ImageLimits, image_format: str | 
     _check_min_side(size, limits)
 
 
-_FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "HEIC", "MPO": "JPEG"}
+_FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "single-picture HEIC", "HEIF_GRID": "HEIC", "MPO": "JPEG"}
 
 
 def _check_min_side(size: tuple[int, int], limits: ImageLimits) -> None:
@@ -317,13 +318,21 @@ def _shrink_to_rgb(image: Image.Image, draft_size: int | None) -> Image.Image:
         image.crop((0, top, image.width, bottom)), grey_top))
 
 
-def _heif_to_rgb(raw: bytes, draft_size: int | None) -> Image.Image:
-    """HEIC/HEIF straight from libheif's decoded buffer, strip by strip.
+def _heif_to_rgb(raw: bytes, draft_size: int | None, tiling: Tiling | None,
+                 size: tuple[int, int]) -> Image.Image:
+    """HEIC/HEIF straight from libheif, strip by strip: a grid a row of tiles at a time.
 
     pillow-heif's Pillow plugin copies libheif's whole RGB buffer into a second, 4-byte-per-pixel
     Pillow image before anything can be shrunk (about 340 MB at 49 MP); reading the buffer as an
-    array and widening a strip at a time keeps the peak to libheif's own decode (about 220 MB).
+    array and widening a strip at a time keeps the peak to libheif's own decode (about 220 MB), and
+    reading a grid's tiles one row at a time keeps it to a row of tiles.
     """
+    if tiling is not None:
+        if (tiling.width, tiling.height) != tuple(size):
+            raise OSError("libheif's grid and pillow-heif disagree on the image size")
+        read, mode = strip_reader(tile_rows(raw, tiling)), "RGBA" if tiling.alpha else "RGB"
+        return _shrink_strips(size, draft_size, lambda top, bottom: Image.fromarray(
+            np.ascontiguousarray(read(top, bottom)), mode).convert("RGB"))
     heif = pillow_heif.open_heif(io.BytesIO(raw), convert_hdr_to_8bit=True)
     pixels = np.asarray(heif[heif.primary_index])          # a view of libheif's buffer
     mode = "RGBA" if pixels.shape[-1] == 4 else "RGB"
