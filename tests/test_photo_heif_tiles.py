@@ -70,3 +70,12 @@ def test_a_truncated_grid_is_a_clean_error():
     raw = _heic(_picture())
     with pytest.raises(InputError):
         decode_image(raw[: len(raw) * 3 // 4])
+
+
+def test_a_grid_of_few_huge_tiles_is_not_read_tile_by_tile():
+    raw = _heic(_picture(), tile=256)                   # 2x2 tiles of 256x256
+    tiling = heif_tiling(raw)
+    assert tiling is not None
+    cost = tiling.decode_bytes(decode.DECODER_BYTES_PER_PIXEL["HEIF"]) + DECODER_FIXED_BYTES
+    assert decode._affordable_grid(raw, ImageLimits(max_decode_bytes=int(cost) + 1)) == tiling
+    assert decode._affordable_grid(raw, ImageLimits(max_decode_bytes=int(cost) - 1)) is None

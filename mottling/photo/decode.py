@@ -87,7 +87,7 @@ DECODE_BUDGET_BYTES = 200 * 2**20
 # WebP decoder (libwebp's animation decoder) holds two RGBA canvases, a bytes copy of the frame and
 # the Pillow image. A format not listed costs as much as the worst.
 DECODER_BYTES_PER_PIXEL = {"JPEG": 4.0, "MPO": 4.0, "PNG": 4.0, "HEIF_GRID": 0.5, "HEIF": 4.8,
-                           "WEBP": 16.0}
+                           "WEBP": 16.0}   # HEIF_GRID: and a grid's tiles must fit (_affordable_grid)
 DECODER_FIXED_BYTES = 8 * 2**20
 
 
@@ -166,7 +166,7 @@ def decode_photo(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
     try:
         with Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS) as im:
             # a HEIC grid (every iPhone photo) is read tile by tile, so it costs less memory
-            tiling = heif_tiling(raw) if im.format == "HEIF" else None
+            tiling = _affordable_grid(raw, limits) if im.format == "HEIF" else None
             _check_size(im.size, limits, "HEIF_GRID" if tiling else im.format)
             stored_size = im.size
             if im.format == "HEIF":
@@ -316,6 +316,16 @@ def _shrink_to_rgb(image: Image.Image, draft_size: int | None) -> Image.Image:
     grey_top = _grey_top(image)
     return _shrink_strips(image.size, draft_size, lambda top, bottom: _to_rgb(
         image.crop((0, top, image.width, bottom)), grey_top))
+
+
+def _affordable_grid(raw: bytes, limits: ImageLimits) -> Tiling | None:
+    """The HEIC's grid when reading it tile by tile fits the decode budget (a grid of a few huge
+    tiles does not: it is then read whole, under that path's pixel limit), else None."""
+    tiling = heif_tiling(raw)
+    if tiling is None:
+        return None
+    cost = tiling.decode_bytes(DECODER_BYTES_PER_PIXEL["HEIF"]) + DECODER_FIXED_BYTES
+    return tiling if cost <= limits.max_decode_bytes else None
 
 
 def _heif_to_rgb(raw: bytes, draft_size: int | None, tiling: Tiling | None,

@@ -15,6 +15,7 @@ is decoded whole, under that path's (lower) pixel limit.
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import glob
 import logging
 import os
@@ -58,6 +59,15 @@ class Tiling:
     top: int
     alpha: bool
 
+    def decode_bytes(self, whole_bytes_per_pixel: float) -> float:
+        """Peak bytes of reading this grid: one tile decoded as libheif decodes a whole picture,
+        plus a row of tiles as RGB(A) and its copy while strips are cut from it."""
+        tile = self.tile_width * self.tile_height * whole_bytes_per_pixel
+        return tile + 2 * self.width * self.tile_height * (4 if self.alpha else 3)
+
+
+# Tiles in a grid read tile by tile; an iPhone's 48 MP photo has 192. Beyond this, the whole decode.
+MAX_TILES = 4096
 
 _P = ctypes.c_void_p
 _SIGNATURES: dict[str, tuple[object, list]] = {
@@ -91,6 +101,7 @@ def _libheif() -> ctypes.CDLL | None:
     here = os.path.dirname(pillow_heif.__file__)
     candidates = sorted(glob.glob(os.path.join(here + ".libs", "libheif*.so*"))
                         + glob.glob(os.path.join(here, ".dylibs", "libheif*.dylib")))
+    candidates += [p for p in [ctypes.util.find_library("heif")] if p]   # a source build
     for path in candidates:
         try:
             lib = ctypes.CDLL(path)
@@ -147,8 +158,8 @@ def heif_tiling(raw: bytes) -> Tiling | None:
         alpha = bool(lib.heif_image_handle_has_alpha_channel(primary.handle))
     finally:
         primary.close()
-    if t.num_columns * t.num_rows <= 1 or t.extra_dimensions:
-        return None
+    if not 1 < t.num_columns * t.num_rows <= MAX_TILES or t.extra_dimensions:
+        return None      # one picture, or so many tiny tiles that calling per tile would crawl
     if sorted((stored.image_width, stored.image_height)) != sorted((t.image_width, t.image_height)):
         return None      # cropped (clean aperture): read whole, libheif places nothing wrong then
     # Rotation or mirroring can bring the grid's overhanging right or bottom tiles to the left or
