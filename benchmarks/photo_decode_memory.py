@@ -1,6 +1,7 @@
 """Peak memory of decoding one hostile photo, ours against widening first, side by side.
 
     python benchmarks/photo_decode_memory.py [--megapixels 49] [--kinds grey16_png,rgb_png,...]
+                                             [--texture flat|photo]
 
 Each photo kind is written once to a temporary folder (one colour, so the files are tiny while the
 pixel count is at the limit) and then decoded in a fresh child process, twice. A format whose own
@@ -8,6 +9,8 @@ pixel limit is lower (WebP: ``ImageLimits.pixel_limit``) is measured at that lim
 the requested size, where ours refuses it from the header (``webp_over``; ``heic_over``, a
 single-picture HEIC). ``heic_iphone48`` is an iPhone "HEIF Max" sized photo (8064x6048) stored as
 a grid of 512x512 tiles, as the iPhone stores it, which ours reads a row of tiles at a time.
+``--texture photo`` fills the JPEG, WebP and HEIC photos with a grainy, mottled skin-like picture
+instead of one colour, so their files are as large as a real phone's (the PNGs stay one colour).
 
 - ``ours``: ``mottling.photo.decode.load_photo`` with the default limits, as every front end calls
   it (the shipped model's 320 px draft size), which shrinks strip by strip before widening to RGB;
@@ -73,8 +76,10 @@ def widen_first(path):
         rgb = rgb.reduce(f) if f >= 2 else rgb
         return Image.frombytes("RGB", rgb.size, rgb.tobytes())
 
+import time
 path, mode = sys.argv[1], sys.argv[2]
 before = status_mb("VmRSS")
+t0 = time.perf_counter()
 try:
     if mode == "ours":
         image = load_photo(path, 160, DEFAULT_LIMITS).image
@@ -84,7 +89,8 @@ except InputTooLargeError as err:
     print(json.dumps({{"added_mb": status_mb("VmHWM") - before, "refused": str(err)}}))
     raise SystemExit(0)
 peak = status_mb("VmHWM")
-print(json.dumps({{"added_mb": peak - before, "base_mb": before, "size": list(image.size)}}))
+print(json.dumps({{"added_mb": peak - before, "base_mb": before, "size": list(image.size),
+                  "seconds": time.perf_counter() - t0}}))
 """
 
 
@@ -124,7 +130,25 @@ def size_for(kind: str, side: int) -> tuple[int, int]:
     return side, side
 
 
-def make(kind: str, folder: Path, side: int) -> Path | None:
+def textured(width: int, height: int, seed: int = 0):
+    """A grainy, mottled skin-like picture, built a band of rows at a time."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out = Image.new("RGB", (width, height))
+    x = np.arange(width, dtype=np.float32)
+    for top in range(0, height, 256):
+        y = np.arange(top, min(height, top + 256), dtype=np.float32)[:, None]
+        blotch = 18 * np.sin(x / 97.0 + 0.6 * np.sin(y / 131.0)) * np.cos(y / 83.0 + x / 211.0)
+        base = np.array([196, 146, 128], np.float32)
+        band = base + blotch[..., None] * np.array([0.4, 1.0, 0.8], np.float32)
+        band += rng.normal(0, 6, band.shape).astype(np.float32)
+        out.paste(Image.fromarray(np.clip(band, 0, 255).astype(np.uint8)), (0, top))
+    return out
+
+
+def make(kind: str, folder: Path, side: int, texture: str = "flat") -> Path | None:
     from PIL import Image
 
     path = folder / kind
@@ -144,7 +168,8 @@ def make(kind: str, folder: Path, side: int) -> Path | None:
     elif kind == "grey_png":
         _png(path, side, side, 0, 8, b"\x80")
     elif kind in ("jpeg", "jpeg_exif6", "webp", "webp_over", "heic", "heic_over", "heic_iphone48"):
-        image = Image.new("RGB", (width, height), (192, 144, 128))
+        image = (Image.new("RGB", (width, height), (192, 144, 128)) if texture == "flat"
+                 else textured(width, height))
         if kind == "jpeg":
             image.save(path, format="JPEG", quality=90)
         elif kind == "jpeg_exif6":
@@ -181,17 +206,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megapixels", type=float, default=49.0)
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--texture", choices=("flat", "photo"), default="flat")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     side = int(round((args.megapixels * 1e6) ** 0.5))
     kinds = [k for k in args.kinds.split(",") if k]
-    print(f"photo decode memory: one-colour {side}x{side} photos ({side * side / 1e6:.0f} MP), "
+    what = "one-colour" if args.texture == "flat" else "textured (JPEG/WebP/HEIC)"
+    print(f"photo decode memory: {what} {side}x{side} photos ({side * side / 1e6:.0f} MP), "
           f"peak RSS added by one decode in a fresh process (target <= {TARGET_MB:.0f} MiB)")
-    print(f"{'kind':<15}{'MP':>5}{'file kB':>9}{'ours MiB':>10}{'widen-first MiB':>17}{'ratio':>8}")
+    print(f"{'kind':<15}{'MP':>5}{'file kB':>9}{'ours MiB':>10}{'widen-first MiB':>17}{'ratio':>8}"
+          f"{'ours s':>8}{'before s':>10}")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            path = make(kind, Path(tmp), side)
+            path = make(kind, Path(tmp), side, args.texture)
             if path is None:
                 continue
             ours, before = measure(path, "ours"), measure(path, "widen-first")
@@ -204,6 +232,8 @@ def main() -> None:
             print(f"{kind:<15}{width * height / 1e6:>5.1f}{rows[kind]['file_bytes'] / 1000:>9.0f}"
                   f"{a if a is not None else float('nan'):>10.0f}"
                   f"{b if b is not None else float('nan'):>17.0f}{ratio:>8}"
+                  f"{ours.get('seconds', float('nan')):>8.2f}"
+                  f"{before.get('seconds', float('nan')):>10.2f}"
                   + ("" if a is None or a <= TARGET_MB else "  over target")
                   + (f"  ({ours.get('error') or before.get('error')})"
                      if "error" in ours or "error" in before else "")

@@ -98,7 +98,7 @@ def test_the_largest_webp_accepted_decodes_within_budget(tmp_path):
 def test_an_iphone_48_megapixel_heic_decodes_within_budget(tmp_path):
     """An iPhone stores its 48 MP photo as a grid of 512x512 tiles; libheif's whole decode of it
     peaked at 223 MiB, reading it a row of tiles at a time keeps it far below the budget."""
-    pytest.importorskip("pillow_heif")
+    pytest.importorskip("pillow_heif").register_heif_opener()
     from PIL import Image
 
     path = tmp_path / "iphone.heic"
