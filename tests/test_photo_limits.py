@@ -47,7 +47,8 @@ def test_every_format_fits_the_decode_budget_at_its_own_limit():
     # the measured cost model: JPEG and PNG up to the pixel limit, WebP far lower
     assert DEFAULT_LIMITS.pixel_limit("JPEG") == DEFAULT_LIMITS.pixel_limit("PNG") == MAX_PIXELS
     assert 12_000_000 < DEFAULT_LIMITS.pixel_limit("WEBP") < 13_000_000   # a 12 MP phone WebP passes
-    assert DEFAULT_LIMITS.pixel_limit("XYZ") == DEFAULT_LIMITS.pixel_limit("WEBP")  # unknown: worst
+    # a format not measured counts as the worst
+    assert DEFAULT_LIMITS.pixel_limit("XYZ") == DEFAULT_LIMITS.pixel_limit("WEBP")
     half = ImageLimits(max_decode_bytes=DECODE_BUDGET_BYTES // 2)
     assert half.pixel_limit("WEBP") < DEFAULT_LIMITS.pixel_limit("WEBP") / 2
     assert half.pixel_limit("PNG") < MAX_PIXELS

@@ -71,8 +71,9 @@ def test_the_page_asks_for_the_key_once_then_rates(served):
             page.wait_for_selector("#login:not([hidden])", timeout=10_000)
             page.fill("#rater-input", "keyed")
             page.click("#login button[type=submit]")
-            page.wait_for_function("() => { const i = document.querySelector('#photo-stage img');"
-                                   " return i && i.complete && i.naturalWidth > 0; }", timeout=10_000)
+            page.wait_for_function(
+                "() => { const i = document.querySelector('#photo-stage img');"
+                " return i && i.complete && i.naturalWidth > 0; }", timeout=10_000)
             page.keyboard.press("3")
             page.wait_for_function("() => document.querySelector('#save-status').dataset.unsaved"
                                    " === '0' && window.__rate.sent === 1", timeout=10_000)

@@ -107,7 +107,8 @@ class ImageLimits:
     def pixel_limit(self, image_format: str | None) -> int:
         """The most pixels a photo in ``image_format`` may have: ``max_pixels``, or fewer where that
         format's decoder would need more than ``max_decode_bytes`` to decode it."""
-        per_pixel = DECODER_BYTES_PER_PIXEL.get(image_format or "", max(DECODER_BYTES_PER_PIXEL.values()))
+        worst = max(DECODER_BYTES_PER_PIXEL.values())
+        per_pixel = DECODER_BYTES_PER_PIXEL.get(image_format or "", worst)
         affordable = int(max(0, self.max_decode_bytes - DECODER_FIXED_BYTES) / per_pixel)
         return min(self.max_pixels, affordable)
 
@@ -238,7 +239,8 @@ def _too_many_bytes(size: int, limits: ImageLimits) -> str:
             f"the limit is {limits.max_bytes / 2**20:.0f} MiB).")
 
 
-def _check_size(size: tuple[int, int], limits: ImageLimits, image_format: str | None = None) -> None:
+def _check_size(size: tuple[int, int], limits: ImageLimits,
+                image_format: str | None = None) -> None:
     w, h = size
     if w * h > limits.max_pixels:
         raise InputTooLargeError(

@@ -63,7 +63,8 @@ async def _call(fn: Callable, *args) -> Any:
         return _error(err)
 
 
-def build_router(service: RateService, api_dependencies: Sequence[params.Depends] = ()) -> APIRouter:
+def build_router(service: RateService,
+                 api_dependencies: Sequence[params.Depends] = ()) -> APIRouter:
     """The page and its static files (no data in them) are open; ``api_dependencies`` (the
     server's API-key check in ``mottling serve``) guard every ``/rate/api`` route."""
     router = APIRouter(prefix="/rate", include_in_schema=False)
