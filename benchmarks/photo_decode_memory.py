@@ -117,16 +117,17 @@ def _png(path: Path, width: int, height: int, colour_type: int, bit_depth: int,
         fh.write(chunk(b"IEND", b""))
 
 
-def size_for(kind: str, side: int) -> tuple[int, int]:
-    """The requested square, an iPhone 48 MP frame, or the largest square the format accepts."""
+def size_for(kind: str, side: int, scale: float = 1.0) -> tuple[int, int]:
+    """The requested square, an iPhone 48 MP frame, or the largest square the format accepts
+    (times ``scale``: a large grainy file lowers that limit, as its bytes count too)."""
     sys.path.insert(0, str(REPO))
     from mottling.photo.decode import DEFAULT_LIMITS
 
     if kind == "heic_iphone48":
         return 8064, 6048
     fmt = FORMAT_OF.get(kind, "PNG")
-    if fmt is not None and side * side > DEFAULT_LIMITS.pixel_limit(fmt):
-        side = int(DEFAULT_LIMITS.pixel_limit(fmt) ** 0.5)
+    if fmt is not None and side * side > DEFAULT_LIMITS.pixel_limit(fmt) * scale:
+        side = int((DEFAULT_LIMITS.pixel_limit(fmt) * scale) ** 0.5)
     return side, side
 
 
@@ -148,11 +149,12 @@ def textured(width: int, height: int, seed: int = 0):
     return out
 
 
-def make(kind: str, folder: Path, side: int, texture: str = "flat") -> Path | None:
+def make(kind: str, folder: Path, side: int, texture: str = "flat",
+         scale: float = 1.0) -> Path | None:
     from PIL import Image
 
     path = folder / kind
-    width, height = size_for(kind, side)
+    width, height = size_for(kind, side, scale)
     if kind.endswith("_png"):
         side = width
     if kind == "grey16_png":
@@ -219,15 +221,24 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
-            path = make(kind, Path(tmp), side, args.texture)
+            scale = 1.0
+            while True:      # the largest accepted: step down while ours refuses it
+                path = make(kind, Path(tmp), side, args.texture, scale)
+                if path is None:
+                    break
+                ours = measure(path, "ours")
+                if "refused" not in ours or FORMAT_OF.get(kind) in (None, "PNG") or scale < 0.6:
+                    break
+                path.unlink()
+                scale *= 0.92
             if path is None:
                 continue
-            ours, before = measure(path, "ours"), measure(path, "widen-first")
+            before = measure(path, "widen-first")
             rows[kind] = {"file_bytes": path.stat().st_size, "ours": ours, "widen_first": before}
             path.unlink()
             a, b = ours.get("added_mb"), before.get("added_mb")
             ratio = f"{b / a:.1f}x" if a and b and "refused" not in ours else "-"
-            width, height = size_for(kind, side)
+            width, height = size_for(kind, side, scale)
             rows[kind]["megapixels"] = width * height / 1e6
             print(f"{kind:<15}{width * height / 1e6:>5.1f}{rows[kind]['file_bytes'] / 1000:>9.0f}"
                   f"{a if a is not None else float('nan'):>10.0f}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -17,6 +18,7 @@ from PIL import Image
 from mottling.errors import InputTooLargeError
 from mottling.photo.decode import (
     DECODE_BUDGET_BYTES,
+    DECODER_FIXED_BYTES,
     DEFAULT_LIMITS,
     MAX_PIXELS,
     ImageLimits,
@@ -73,3 +75,35 @@ def test_the_server_answers_413_for_it(tmp_path):
         resp = client.post("/v1/mottling", files={"image": ("big.webp", _webp(4200, 4000))})
     assert resp.status_code == 413
     assert "Re-export it as JPEG" in resp.json()["error"]
+
+
+def _grainy(width: int, height: int) -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def test_the_encoded_file_counts_against_the_budget_too():
+    """A grainy file is held (and copied) while it is decoded: a large one is refused where a
+    one-colour file of the same pixel count passes."""
+    def png(image: Image.Image) -> bytes:
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return out.getvalue()
+
+    flat, grainy = png(Image.new("RGB", (600, 400), (192, 144, 128))), png(_grainy(600, 400))
+    assert len(grainy) > 600_000 > 20 * len(flat)
+    limits = ImageLimits(max_decode_bytes=DECODER_FIXED_BYTES + 4 * 600 * 400 + 300_000)
+    assert decode_image(flat, limits, draft_size=None).size == (600, 400)
+    with pytest.raises(InputTooLargeError, match=r"0\.7 MB\) would need more than"):
+        decode_image(grainy, limits, draft_size=None)
+
+
+def test_jpeg_counts_the_pixels_of_its_draft_mode_decode():
+    out = io.BytesIO()
+    _grainy(2560, 1920).save(out, format="JPEG", quality=90)
+    data = out.getvalue()
+    # enough for the file and a 1/4-scale decode (640x480), far too little for a full one
+    limits = ImageLimits(max_decode_bytes=DECODER_FIXED_BYTES + len(data) + 4 * 640 * 480 + 65536)
+    assert decode_image(data, limits, draft_size=320).size == (640, 480)
+    with pytest.raises(InputTooLargeError):
+        decode_image(data, limits, draft_size=None)

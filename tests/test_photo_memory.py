@@ -86,7 +86,7 @@ def test_the_largest_webp_accepted_decodes_within_budget(tmp_path):
 
     from mottling.photo.decode import DEFAULT_LIMITS
 
-    side = int(DEFAULT_LIMITS.pixel_limit("WEBP") ** 0.5)
+    side = int(DEFAULT_LIMITS.pixel_limit("WEBP", encoded_bytes=100_000) ** 0.5)   # file: ~25 kB
     path = tmp_path / "limit.webp"
     Image.new("RGB", (side, side), (192, 144, 128)).save(path, format="WEBP", quality=80)
     result = _decode_in_child(path)

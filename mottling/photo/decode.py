@@ -78,9 +78,9 @@ ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
 MAX_PIXELS = 50_000_000
 # The memory one decode may add to a process (peak resident set, benchmarks/photo_decode_memory.py).
 DECODE_BUDGET_BYTES = 200 * 2**20
-# Peak bytes per pixel each decoder holds, measured at 12 and 49 MP by
-# benchmarks/photo_decode_memory.py (slope of the peak against pixels), plus a fixed part for zlib,
-# strips and the encoded bytes. JPEG and PNG decode into one Pillow image (at most 4 bytes a pixel)
+# Peak bytes per decoded pixel each decoder holds, measured at 12 and 49 MP by
+# benchmarks/photo_decode_memory.py (slope of the peak against pixels), plus a fixed part for zlib
+# and strips, plus the copies of the encoded file held meanwhile. JPEG and PNG decode into one Pillow image (at most 4 bytes a pixel)
 # that is shrunk strip by strip; a HEIC grid is read a row of tiles at a time (HEIF_GRID), a
 # single-picture HEIC whole, where libheif holds its YCbCr planes next to the RGB picture (phones
 # store large HEICs as grids: HEVC's level limits stop a single picture at 35.6 MP); Pillow's
@@ -89,6 +89,10 @@ DECODE_BUDGET_BYTES = 200 * 2**20
 DECODER_BYTES_PER_PIXEL = {"JPEG": 4.0, "MPO": 4.0, "PNG": 4.0, "HEIF_GRID": 0.5, "HEIF": 4.8,
                            "WEBP": 16.0}   # HEIF_GRID: and a grid's tiles must fit (_affordable_grid)
 DECODER_FIXED_BYTES = 8 * 2**20
+# Copies of the encoded file held while decoding (ours, then pillow-heif's and libheif's, or
+# Pillow's WebP reader's), measured with grainy photos whose files are as large as a phone's
+# (``--texture photo``): a 7 MB single-picture HEIC added 28 MiB over a one-colour one.
+ENCODED_COPIES = {"WEBP": 2.0, "HEIF": 4.0, "HEIF_GRID": 3.0}     # JPEG, PNG: 1
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,14 @@ class ImageLimits:
         if min(self.max_bytes, self.max_pixels, self.min_side, self.max_decode_bytes) <= 0:
             raise ValueError("image limits must be positive")
 
-    def pixel_limit(self, image_format: str | None) -> int:
-        """The most pixels a photo in ``image_format`` may have: ``max_pixels``, or fewer where that
-        format's decoder would need more than ``max_decode_bytes`` to decode it."""
+    def pixel_limit(self, image_format: str | None, encoded_bytes: int = 0) -> int:
+        """The most pixels a decoder of ``image_format`` may produce from a file of
+        ``encoded_bytes``: ``max_pixels``, or fewer where it would need more than
+        ``max_decode_bytes`` (JPEG counts the pixels of its draft-mode decode)."""
         worst = max(DECODER_BYTES_PER_PIXEL.values())
         per_pixel = DECODER_BYTES_PER_PIXEL.get(image_format or "", worst)
-        affordable = int(max(0, self.max_decode_bytes - DECODER_FIXED_BYTES) / per_pixel)
+        held = DECODER_FIXED_BYTES + ENCODED_COPIES.get(image_format or "", 1.0) * encoded_bytes
+        affordable = int(max(0.0, self.max_decode_bytes - held) / per_pixel)
         return min(self.max_pixels, affordable)
 
 
@@ -168,16 +174,18 @@ def decode_photo(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
         with Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS) as im:
             # a HEIC grid (every iPhone photo) is read tile by tile, so it costs less memory
             tiling = _affordable_grid(raw, limits) if im.format == "HEIF" else None
-            _check_size(im.size, limits, "HEIF_GRID" if tiling else im.format)
+            _check_size(im.size, limits)
             stored_size = im.size
+            if draft_size and im.format in ("JPEG", "MPO"):
+                im.draft("RGB", (draft_size, draft_size))      # im.size is now the decoded size
+            _check_memory(stored_size, im.size, len(raw), "HEIF_GRID" if tiling else im.format,
+                          limits)
             if im.format == "HEIF":
                 # libheif applies the HEIF rotation and mirroring itself (and pillow-heif resets the
                 # EXIF tag to 1 so that nothing turns the picture twice)
                 orientation = 1
                 rgb = _heif_to_rgb(raw, draft_size, tiling, im.size)
             else:
-                if draft_size and im.format in ("JPEG", "MPO"):
-                    im.draft("RGB", (draft_size, draft_size))
                 im.load()
                 orientation = _orientation(im)
                 rgb = _shrink_to_rgb(im, draft_size)
@@ -239,22 +247,27 @@ def _too_many_bytes(size: int, limits: ImageLimits) -> str:
             f"the limit is {limits.max_bytes / 2**20:.0f} MiB).")
 
 
-def _check_size(size: tuple[int, int], limits: ImageLimits,
-                image_format: str | None = None) -> None:
+def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
     w, h = size
     if w * h > limits.max_pixels:
         raise InputTooLargeError(
             f"The image is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels); the limit is "
             f"{limits.max_pixels / 1e6:.0f} megapixels.")
-    allowed = limits.pixel_limit(image_format)
-    if w * h > allowed:
-        name = _FORMAT_NAMES.get(image_format or "", image_format)
-        raise InputTooLargeError(
-            f"The {name} image is {w}x{h} pixels ({w * h / 1e6:.0f} megapixels); {name} photos are "
-            f"read up to {allowed / 1e6:.1f} megapixels, because decoding {name} takes much more "
-            f"memory. Re-export it as JPEG (up to {limits.max_pixels / 1e6:.0f} megapixels) and "
-            "send it again.")
     _check_min_side(size, limits)
+
+
+def _check_memory(stored: tuple[int, int], decoded: tuple[int, int], encoded_bytes: int,
+                  image_format: str | None, limits: ImageLimits) -> None:
+    """Refuse, before decoding, a photo whose decoder would take more than the decode budget."""
+    if decoded[0] * decoded[1] <= limits.pixel_limit(image_format, encoded_bytes):
+        return
+    name = _FORMAT_NAMES.get(image_format or "", image_format)
+    w, h = stored
+    raise InputTooLargeError(
+        f"The {name} image ({w}x{h} pixels, {encoded_bytes / 1e6:.1f} MB) would need more than "
+        f"{limits.max_decode_bytes / 2**20:.0f} MiB of memory to decode ({name} photos are read "
+        f"up to {limits.pixel_limit(image_format) / 1e6:.1f} megapixels). Re-export it as JPEG "
+        f"(up to {limits.max_pixels / 1e6:.0f} megapixels) and send it again.")
 
 
 _FORMAT_NAMES = {"WEBP": "WebP", "HEIF": "single-picture HEIC", "HEIF_GRID": "HEIC", "MPO": "JPEG"}
