@@ -18,9 +18,9 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from mottling.scale import N_CLASSES
 from training.config import TrainConfig
 
-N_CLASSES = 6
 
 
 def _features(backbone: str) -> tuple[nn.Sequential, str]:

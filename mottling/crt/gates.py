@@ -1,6 +1,6 @@
 """Quality gates: when a refill measurement must be rejected rather than reported.
 
-A rejection is never turned into a number (docs/design.md); each gate returns the reason a person
+A rejection is never turned into a number (docs/design.md, "CRT"); each gate returns the reason a person
 reads, which starts with its category (``REASON_CATEGORIES``) and a colon.
 """
 

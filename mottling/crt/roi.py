@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from mottling.crt.motion import block_means
+from mottling.errors import UnprocessableInputError
 
 TRACK_HZ = 60.0   # the occluder's exit is found on frames at about this rate
 
@@ -133,3 +134,20 @@ def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> Spo
     far_mask = dist > 4.8 * half
     return SpotGeometry(roi=roi, inner_box=inner, roi_mask=roi_mask, ring_mask=ring_mask,
                         far_mask=far_mask)
+
+
+def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
+    """``"X,Y,W,H"`` (pixels of the upright frame, as the CLI's ``--roi`` and the HTTP ``roi``
+    field take it) -> a tuple; empty means none. Raises ``UnprocessableInputError`` otherwise: four
+    integers, a corner inside the picture's quadrant (X, Y >= 0) and a positive width and height."""
+    if text is None or not text.strip():
+        return None
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4 or parts[0] < 0 or parts[1] < 0 or parts[2] <= 0 or parts[3] <= 0:
+        raise UnprocessableInputError(
+            f"roi must be X,Y,W,H integers with X, Y >= 0 and a positive width and height, "
+            f"got {text[:60]!r}")
+    return parts  # type: ignore[return-value]
