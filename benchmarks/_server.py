@@ -48,14 +48,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(model: Path, workers: int = 1, extra_env: dict[str, str] | None = None):
-    """A real uvicorn process (``mottling serve``) on a free loopback port; yields (url, Popen)."""
+def serve(model: Path, workers: int = 1, extra_env: dict[str, str] | None = None,
+          cwd: Path | None = None):
+    """A real uvicorn process (``mottling serve``) on a free loopback port; yields (url, Popen).
+
+    ``cwd`` (default: the repository) is where the server runs; with ``python -c`` its folder
+    comes first on the import path, so another checkout's folder serves that checkout's code."""
     port = free_port()
     env = {**os.environ, "MOTTLING_MODEL_PATH": str(model), **(extra_env or {})}
     cmd = [sys.executable, "-c", "import sys; from mottling.cli import main; sys.exit(main(sys.argv[1:]))",
            "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
            "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=env, cwd=str(REPO))
+    proc = subprocess.Popen(cmd, env=env, cwd=str(cwd or REPO))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -98,8 +98,8 @@ def http_caller(url: str, photo: bytes):
 
 
 def inprocess_caller(model_path: Path, photo: bytes):
-    from mottling.imaging import decode_image
-    from mottling.model import load_model
+    from mottling.photo.decode import decode_image
+    from mottling.photo.model import load_model
 
     model = load_model(model_path)
     model.predict([decode_image(photo)])

@@ -39,10 +39,10 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mottling.imaging import DEFAULT_DRAFT_SIZE, decode_image  # noqa: E402
-from mottling.model import DEFAULT_MODEL_NAME, load_model  # noqa: E402
-from mottling.preprocess import to_input, unletterbox_map  # noqa: E402
-from mottling.quality import assess_quality  # noqa: E402
+from mottling.photo.decode import DEFAULT_DRAFT_SIZE, decode_image  # noqa: E402
+from mottling.photo.model import DEFAULT_MODEL_NAME, load_model  # noqa: E402
+from mottling.photo.preprocess import to_input, unletterbox_map  # noqa: E402
+from mottling.photo.quality import assess_quality  # noqa: E402
 
 PHONE_SIZE = (4032, 3024)   # 12.2 MP, the usual 4:3 phone sensor
 

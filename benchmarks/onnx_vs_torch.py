@@ -38,7 +38,7 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from mottling.preprocess import to_input
+    from mottling.photo.preprocess import to_input
     from mottling.synth.images import render_photo
     from training.checkpoint import model_from_checkpoint, spec_from_config
     from training.model import ExportWrapper

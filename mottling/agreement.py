@@ -24,10 +24,10 @@ import numpy as np
 
 from mottling import metrics
 from mottling.errors import InputError
-from mottling.scale import DEFAULT_THRESHOLDS, CrtThresholds
+from mottling.scale import DEFAULT_THRESHOLDS, SITES, CrtThresholds
+from mottling.scale import N_CLASSES as N_SCORES
 from mottling.skin import monk_group
 
-N_SCORES = 6
 
 
 @dataclass
@@ -221,11 +221,11 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
     for item in labels.crts:
         row = by_path.get(matched.get(item, ""))
         site = (row or {}).get("site") or labels.site.get(item)
-        if site in ("finger", "knee"):
+        if site in SITES:
             site_of[item] = site
         statuses["missing" if row is None else str(row.get("status"))] += 1
         if row is not None and row.get("status") == "ok" and row.get("crt_s") is not None \
-                and site in ("finger", "knee"):
+                and site in SITES:
             model_crt[item] = float(row["crt_s"])
     coverage["crt_labelled"] = len(labels.crts)
     coverage["crt_model_status"] = dict(statuses)

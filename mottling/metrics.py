@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from mottling.scale import N_CLASSES
+
 
 def _as_int_labels(a, n_classes: int) -> np.ndarray:
     arr = np.asarray(a)
@@ -30,7 +32,7 @@ def _paired(a, b, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def confusion_matrix(a, b, n_classes: int = 6) -> np.ndarray:
+def confusion_matrix(a, b, n_classes: int = N_CLASSES) -> np.ndarray:
     """Counts ``m[i, j]`` of items rated ``i`` by ``a`` (rows, the reference) and ``j`` by ``b``."""
     x, y = _paired(a, b, n_classes)
     m = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -59,12 +61,12 @@ def _weighted_kappa(a, b, n_classes: int, weights: str | None) -> float:
     return float(1.0 - (w * m).sum() / denom)
 
 
-def quadratic_weighted_kappa(a, b, n_classes: int = 6) -> float:
+def quadratic_weighted_kappa(a, b, n_classes: int = N_CLASSES) -> float:
     """Cohen's kappa with quadratic weights (the usual agreement figure for ordinal scores)."""
     return _weighted_kappa(a, b, n_classes, "quadratic")
 
 
-def cohen_kappa(a, b, n_classes: int = 6, weights: str | None = None) -> float:
+def cohen_kappa(a, b, n_classes: int = N_CLASSES, weights: str | None = None) -> float:
     """Cohen's kappa, unweighted by default (``weights`` may be "linear" or "quadratic")."""
     return _weighted_kappa(a, b, n_classes, weights)
 

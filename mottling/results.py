@@ -1,4 +1,4 @@
-"""Result dataclasses shared by the CLI, the HTTP service and the batch runner (DESIGN §4).
+"""Result dataclasses shared by the CLI, the HTTP service and the batch runner (the contract: docs/design.md).
 
 Field names carry units. ``to_dict`` gives exactly the JSON contract; anything bulky that only a
 picture needs (the area map, the recovery curve) is kept out of it unless asked for.

@@ -13,6 +13,7 @@ from typing import Literal
 
 SCALE_VERSION = "ait-oufella-2011/1"
 SCORES = (0, 1, 2, 3, 4, 5)
+N_CLASSES = len(SCORES)   # a model has one output per score
 Site = Literal["finger", "knee"]
 SITES: tuple[str, ...] = ("finger", "knee")
 

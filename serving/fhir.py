@@ -1,7 +1,7 @@
 """FHIR R4 Observations for ``/v1/assess?format=fhir``.
 
 The answer is a ``Bundle`` of type ``collection`` holding one Observation per measurement and one for
-the hypoperfusion flag, which points at them through ``derivedFrom``. Codes (DESIGN §1):
+the hypoperfusion flag, which points at them through ``derivedFrom``. Codes (docs/design.md):
 
 - finger CRT: LOINC 44963-7 "Capillary refill [Time] of Nail bed", in seconds (UCUM ``s``);
 - knee CRT: no LOINC code exists, so a local code system, also in seconds;

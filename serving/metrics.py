@@ -38,6 +38,9 @@ class ServerMetrics:
         self.crt_rejected = Counter(
             "mottling_crt_rejected", "CRT measurements returned as rejected, by reason.",
             ["reason"], registry=self.registry)
+        self.uploads_active = Gauge(
+            "mottling_uploads_active", "Uploads being received or analysed right now.",
+            registry=self.registry)
         self.model_ready = Gauge(
             "mottling_model_ready", "1 when the model is loaded and warmed up.",
             registry=self.registry)

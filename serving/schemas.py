@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mottling.scale import SITES
+
 
 class ErrorBody(BaseModel):
     error: str
@@ -58,9 +60,11 @@ class HypoperfusionBody(BaseModel):
 
 
 class AssessBody(_Envelope):
+    # A part that could not be analysed is {"status": "error", "error", "http_status"}.
     mottling: dict[str, Any] | None = None
     crt: dict[str, Any] | None = None
     hypoperfusion: HypoperfusionBody
+    partial: bool = False   # true when a part sent could not be analysed
 
 
 class ModelBody(_Envelope):
@@ -74,16 +78,24 @@ class StatusBody(_Envelope):
 
 
 _ERRORS = {
-    400: "Bad input: corrupt, truncated or malformed upload",
+    400: "Bad input: empty, corrupt, truncated or malformed upload",
     401: "API key missing",
     403: "API key not valid",
     413: "Upload over a size, pixel or duration limit",
+    408: "The upload stalled or arrived too slowly",
     415: "Not a format the server reads, or not multipart/form-data",
     422: "Well-formed but cannot be analysed (missing part, bad field, single frame...)",
     503: "Model not loaded, or the server is busy",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in _ERRORS.items()}
+
+
+IMAGE_PART = {"image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or HEIC photo"}}
+VIDEO_PART = {"video": {"type": "string", "format": "binary", "description": "MP4, MOV or WebM refill video"},
+              "site": {"type": "string", "enum": list(SITES)},
+              "roi": {"type": "string", "pattern": r"^\d+,\d+,[1-9]\d*,[1-9]\d*$",
+                      "description": "X,Y,W,H of the pressed spot in upright-frame pixels"}}
 
 
 def multipart_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mottling.scale import CrtThresholds
+from mottling.scale import DEFAULT_THRESHOLDS, CrtThresholds
 
 MB = 1_000_000
 
@@ -22,7 +22,7 @@ MB = 1_000_000
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MOTTLING_", frozen=True, extra="ignore")
 
-    # The ONNX model; None means the library's shipped default (models/mottling-v0.1.0.onnx).
+    # MOTTLING_MODEL_PATH: the ONNX model; None means the library's default (docs/design.md).
     model_path: Path | None = None
     # Run one prediction on a blank image at start-up; /readyz stays 503 until it has passed.
     warmup: bool = True
@@ -35,8 +35,8 @@ class ServerSettings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, gt=0)
 
     # CRT thresholds of the hypoperfusion rule (ANDROMEDA-SHOCK finger, I-MICRO knee).
-    crt_finger_s: float = Field(3.0, gt=0)
-    crt_knee_s: float = Field(4.0, gt=0)
+    crt_finger_s: float = Field(DEFAULT_THRESHOLDS.finger_s, gt=0)
+    crt_knee_s: float = Field(DEFAULT_THRESHOLDS.knee_s, gt=0)
 
     # When set, every /v1/* request needs it in ``X-API-Key`` or ``Authorization: Bearer <key>``.
     api_key: SecretStr | None = None
@@ -49,14 +49,22 @@ class ServerSettings(BaseSettings):
     max_concurrent_uploads: int = Field(64, gt=0)
     # Upload bytes held in memory at once by one process (50 maximum-size photos fit).
     max_buffered_bytes: int = Field(1200 * MB, gt=0)
-    # One per core, at most 4 (a decoded 50 MP photo is 150 MB); on 2 cores, 2 beat 4 in req/s.
-    analysis_concurrency: int = Field(default_factory=lambda: min(4, max(2, os.cpu_count() or 2)), gt=0)
+    # A body that sends nothing for this long, or (after the grace period) averages less than the
+    # minimum rate, is cut off with a 408 so a stalled client frees its slot (0 turns the rate off).
+    upload_idle_timeout_s: float = Field(10.0, gt=0)
+    upload_min_rate_bytes_s: float = Field(16_000.0, ge=0)
+    upload_rate_grace_s: float = Field(10.0, ge=0)
+
+    # Photos and videos have separate capacity, so a long video never makes a bedside photo wait.
+    # Photos: one per core, at most 4 (a decoded 50 MP photo is 150 MB); on 2 cores, 2 beat 4.
+    photo_concurrency: int = Field(default_factory=lambda: min(4, max(2, os.cpu_count() or 2)), gt=0)
+    # Videos: half the cores (one on 2 cores); more wait their turn, holding only their upload.
+    video_concurrency: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), gt=0)
+    # Video threads run at this lower CPU priority (Linux nice, per thread), so photos come first.
+    video_nice: int = Field(10, ge=0, le=19)
     # The overlay PNG the bedside page shows is drawn at most this many pixels on its long side.
     overlay_max_side: int = Field(1024, gt=0)
 
     @cached_property
     def thresholds(self) -> CrtThresholds:
         return CrtThresholds(finger_s=self.crt_finger_s, knee_s=self.crt_knee_s)
-
-    def resolved_model_path(self) -> Path | None:
-        return None if self.model_path is None else Path(self.model_path)

@@ -1,15 +1,22 @@
 """Multipart uploads parsed in memory, with a size cap enforced while the bytes arrive.
 
 Starlette's ``request.form()`` spools any file part above 1 MB to a temporary file on disk. Patient
-photos and videos must never touch the server's disk, so the body is read from ``request.stream()``
-and fed to python-multipart's streaming parser, keeping each part in a ``bytearray``. A part that
-passes its limit stops the read at once with a 413; the Content-Length header is only a shortcut.
+photos and videos must never touch the server's disk, so the body is read from the ASGI ``receive``
+channel and fed to python-multipart's streaming parser, keeping each part in a ``bytearray``. A part
+that passes its limit stops the read at once with a 413; the Content-Length header is only a shortcut.
+
+A client that sends its headers and then stops (or trickles a byte now and then) would otherwise
+hold an upload slot for as long as it keeps the connection open; ``UploadTimeouts`` ends such a
+read with a 408 once nothing has arrived for a while or the body falls below a minimum rate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import AsyncIterator
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -43,6 +50,35 @@ class ServerBusyError(MottlingError):
     """Too much upload data is held at once; the client should retry shortly (503)."""
 
     http_status = 503
+
+
+class UploadTimeoutError(InputError):
+    """The body stopped arriving, or arrives too slowly to be a real upload (408)."""
+
+    http_status = 408
+
+
+@dataclass(frozen=True)
+class UploadTimeouts:
+    """How long a body may take: ``idle_s`` without a byte, and after ``grace_s`` at least
+    ``min_rate_bytes_s`` on average (0 turns the rate check off). A stalled client is cut off after
+    ``idle_s``; one that trickles bytes to dodge that is cut off soon after ``grace_s``."""
+
+    idle_s: float = 10.0
+    min_rate_bytes_s: float = 16_000.0
+    grace_s: float = 10.0
+
+    def next_wait(self, received: int, elapsed_s: float) -> float:
+        """Seconds to wait for the next piece before the body counts as stalled or too slow."""
+        wait = self.idle_s
+        if self.min_rate_bytes_s > 0:
+            # the moment the average rate would fall below the minimum with nothing more arriving
+            wait = min(wait, self.grace_s + received / self.min_rate_bytes_s - elapsed_s)
+        return max(wait, 0.001)
+
+    def too_slow(self, received: int, elapsed_s: float) -> bool:
+        return (self.min_rate_bytes_s > 0 and elapsed_s > self.grace_s
+                and received < self.min_rate_bytes_s * (elapsed_s - self.grace_s))
 
 
 class UploadBudget:
@@ -164,12 +200,14 @@ class _PartCollector:
 
 
 async def read_multipart(request: Request, file_limits: dict[str, int], max_body_bytes: int,
-                         budget: UploadBudget | None = None) -> ParsedForm:
+                         budget: UploadBudget | None = None,
+                         timeouts: UploadTimeouts | None = None) -> ParsedForm:
     """Read a ``multipart/form-data`` body into memory; ``file_limits`` maps part names to byte caps.
 
     Raises ``UnsupportedMediaError`` (415) for another content type, ``InputTooLargeError`` (413)
     as soon as a part or the whole body passes its limit, ``InputError`` (400) for a broken body,
-    ``ServerBusyError`` (503) when ``budget`` has no room left. On success the bytes taken from
+    ``ServerBusyError`` (503) when ``budget`` has no room left, ``UploadTimeoutError`` (408) when the
+    body stalls or crawls (``timeouts``; None waits for ever). On success the bytes taken from
     ``budget`` are in ``reserved_bytes``; the caller gives them back when done.
     """
     content_type, params = parse_options_header(request.headers.get("content-type"))
@@ -189,7 +227,7 @@ async def read_multipart(request: Request, file_limits: dict[str, int], max_body
         raise InputError(f"malformed multipart body: {err}") from None
     received = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in _body_chunks(request, timeouts):
             received += len(chunk)
             if received > max_body_bytes:
                 raise _too_large(file_limits, max_body_bytes)
@@ -211,6 +249,75 @@ async def read_multipart(request: Request, file_limits: dict[str, int], max_body
         _give_back(budget, collector.form)
         raise
     return collector.form
+
+
+async def _body_chunks(request: Request, timeouts: UploadTimeouts | None) -> AsyncIterator[bytes]:
+    """The body as it arrives, read from ``receive`` so each wait can have a deadline."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    received = 0
+    while True:
+        if timeouts is None:
+            message = await request.receive()
+        else:
+            wait = timeouts.next_wait(received, loop.time() - started)
+            try:
+                message = await asyncio.wait_for(request.receive(), wait)
+            except asyncio.TimeoutError:
+                raise _timeout_error(timeouts, received, loop.time() - started) from None
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        yield chunk
+        if not message.get("more_body", False):
+            return
+        if timeouts is not None and timeouts.too_slow(received, loop.time() - started):
+            raise _timeout_error(timeouts, received, loop.time() - started)
+
+
+def _timeout_error(timeouts: UploadTimeouts, received: int, elapsed_s: float) -> UploadTimeoutError:
+    if timeouts.too_slow(received, elapsed_s + 0.001):
+        return UploadTimeoutError(
+            f"the upload is too slow ({received} bytes in {elapsed_s:.0f} s; at least "
+            f"{timeouts.min_rate_bytes_s / 1000:g} kB/s is needed); send it again")
+    return UploadTimeoutError(
+        f"the upload stalled: nothing arrived for {timeouts.idle_s:g} s; send it again")
+
+
+class UploadSlots:
+    """Uploads in progress at once and the bytes they hold; past either, new uploads get a 503.
+
+    ``hold`` is the one way an endpoint reads a body: it takes a slot, reads the form under the
+    timeouts, and gives slot and bytes back when the answer is ready, however the request ends.
+    Only the event loop touches the counters, so they need no lock.
+    """
+
+    def __init__(self, max_uploads: int, budget: UploadBudget, timeouts: UploadTimeouts) -> None:
+        self.max_uploads = max_uploads
+        self.budget = budget
+        self.timeouts = timeouts
+        self.active = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """No new upload could start now (every slot taken, or the byte budget spent)."""
+        return self.active >= self.max_uploads or self.budget.in_use >= self.budget.max_bytes
+
+    @asynccontextmanager
+    async def hold(self, request: Request, file_limits: dict[str, int]) -> AsyncIterator[ParsedForm]:
+        if self.active >= self.max_uploads:
+            raise ServerBusyError("the server is busy with other uploads; retry in a moment")
+        self.active += 1
+        form = None
+        try:
+            body_cap = sum(file_limits.values()) + 64 * 1024
+            form = await read_multipart(request, file_limits, body_cap, self.budget, self.timeouts)
+            yield form
+        finally:
+            self.active -= 1
+            if form is not None:
+                _give_back(self.budget, form)
 
 
 def _give_back(budget: UploadBudget | None, form: ParsedForm) -> None:

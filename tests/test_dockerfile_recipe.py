@@ -97,7 +97,7 @@ def test_recipe_installs_runtime_without_torch_and_serves(tmp_path):
     python = venv / "bin" / "python"
     assert subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode != 0, \
         "torch must not be in the runtime image"
-    assert subprocess.run([str(python), "-c", "import mottling.model, serving.app, onnxruntime"],
+    assert subprocess.run([str(python), "-c", "import mottling.photo.model, serving.app, onnxruntime"],
                           capture_output=True).returncode == 0
 
     # Until the shipped model is committed, stand in a contract-honouring tiny one under its name.

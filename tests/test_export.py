@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from mottling.preprocess import to_input  # noqa: E402
+from mottling.photo.preprocess import to_input  # noqa: E402
 from training import checkpoint  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.export import ParityError, check_parity, export  # noqa: E402

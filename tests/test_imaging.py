@@ -16,7 +16,7 @@ from mottling.errors import (
     UnprocessableInputError,
     UnsupportedMediaError,
 )
-from mottling.imaging import ImageLimits, decode_image
+from mottling.photo.decode import ImageLimits, decode_image
 from tests.photos import encode, leg_photo
 
 ORIENTATION = 0x0112

@@ -17,17 +17,17 @@ import pytest
 from PIL import Image
 
 from mottling.errors import InputError, ModelError
-from mottling.imaging import decode_image
-from mottling.model import (
+from mottling.photo.decode import decode_image
+from mottling.photo.model import (
     DEFAULT_MODEL_NAME,
     MODEL_ENV,
     default_model_path,
     load_model,
     score_files,
 )
-from mottling.overlay import draw_overlay
-from mottling.preprocess import PreprocessSpec, to_input
-from mottling.quality import QUALITY_FLAGS
+from mottling.photo.overlay import draw_overlay
+from mottling.photo.preprocess import PreprocessSpec, to_input
+from mottling.photo.quality import QUALITY_FLAGS
 from mottling.results import MottlingResult
 from tests.photos import encode, leg_photo
 
@@ -261,9 +261,9 @@ def test_scoring_runs_without_torch(tiny_path, tmp_path):
     script = textwrap.dedent(f"""
         import sys, json, io, contextlib
         import mottling
-        from mottling.model import load_model
-        from mottling.imaging import decode_image
-        from mottling.overlay import draw_overlay
+        from mottling.photo.model import load_model
+        from mottling.photo.decode import decode_image
+        from mottling.photo.overlay import draw_overlay
         model = load_model({str(tiny_path)!r})
         image = decode_image({str(photo)!r})
         result = model.predict([image], paths=["leg.jpg"])[0]

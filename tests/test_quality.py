@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from mottling.quality import (
+from mottling.photo.quality import (
     DEFAULT_POLICY,
     QUALITY_FLAGS,
     QualityReport,
@@ -101,7 +101,7 @@ def test_confidence_is_lowered_by_each_flag():
 def test_box_blur_matches_scipy():
     from scipy.ndimage import uniform_filter1d
 
-    from mottling.quality import _box_blur
+    from mottling.photo.quality import _box_blur
 
     f = np.random.default_rng(0).random((37, 53)).astype(np.float32) * 255
     for axis in (0, 1):

@@ -15,6 +15,7 @@ import pytest
 
 from mottling.crt import decode_video
 from mottling.errors import UnsupportedMediaError
+from tests.hostile_support import OpenWatch, reference_files
 
 
 def _write_clip(path: Path, n: int = 12, size=(64, 48), streams: tuple[int, ...] = (12,)) -> Path:
@@ -38,15 +39,7 @@ def _write_clip(path: Path, n: int = 12, size=(64, 48), streams: tuple[int, ...]
     return path
 
 
-def _reference_files(target: str) -> dict[str, bytes]:
-    return {
-        "ffconcat": f"ffconcat version 1.0\nfile {target}\n".encode(),
-        "ffconcat_absolute": f"ffconcat version 1.0\nfile '{Path(target).resolve()}'\n".encode(),
-        "hls": (f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{target}\n"
-                "#EXT-X-ENDLIST\n").encode(),
-        "ffmetadata_like": f";FFMETADATA1\nfile={target}\n".encode(),
-        "subfile_url": f"subfile,,start,0,end,0,,:{target}".encode(),
-    }
+_reference_files = reference_files
 
 
 @pytest.mark.parametrize("kind", list(_reference_files("x")))
@@ -82,3 +75,84 @@ def test_the_longest_video_track_is_used_not_a_thumbnail(tmp_path):
     clip = _write_clip(tmp_path / "thumb_first.mp4", streams=(1, 20))
     video = decode_video(clip)
     assert len(video.t_s) == 20
+
+
+# -- over HTTP and in batch: the same files, watched by inotify ---------------------------------
+@pytest.fixture()
+def secret_folder(tmp_path, monkeypatch):
+    """The working folder, holding a real video the reference files name; nothing may open it."""
+    folder = tmp_path / "workdir"
+    folder.mkdir()
+    _write_clip(folder / "secret_clip.mp4")
+    monkeypatch.chdir(folder)
+    with OpenWatch(folder) as watch:
+        watch.prove(folder / "secret_clip.mp4")
+        yield folder, watch
+
+
+def test_reference_uploads_over_http_never_open_a_file_and_cannot_probe(secret_folder, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.settings import ServerSettings
+    from tests.serving_support import photo_jpeg, tiny_model
+
+    folder, watch = secret_folder
+    model = tiny_model(tmp_path / "model")
+    watch.events()
+    jpeg = photo_jpeg(seed=2, size=96)
+    with TestClient(create_app(ServerSettings(model_path=model))) as c:
+        for kind in reference_files("x"):
+            answers = set()
+            for target in ("secret_clip.mp4", "missing_clip.mp4"):
+                data = reference_files(target)[kind]
+                for curve in ("false", "true"):
+                    for url, files in (("/v1/crt", {"video": ("clip.mp4", data, "video/mp4")}),
+                                       ("/v1/assess", {"video": ("clip.mp4", data, "video/mp4")}),
+                                       ("/v1/assess", {"video": ("clip.mp4", data), "image": ("a.jpg", jpeg)})):
+                        resp = c.post(f"{url}?curve={curve}", files=files, data={"site": "finger"})
+                        body = resp.json()
+                        body.pop("request_id", None)
+                        part = body.get("crt", body) if url == "/v1/assess" else body
+                        assert "curve" not in part and part.get("status") in (None, "error"), body
+                        if "image" in files:
+                            body["mottling"] = "scored" if "score" in body["mottling"] else body["mottling"]
+                        answers.add((url, "image" in files, resp.status_code, repr(sorted(body.items()))))
+            # an existing and a missing target answer byte for byte the same
+            assert len(answers) == 3, (kind, answers)
+            statuses = {a[2] for a in answers}
+            assert statuses <= {415, 400, 200}, (kind, statuses)
+    assert watch.events() == [], "a reference upload made the server open a file in its working folder"
+
+
+def test_reference_files_in_a_batch_never_open_a_file(secret_folder, tmp_path):
+    import zipfile
+
+    import pyarrow.parquet as pq
+
+    from mottling.batch.runner import BatchConfig, run_batch
+    from tests.batch_support import tiny_model
+
+    folder, watch = secret_folder
+    model = tiny_model(tmp_path / "model")
+    inputs = tmp_path / "archive"
+    inputs.mkdir()
+    with zipfile.ZipFile(inputs / "bundle.zip", "w") as zf:
+        for target in ("secret_clip.mp4", "missing_clip.mp4"):
+            for kind, data in reference_files(target).items():
+                name = f"{kind}-{target.split('_')[0]}.mp4"
+                (inputs / name).write_bytes(data)      # short ones dodge any magic-byte check
+                zf.writestr(f"inner/{name}", data)
+    watch.events()
+    for workers in (1, 2):
+        out = tmp_path / f"r{workers}.parquet"
+        summary = run_batch(BatchConfig(inputs=(str(inputs),), out=str(out), site="finger",
+                                        model=str(model), workers=workers), progress=False)
+        rows = pq.read_table(out).to_pylist()
+        assert len(rows) == summary.n_files == 4 * len(reference_files("x"))
+        assert {r["status"] for r in rows} == {"error"}
+        by_kind = {}
+        for r in rows:
+            by_kind.setdefault(r["path"].rsplit("/", 1)[-1].split("-")[0], set()).add(r["error"])
+        assert all(len(errors) == 1 for errors in by_kind.values()), by_kind
+    assert watch.events() == [], "a batch entry made a decoder open a file in the working folder"

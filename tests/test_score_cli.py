@@ -18,7 +18,7 @@ from tests.photos import encode, leg_photo
 pytest.importorskip("onnx", reason="building the test model needs the onnx package")
 from tests.tiny_model import build_tiny_model  # noqa: E402
 
-DESIGN_KEYS = ["path", "score", "probabilities", "expected_score", "confidence", "quality",
+CONTRACT_KEYS = ["path", "score", "probabilities", "expected_score", "confidence", "quality",
                "model_version", "model_sha256"]
 
 
@@ -50,7 +50,7 @@ def test_json_has_one_object_per_image_with_exactly_the_design_keys(model, photo
     rows = json.loads(out)
     assert [r["path"] for r in rows] == photos
     for row in rows:
-        assert list(row) == DESIGN_KEYS
+        assert list(row) == CONTRACT_KEYS
         assert isinstance(row["score"], int) and 0 <= row["score"] <= 5
         assert len(row["probabilities"]) == 6 and abs(sum(row["probabilities"]) - 1) < 1e-9
         assert row["score"] == max(range(6), key=lambda k: row["probabilities"][k])
@@ -106,7 +106,7 @@ def test_exif_orientation_and_no_gps_anywhere_in_the_output(model, tmp_path, cap
                         "--model", model], capsys)
     assert rc == 0, err
     rows = json.loads(out)
-    assert list(rows[0]) == DESIGN_KEYS and rows[0]["path"] == str(photo)
+    assert list(rows[0]) == CONTRACT_KEYS and rows[0]["path"] == str(photo)
     body = json.dumps([{k: v for k, v in r.items() if k != "path"} for r in rows])
     for needle in ("GPS", "PhoneMaker", "48.0", "51.0", "Exif", "exif"):
         assert needle not in body
@@ -172,10 +172,11 @@ SHIPPED = Path(__file__).resolve().parents[1] / "models" / "mottling-v0.1.0.onnx
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped model is not in models/ yet")
 def test_default_model_scores_without_model_option(photos, capsys, monkeypatch):
     monkeypatch.delenv("MOTTLING_MODEL", raising=False)
+    monkeypatch.delenv("MOTTLING_MODEL_PATH", raising=False)
     rc, out, err = run(["score", photos[0], photos[1], "--json"], capsys)
     assert rc == 0, err
     rows = json.loads(out)
-    assert [list(r) for r in rows] == [DESIGN_KEYS] * 2
+    assert [list(r) for r in rows] == [CONTRACT_KEYS] * 2
     assert {r["model_version"] for r in rows} == {"0.1.0"}
     card = json.loads(SHIPPED.with_name("mottling-v0.1.0.card.json").read_text())
     assert {r["model_sha256"] for r in rows} == {card["sha256"]}

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("albumentations")
 
-from mottling.preprocess import to_input  # noqa: E402
+from mottling.photo.preprocess import to_input  # noqa: E402
 from training.augment import PhonePhotoAugment  # noqa: E402
 from training.config import TrainConfig, parse_overrides  # noqa: E402
 from training.data import ManifestDataset, Record, make_splits, read_manifest  # noqa: E402
@@ -120,14 +120,14 @@ def test_run_writes_splits_without_patient_leakage(synth_manifest, tmp_path):
 
 
 def test_dataset_without_augmentation_matches_inference_preprocessing(synth_manifest):
-    from training.evaluate import open_photo
+    from mottling.photo.decode import load_photo
 
     recs = read_manifest(synth_manifest)[:3]
     spec = spec_from_config(_tiny_cfg(synth_manifest, Path("."), input_size=96))
     ds = ManifestDataset(recs, spec)
     for i, r in enumerate(recs):
         x, score, mask, has_mask, _ = ds[i]
-        expected, _ = to_input(open_photo(r.path), spec)
+        expected, _ = to_input(load_photo(r.path, spec.input_size).image, spec)
         assert np.array_equal(x.numpy(), expected)
         assert score == r.score and has_mask == 1.0 and mask.shape == (1, 96, 96)
 
@@ -211,7 +211,7 @@ def test_init_loads_matching_weights(synth_manifest, tmp_path):
 def test_evaluate_reports_the_known_qwk_of_a_hand_made_table(synth_manifest, tmp_path,
                                                                monkeypatch):
     import training.evaluate as ev
-    from mottling.preprocess import PreprocessSpec
+    from mottling.photo.preprocess import PreprocessSpec
 
     recs = read_manifest(synth_manifest)
     truth = np.array([r.score for r in recs])

@@ -95,7 +95,7 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
                           "mean": json.loads(meta["mottling.mean"]),
                           "std": json.loads(meta["mottling.std"]),
                           "resize": meta["mottling.resize"],
-                          "layout": "NCHW float32, RGB, mottling.preprocess.to_input"},
+                          "layout": "NCHW float32, RGB, mottling.photo.preprocess.to_input"},
         "architecture": {"backbone": cfg.backbone, "head": cfg.head, "coord_conv": cfg.coord_conv,
                          "segmentation_head": cfg.seg_head, "pretrained": cfg.pretrained,
                          "frozen_layers": cfg.freeze, "weights_provenance": _provenance(cfg)},

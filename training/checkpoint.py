@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from mottling.preprocess import PreprocessSpec
+from mottling.photo.preprocess import PreprocessSpec
 from training.config import TrainConfig
 from training.model import MottlingNet
 

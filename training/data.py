@@ -2,7 +2,7 @@
 
 A dataset is a ``manifest.csv`` with at least ``path`` and ``score``; ``patient_id``, ``site``,
 ``skin_tone`` / ``ita``, ``mask_path``, landmark pixel columns and ``rater_*`` columns are optional.
-Paths are relative to the manifest's folder. Images go through ``mottling.preprocess`` exactly as
+Paths are relative to the manifest's folder. Images go through ``mottling.photo.preprocess`` exactly as
 at inference: any augmentation happens on the resized photo *before* the letterbox.
 """
 
@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mottling.preprocess import PreprocessSpec, letterbox, normalise
+from mottling.photo.decode import load_photo
+from mottling.photo.preprocess import PreprocessSpec, letterbox, normalise
+from mottling.scale import N_CLASSES
 
 log = logging.getLogger(__name__)
 
-N_CLASSES = 6
 LANDMARKS = ("knee", "patella_top", "mid_thigh", "groin")
 SPLITS = ("train", "val", "test")
 
@@ -192,15 +193,17 @@ class ManifestDataset(torch.utils.data.Dataset):
         if index in self._cache:
             return self._cache[index]
         r = self.records[index]
-        with Image.open(r.path) as im:
-            image = im.convert("RGB")
-        resized, scale = fit_within(image, self.spec.input_size)
+        photo = load_photo(r.path, self.spec.input_size)   # the same pixels inference scores
+        resized, scale = fit_within(photo.image, self.spec.input_size)
         mask = None
         if r.mask_path is not None and r.mask_path.is_file():
             with Image.open(r.mask_path) as mk:
-                m = mk.convert("L").resize(image.size, Image.NEAREST) if mk.size != image.size \
-                    else mk.convert("L")
+                m = mk.convert("L")
+            if m.size not in (photo.full_size, photo.image.size):
+                m = m.resize(photo.full_size, Image.NEAREST)
             mask = np.asarray(m.resize(resized.size, Image.BILINEAR), np.uint8)
+        # landmark pixels are in the stored photo's upright frame, which may be larger than decoded
+        scale *= photo.image.width / photo.full_size[0]
         landmarks = {k: (x * scale, y * scale) for k, (x, y) in r.landmarks.items()}
         item = (np.asarray(resized, np.uint8), mask, landmarks)
         if self.cache:

@@ -1,7 +1,7 @@
 """``mottling evaluate``: agreement, calibration and the skin-tone breakdown of a model on a manifest.
 
 Works on a training checkpoint (``.pt``) or an exported ``.onnx`` alike: both go through the same
-``mottling.preprocess`` functions, so the numbers are directly comparable.
+``mottling.photo.preprocess`` functions, so the numbers are directly comparable.
 """
 
 from __future__ import annotations
@@ -14,20 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from mottling import metrics as M
-from mottling.preprocess import PreprocessSpec, to_input
+from mottling.photo.decode import load_photo
+from mottling.photo.preprocess import to_input
 from mottling.skin import ita_class, monk_group
 from training.data import N_CLASSES, Record, read_manifest, read_splits
 
 log = logging.getLogger(__name__)
 HUMAN_KAPPA_REFERENCE = 0.87   # inter-observer kappa for the score (Ait-Oufella 2011)
-
-
-def open_photo(path: Path) -> Image.Image:
-    with Image.open(path) as im:
-        return ImageOps.exif_transpose(im).convert("RGB")
 
 
 class TorchPredictor:
@@ -53,17 +48,15 @@ class TorchPredictor:
 
 
 class OnnxPredictor:
-    def __init__(self, path: str | Path, threads: int = 2):
-        import onnxruntime as ort
+    """An exported model, loaded like every other front end loads it: ``load_model`` checks its
+    sha256 against the card beside it and reads the preprocessing from its metadata."""
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.spec = PreprocessSpec(int(meta["mottling.input_size"]),
-                                   tuple(json.loads(meta["mottling.mean"])),
-                                   tuple(json.loads(meta["mottling.std"])),
-                                   meta.get("mottling.resize", "letterbox"))
+    def __init__(self, path: str | Path, threads: int = 2):
+        from mottling.photo.model import load_model
+
+        self.model = load_model(path, intra_op_threads=threads)
+        self.spec = self.model.spec
+        meta = self.model.metadata
         self.description = {"kind": "onnx", "path": str(path),
                             "backbone": meta.get("mottling.backbone"),
                             "head": meta.get("mottling.head"),
@@ -71,8 +64,7 @@ class OnnxPredictor:
                             "git_commit": meta.get("mottling.git_commit")}
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        (probs,) = self.session.run(["probabilities"], {"image": batch})
-        return probs.astype(np.float64)
+        return np.asarray(self.model.run(batch)["probabilities"], dtype=np.float64)
 
 
 def load_predictor(path: str | Path, threads: int = 2):
@@ -86,7 +78,8 @@ def predict_records(predictor, records: list[Record], batch_size: int = 32) -> n
     out = []
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
-        batch = np.stack([to_input(open_photo(r.path), predictor.spec)[0] for r in chunk])
+        batch = np.stack([to_input(load_photo(r.path, predictor.spec.input_size).image,
+                                   predictor.spec)[0] for r in chunk])
         out.append(predictor(batch))
     return np.concatenate(out) if out else np.zeros((0, N_CLASSES))
 

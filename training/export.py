@@ -1,7 +1,7 @@
 """``mottling export CKPT --out models/NAME.onnx``: the ONNX artefact the torch-free core loads.
 
-Contract (see COMMON.md / DESIGN §4): input ``image`` float32 (N, 3, S, S) prepared by
-``mottling.preprocess.to_input``; outputs ``probabilities`` (N, 6), ``expected_score`` (N,) and
+Contract (docs/design.md): input ``image`` float32 (N, 3, S, S) prepared by
+``mottling.photo.preprocess.to_input``; outputs ``probabilities`` (N, 6), ``expected_score`` (N,) and
 ``area_map`` (N, 1, h, w) in [0, 1]. Preprocessing, labels, versions and headline metrics are stored
 in ``metadata_props``. The export is checked with ``onnx.checker`` and against PyTorch on generated
 photos; a parity failure deletes the file and fails the export.
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mottling.preprocess import PreprocessSpec, to_input
+from mottling.photo.model import OUTPUT_NAMES as ONNX_OUTPUT_NAMES
+from mottling.photo.preprocess import PreprocessSpec, to_input
 from mottling.scale import SCALE_VERSION
 from training.checkpoint import git_commit, model_from_checkpoint, spec_from_config
 from training.model import N_CLASSES, ExportWrapper
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 OPSET = 18
 PARITY_ATOL = 1e-4
 LABELS = [str(k) for k in range(N_CLASSES)]
-OUTPUT_NAMES = ["probabilities", "expected_score", "area_map"]
+OUTPUT_NAMES = list(ONNX_OUTPUT_NAMES)   # the contract lives in mottling.photo.model
 
 
 class ParityError(RuntimeError):

@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mottling.scale import N_CLASSES
 from training.backbones import build_features
 from training.config import TrainConfig
-
-N_CLASSES = 6
 
 
 def _taps(features: nn.Sequential) -> tuple[int, int, int, int]:

@@ -6,14 +6,21 @@ file. Every file found becomes one ``InputItem``; nothing is filtered by extensi
 the runner cannot read must still come back as an error row, never vanish. Hidden files and folders
 (``.DS_Store``, ``__MACOSX``, ``._*`` AppleDouble files) are the one exception: they are not part of
 anyone's archive.
+
+An archive is not trusted. Inside a folder or a glob, anything but a regular file or a folder
+(a symbolic link, a FIFO, a socket, a device) and, inside a zip, a member whose name climbs out
+(``..``, an absolute path), a member stored as a link and an encrypted member all become items
+with a ``problem``: an error row decided here, without opening them. So a FIFO cannot hang the run,
+a link to ``/dev/zero`` is never read and nothing outside the INPUT is reached through a name in it.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections import Counter
+import stat
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
@@ -65,21 +72,58 @@ class InputItem:
     member: str | None = None  # name inside the zip
     size: int = -1            # bytes, as listed at discovery (-1: unknown)
     mtime_ns: int = 0         # for a zip member: its timestamp; lets a rerun notice a changed file
+    problem: str | None = None  # why this entry is refused without being opened (its error row)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "location": self.location, "member": self.member,
-                "size": self.size, "mtime_ns": self.mtime_ns}
+                "size": self.size, "mtime_ns": self.mtime_ns, "problem": self.problem}
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputItem":
         member = d.get("member")
+        problem = d.get("problem")
         return cls(path=str(d["path"]), location=str(d["location"]),
                    member=None if member is None or member != member else str(member),
-                   size=int(d["size"]), mtime_ns=int(d["mtime_ns"]))
+                   size=int(d["size"]), mtime_ns=int(d["mtime_ns"]),
+                   problem=None if problem is None or problem != problem else str(problem))
 
 
 def _is_hidden(parts: Iterable[str]) -> bool:
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+    return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
+
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def not_a_file(mode: int) -> str | None:
+    """Why a filesystem object with this ``st_mode`` is not read, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in _KINDS:
+        if test(mode):
+            if name == "a symbolic link":
+                return "not read: a symbolic link inside the INPUT (links are not followed)"
+            return f"not read: {name}, not a regular file"
+    return "not read: not a regular file"
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member is refused without being read, or None."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in name.split("/"):
+        return "not read: an unsafe name in the archive ('..' or an absolute path)"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "not read: a symbolic link stored in the archive (links are not followed)"
+    if info.flag_bits & 0x1:
+        return "not read: the member is encrypted"
+    return None
+
+
+def _real(path: Path) -> Path:
+    """The path with links resolved; a link loop resolves to itself instead of raising."""
+    return Path(os.path.realpath(path))
 
 
 def _display_path(path: Path, base: Path) -> str:
@@ -110,37 +154,58 @@ def _zip_items(zip_path: Path, shown: str) -> list[InputItem]:
         y, mo, d, h, mi, s = info.date_time
         stamp = ((((y * 100 + mo) * 100 + d) * 100 + h) * 100 + mi) * 100 + s
         items.append(InputItem(f"{shown}{ZIP_SEP}{name}", str(zip_path), name, info.file_size,
-                               stamp))
+                               stamp, _member_problem(info)))
     return items
 
 
-def _file_items(path: Path, base: Path) -> list[InputItem]:
+def _file_items(path: Path, base: Path, inside: bool = False) -> list[InputItem]:
+    """One file; ``inside`` a folder or glob, anything but a regular file is refused unopened."""
     shown = _display_path(path, base)
-    if _is_zip(path) and path.is_file():
-        return _zip_items(path, shown)
     try:
-        st = path.stat()
-        size, mtime = st.st_size, st.st_mtime_ns
-    except OSError:
-        size, mtime = -1, 0
-    return [InputItem(shown, str(path), None, size, mtime)]
+        st = path.lstat() if inside else path.stat()
+    except OSError as err:
+        return [InputItem(shown, str(path), None, -1, 0,
+                          f"cannot read the file: {err.strerror or err}")]
+    problem = not_a_file(st.st_mode)
+    if problem is None and _is_zip(path):
+        return _zip_items(path, shown)
+    # A link the user named is read at its target (the reader never follows links itself).
+    location = path if inside else Path(os.path.realpath(path))
+    return [InputItem(shown, str(location), None, st.st_size, st.st_mtime_ns, problem)]
 
 
 def _folder_items(folder: Path, skip: set[Path]) -> list[InputItem]:
-    """Files below ``folder``, shown relative to its parent: ``trial/centre_1/p001.jpg``."""
+    """Files below ``folder``, shown relative to its parent: ``trial/centre_1/p001.jpg``.
+
+    Links are not followed (a linked folder is one refused item, not a silent gap) and a folder
+    that cannot be listed is one error item too."""
     base = folder.resolve().parent
     folder = folder.resolve()
     items: list[InputItem] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames
-                             if not _is_hidden([d]) and Path(dirpath, d).resolve() not in skip)
+
+    def unlistable(err: OSError) -> None:
+        path = Path(err.filename or folder)
+        items.append(InputItem(_display_path(path, base), str(path), None, -1, 0,
+                               f"cannot list the folder: {err.strerror or err}"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False, onerror=unlistable):
+        keep = []
+        for d in sorted(dirnames):
+            path = Path(dirpath, d)
+            if _is_hidden([d]) or _real(path) in skip:
+                continue
+            if path.is_symlink():
+                items.extend(_file_items(path, base, inside=True))   # one refused item
+            else:
+                keep.append(d)
+        dirnames[:] = keep
         for name in sorted(filenames):
             if _is_hidden([name]):
                 continue
             path = Path(dirpath, name)
-            if path.resolve() in skip:
+            if _real(path) in skip:
                 continue
-            items.extend(_file_items(path, base))
+            items.extend(_file_items(path, base, inside=True))
     return items
 
 
@@ -207,18 +272,19 @@ def discover(inputs: Sequence[str | os.PathLike], root: str | os.PathLike | None
         elif path.is_dir():
             items.extend(_folder_items(path, skip_paths))
         elif path.exists() or path.is_symlink():
+            # A file the user named is read even through a link; a dangling link is an error row.
             items.extend(_file_items(Path(os.path.abspath(path)), root_path))
         elif _has_glob(raw):
             matches = sorted(glob.glob(str(path), recursive=True))
             if not matches:
                 missing.append(f"{raw} (the pattern matches no files)")
-            base = _glob_base(path).resolve()
+            base = _glob_base(path)
             for m in matches:
-                mp = Path(m).resolve()
-                if mp in skip_paths or _is_hidden(mp.relative_to(base).parts):
+                mp = Path(os.path.abspath(m))        # not resolved: a matched link stays a link
+                if _real(mp) in skip_paths or _is_hidden(mp.relative_to(base).parts):
                     continue
-                items.extend(_folder_items(mp, skip_paths) if mp.is_dir()
-                             else _file_items(mp, base))
+                items.extend(_folder_items(mp, skip_paths) if mp.is_dir() and not mp.is_symlink()
+                             else _file_items(mp, base, inside=True))
         else:
             missing.append(f"{raw} (no such file or folder)")
     if missing:
@@ -237,6 +303,6 @@ def _unique(items: list[InputItem]) -> list[InputItem]:
     for item in by_file.values():
         if shown[item.path] > 1:
             full = item.location + (f"{ZIP_SEP}{item.member}" if item.member else "")
-            item = InputItem(full, item.location, item.member, item.size, item.mtime_ns)
+            item = InputItem(full, item.location, item.member, item.size, item.mtime_ns, item.problem)
         out.append(item)
     return sorted(out, key=lambda i: i.path)

@@ -1,6 +1,6 @@
 """The batch table: one row per input file, with a fixed column set and types.
 
-Results are the DESIGN §4 fields of ``MottlingResult.to_dict()`` and ``CrtResult.to_dict()``,
+Results are the contract fields (docs/design.md) of ``MottlingResult.to_dict()`` and ``CrtResult.to_dict()``,
 flattened so the same table reads well as Parquet and as CSV: ``probabilities`` becomes
 ``prob_0``..``prob_5``, the 95% intervals become ``*_ci95_low``/``*_ci95_high``, the ROI becomes
 ``roi_x``..``roi_h`` and the quality flags one ``;``-separated string. Nothing from a file's own
@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-N_SCORES = 6
+from mottling.scale import N_CLASSES as N_SCORES
 
 STATUSES = ("ok", "rejected", "error")
 KINDS = ("photo", "video", "unknown")

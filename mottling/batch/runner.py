@@ -121,7 +121,7 @@ def _atomic_write(path: Path, write) -> None:
 
 def _load_model(config: BatchConfig):
     """Fail before any work when the model is missing or fails its hash check."""
-    from mottling.model import load_model
+    from mottling.photo.model import load_model
 
     return load_model(config.model)
 

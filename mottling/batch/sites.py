@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from mottling.batch.inputs import ZIP_SEP, InputItem
 from mottling.errors import InputError
+from mottling.scale import SITES
 
-SITES = ("finger", "knee")
 _PATH_COLUMNS = ("path", "file", "filename", "file_name")
 
 

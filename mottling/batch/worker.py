@@ -5,9 +5,11 @@ A ``Scorer`` lives once per worker process (or Ray actor) and loads the model on
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
+import os
 import time
 import zipfile
 from dataclasses import asdict, dataclass
@@ -15,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import mottling
-from mottling.batch.inputs import HEAD_BYTES, InputItem, recognise
+from mottling.batch.inputs import HEAD_BYTES, InputItem, not_a_file, recognise
 from mottling.batch.rows import empty_row, fill_crt, fill_photo
 from mottling.errors import MottlingError
 
@@ -83,7 +85,7 @@ class Scorer:
         """The model, loaded on first use and kept; a load failure is remembered, not retried."""
         if self._model is None and self._model_error is None:
             try:
-                from mottling.model import load_model
+                from mottling.photo.model import load_model
 
                 self._model = load_model(self.config.model_path,
                                          intra_op_threads=self.config.intra_op_threads)
@@ -106,6 +108,8 @@ class Scorer:
         return zf
 
     def _read(self, item: InputItem) -> bytes:
+        if item.problem is not None:          # decided at discovery, without opening it
+            raise _ReadError(item.problem)
         limit = self.config.max_file_bytes
         try:
             if item.member is not None:
@@ -113,20 +117,19 @@ class Scorer:
                 if info.file_size > limit:
                     raise _ReadError(f"file too large: {_mib(info.file_size)} (limit {_mib(limit)})")
                 return self._zip(item.location).read(item.member)
-            with open(item.location, "rb") as fh:
-                data = fh.read(limit + 1)
-            if len(data) > limit:
-                raise _ReadError(f"file too large: more than {_mib(limit)}")
-            return data
+            return _read_regular_file(item.location, limit)
         except FileNotFoundError:
             raise _ReadError("cannot read the file: it no longer exists") from None
         except IsADirectoryError:
             raise _ReadError("cannot read the file: it is a folder, not a file") from None
         except PermissionError:
             raise _ReadError("cannot read the file: permission denied") from None
-        except (zipfile.BadZipFile, KeyError, EOFError, ValueError) as err:
+        except (zipfile.BadZipFile, KeyError, EOFError, ValueError, RuntimeError) as err:
+            # RuntimeError: zipfile's "encrypted, password required" and unsupported methods
             raise _ReadError(f"cannot read the file from its zip archive: {err}") from None
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise _ReadError("not read: a symbolic link (links are not followed)") from None
             raise _ReadError(f"cannot read the file: {err.strerror or err}") from None
 
     # -- scoring ------------------------------------------------------------------------------
@@ -170,11 +173,11 @@ class Scorer:
             raise _ReadError(UNSUPPORTED)
 
     def _score_photo(self, row: dict[str, Any], data: bytes, path: str) -> None:
-        from mottling.imaging import DEFAULT_DRAFT_SIZE, decode_image
+        from mottling.photo.decode import load_photo
 
         model = self.model()
         row["model_version"], row["model_sha256"] = model.version, model.sha256
-        image = decode_image(data, draft_size=max(DEFAULT_DRAFT_SIZE, model.input_size))
+        image = load_photo(data, model.input_size).image
         (result,) = model.predict([image], paths=[path])
         fill_photo(row, result.to_dict())
         row["status"] = "ok"
@@ -199,6 +202,32 @@ class Scorer:
 
 class _ModelUnavailable(Exception):
     pass
+
+
+def _read_regular_file(location: str, limit: int) -> bytes:
+    """The bytes of a regular file, checked on the open handle itself.
+
+    ``O_NOFOLLOW`` refuses a link put in the file's place since discovery, ``O_NONBLOCK`` keeps a
+    FIFO from blocking the open, and ``fstat`` on the handle refuses anything but a regular file
+    before a byte is read (a device such as ``/dev/zero`` would otherwise be read to the limit).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(location, flags)
+    try:
+        st = os.fstat(fd)
+        problem = not_a_file(st.st_mode)
+        if problem is not None:
+            raise _ReadError(problem)
+        if st.st_size > limit:
+            raise _ReadError(f"file too large: {_mib(st.st_size)} (limit {_mib(limit)})")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise _ReadError(f"file too large: more than {_mib(limit)}")
+    return data
 
 
 def _zip_problem(data: bytes) -> str:

@@ -1,5 +1,10 @@
 """The ``mottling`` command. Subcommands live in their own modules and are imported lazily, so
-``mottling score`` never pays for the training stack and a missing extra gives a clear message."""
+``mottling score`` never pays for the training stack and a missing extra gives a clear message.
+
+Exit codes (docs/errors.md holds the table and tests/test_hostile_error_codes.py holds the code to
+it): a command handles the inputs it cannot read itself and exits ``EXIT_BAD_INPUT``; an error
+that reaches ``main`` means the run could not start at all.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ import click
 
 from mottling import __version__
 from mottling.errors import MottlingError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1       # an input could not be read or analysed (the others were)
+EXIT_NOT_STARTED = 2     # usage error, missing INPUT, or the model is missing or fails its check
+EXIT_INTERRUPTED = 130
 
 # name -> "module:attribute" of a click command
 COMMANDS = {
@@ -69,16 +79,18 @@ def main(argv: list[str] | None = None) -> int:
             return code
     except click.exceptions.Exit as err:
         return err.exit_code
+    except SystemExit as err:       # a command's ``raise SystemExit(EXIT_BAD_INPUT)``
+        return err.code if isinstance(err.code, int) else EXIT_NOT_STARTED
     except click.ClickException as err:
         err.show()
-        return err.exit_code
+        return err.exit_code          # click's usage errors are 2, like EXIT_NOT_STARTED
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except MottlingError as err:
         click.echo(f"error: {err}", err=True)
-        return 2
-    return 0
+        return EXIT_NOT_STARTED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

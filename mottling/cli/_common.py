@@ -15,14 +15,12 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
-    """``X,Y,W,H`` in pixels of the upright frame."""
-    if text is None:
-        return None
+def click_roi(text: str | None) -> tuple[int, int, int, int] | None:
+    """``--roi X,Y,W,H`` (parsed by ``mottling.crt.roi.parse_roi``) as a click usage error."""
+    from mottling.crt.roi import parse_roi as parse
+    from mottling.errors import InputError
+
     try:
-        parts = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"ROI must be X,Y,W,H integers, got {text!r}")
-    if len(parts) != 4 or parts[2] <= 0 or parts[3] <= 0 or parts[0] < 0 or parts[1] < 0:
-        raise click.BadParameter(f"ROI must be X,Y,W,H with positive width and height, got {text!r}")
-    return parts  # type: ignore[return-value]
+        return parse(text)
+    except InputError as err:
+        raise click.BadParameter(str(err)) from None

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from mottling.batch.runner import ENGINES, BatchConfig, run_batch
+from mottling.cli import EXIT_BAD_INPUT
+from mottling.scale import SITES
 
 
 @click.command()
@@ -20,7 +22,7 @@ from mottling.batch.runner import ENGINES, BatchConfig, run_batch
 @click.option("--ray-address", default=None,
               help="Join a running Ray cluster (e.g. auto or ray://head:10001) instead of "
                    "starting a private local one. Implies --engine ray.")
-@click.option("--site", type=click.Choice(["finger", "knee"]), default=None,
+@click.option("--site", type=click.Choice(SITES), default=None,
               help="Body site of every video (lowest precedence).")
 @click.option("--site-from-path", "site_from_path", default=None, metavar="REGEX",
               help="Take a video's site from its path: the first group (or the whole match), "
@@ -53,4 +55,4 @@ def batch(inputs: tuple[str, ...], out: Path, csv: bool, workers: int,
     if summary.n_errors:
         # SystemExit, not ctx.exit: mottling.cli.main runs click with standalone_mode=False and
         # drops the exit code that ctx.exit returns.
-        raise SystemExit(1)
+        raise SystemExit(EXIT_BAD_INPUT)

@@ -12,19 +12,18 @@ from pathlib import Path
 import click
 
 from mottling.cli._common import emit_json
-from mottling.errors import InputError
 from mottling.results import IMAGE_QUALITY_MESSAGES, MottlingResult
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list, one object per scored image (DESIGN section 4 keys).")
+              help="Print a JSON list, one object per scored image (keys: docs/design.md).")
 @click.option("--overlay", type=click.Path(path_type=Path), default=None,
               help="Write the photo with the predicted mottled area and the score drawn on it: a "
                    ".png file for one image, or a folder (IMAGE_STEM.overlay.png per image).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="ONNX model (default: $MOTTLING_MODEL or the shipped model).")
+              default=None, help="ONNX model (default: $MOTTLING_MODEL_PATH or the shipped model).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="ONNX Runtime intra-op threads (default: $MOTTLING_THREADS or all cores).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
@@ -32,34 +31,24 @@ from mottling.results import IMAGE_QUALITY_MESSAGES, MottlingResult
 def score(ctx: click.Context, images: tuple[str, ...], as_json: bool, overlay: Path | None,
           model_path: Path | None, threads: int | None, batch_size: int) -> None:
     """Score skin mottling (0-5) on photos of the leg. Research use only."""
-    from mottling.imaging import DEFAULT_DRAFT_SIZE, decode_image
-    from mottling.model import load_model
+    from mottling.photo.model import iter_scored, load_model
 
     overlay_dir = _overlay_target(overlay, len(images))
     model = load_model(model_path, intra_op_threads=threads)   # ModelError -> exit 2 in main()
-    draft = max(DEFAULT_DRAFT_SIZE, model.input_size)
 
     results: list[MottlingResult] = []
     failures = 0
     used_names: set[str] = set()
-    for start in range(0, len(images), batch_size):
-        decoded = []
-        for name in images[start:start + batch_size]:
-            try:
-                decoded.append((name, decode_image(name, draft_size=draft)))
-            except InputError as err:
-                failures += 1
-                click.echo(f"error: {name}: {err}", err=True)
-        if not decoded:
+    for item in iter_scored(images, model, batch_size=batch_size):
+        if item.error is not None or item.result is None:
+            failures += 1
+            click.echo(f"error: {item.path}: {item.error}", err=True)
             continue
-        batch = model.predict([im for _, im in decoded], [n for n, _ in decoded],
-                              batch_size=batch_size)
-        for (name, image), result in zip(decoded, batch):
-            if overlay is not None:
-                _write_overlay(image, result, overlay, overlay_dir, name, used_names)
-            results.append(result)
-            if not as_json:
-                click.echo(_human_line(result))
+        if overlay is not None:
+            _write_overlay(item.image, item.result, overlay, overlay_dir, item.path, used_names)
+        results.append(item.result)
+        if not as_json:
+            click.echo(_human_line(item.result))
 
     if as_json:
         emit_json([r.to_dict() for r in results])
@@ -84,7 +73,7 @@ def _overlay_target(overlay: Path | None, n_images: int) -> bool:
 def _write_overlay(image, result: MottlingResult, overlay: Path, is_dir: bool, name: str,
                    used: set[str]) -> None:
     """One PNG per image; two inputs with the same stem (a/leg.jpg, b/leg.jpg) get -2, -3..."""
-    from mottling.overlay import draw_overlay
+    from mottling.photo.overlay import draw_overlay
 
     target = overlay
     if is_dir:

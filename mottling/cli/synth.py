@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mottling.scale import SITES
+
 
 @click.group()
 def synth() -> None:
@@ -48,7 +50,7 @@ def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, worker
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--broken-fraction", type=click.FloatRange(0, 1), default=0.15, show_default=True,
               help="Share of deliberately broken videos that the CRT module must reject.")
-@click.option("--site", type=click.Choice(["finger", "knee", "both"]), default="both",
+@click.option("--site", type=click.Choice([*SITES, "both"]), default="both",
               show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,

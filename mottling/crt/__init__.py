@@ -1,4 +1,4 @@
-"""Capillary refill time from a press-and-release video (DESIGN §1).
+"""Capillary refill time from a press-and-release video (definitions: docs/design.md).
 
 ``measure_crt`` decodes the video with its own timestamps, finds the pressed spot, normalises its
 colour against the unpressed skin around it, detects the release, fits the recovery and applies the

@@ -1,6 +1,6 @@
 """Quality gates: when a refill measurement must be rejected rather than reported.
 
-A rejection is never turned into a number (DESIGN §1); each gate returns the reason a person reads.
+A rejection is never turned into a number (docs/design.md, "CRT"); each gate returns the reason a person reads.
 """
 
 from __future__ import annotations

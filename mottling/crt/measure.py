@@ -1,4 +1,4 @@
-"""``measure_crt``: video in, ``CrtResult`` out (DESIGN §1 and §4)."""
+"""``measure_crt``: video in, ``CrtResult`` out (definitions and JSON keys: docs/design.md)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from mottling.crt.refill import LN10, detect_press, fit_recovery
 from mottling.crt.roi import auto_roi, baseline_count, coarse_stack, spot_geometry, track_shifts
 from mottling.crt.signal import DEFAULT_SIGNAL, colour_signal, relative_colour, spot_series
 from mottling.crt.video import DecodedVideo, VideoLimits, VideoSource, decode_video
-from mottling.errors import InputError
+from mottling.errors import InputError, UnprocessableInputError
 from mottling.results import CrtResult, RecoveryCurve
-from mottling.scale import DEFAULT_THRESHOLDS, CrtThresholds, is_crt_prolonged
+from mottling.scale import DEFAULT_THRESHOLDS, SITES, CrtThresholds, is_crt_prolonged
 
 log = logging.getLogger(__name__)
 
-SITES = ("finger", "knee")
 MAX_FIT_S = 25.0
 SETTLE_S = 0.4   # after the lift, the hand needs this long to leave the picture
 
@@ -142,7 +141,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
 def _to_analysis(roi, video: DecodedVideo) -> tuple[int, int, int, int]:
     x, y, w, h = (int(v) for v in roi)
     if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > video.width or y + h > video.height:
-        raise InputError(f"the ROI {x},{y},{w},{h} does not lie inside the "
+        raise UnprocessableInputError(f"the ROI {x},{y},{w},{h} does not lie inside the "
                          f"{video.width}x{video.height} frame")
     s = video.scale
     return (int(round(x * s)), int(round(y * s)), max(1, int(round(w * s))),

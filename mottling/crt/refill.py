@@ -1,6 +1,6 @@
 """Fit the recovery after release and read off ``tau_s`` and ``crt_s`` with 95% intervals.
 
-The colour signal is normalised so that the pre-press baseline is 0 (DESIGN §1); the blanched extreme
+The colour signal is normalised so that the pre-press baseline is 0 (docs/design.md); the blanched extreme
 ``A`` is a fitted parameter. Two models are fitted and the one with the lower BIC is kept:
 
 - delayed mono-exponential: ``A`` for ``t < d``, then ``A exp(-(t - d) / tau)`` (``d >= 0``; the plain

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from mottling.errors import UnprocessableInputError
+
 COARSE = 4   # auto ROI and shake tracking work on 4x4 blocks of analysis pixels
 
 
@@ -145,3 +147,20 @@ def track_shifts(coarse: np.ndarray, t_s: np.ndarray) -> np.ndarray:
 def _parabola(a: float, b: float, c: float) -> float:
     den = a - 2 * b + c
     return 0.0 if den == 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+
+
+def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
+    """``"X,Y,W,H"`` (pixels of the upright frame, as the CLI's ``--roi`` and the HTTP ``roi``
+    field take it) -> a tuple; empty means none. Raises ``UnprocessableInputError`` otherwise: four
+    integers, a corner inside the picture's quadrant (X, Y >= 0) and a positive width and height."""
+    if text is None or not text.strip():
+        return None
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4 or parts[0] < 0 or parts[1] < 0 or parts[2] <= 0 or parts[3] <= 0:
+        raise UnprocessableInputError(
+            f"roi must be X,Y,W,H integers with X, Y >= 0 and a positive width and height, "
+            f"got {text[:60]!r}")
+    return parts  # type: ignore[return-value]

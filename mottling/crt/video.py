@@ -102,7 +102,8 @@ def _open(source: VideoSource, limits: VideoLimits):
                             options={"enable_drefs": "0", "use_absolute_path": "0"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
         _close_quietly(source)
-        raise UnsupportedMediaError(f"not a readable video file ({_short(err)})") from None
+        # The bytes name a container we read, so this one is broken, e.g. an MP4 cut before its index.
+        raise InputError(f"the video is truncated or corrupt ({_short(err)})") from None
     return container, source
 
 
@@ -145,6 +146,8 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
         raise UnsupportedMediaError("the file holds no video stream")
     stream = _main_video_stream(container.streams.video)
     cc = stream.codec_context
+    if cc is None:      # FFmpeg knows no decoder for the stream's codec (found by the fuzz test)
+        raise UnsupportedMediaError("the video stream uses a codec that cannot be decoded")
     width, height = int(cc.width or 0), int(cc.height or 0)
     if width <= 0 or height <= 0:
         raise UnsupportedMediaError("the video stream has no frame size; the file may be corrupt")

@@ -11,18 +11,13 @@ import numpy as np
 from PIL import Image
 
 from mottling.synth.leg import Anatomy
-from mottling.synth.patterns import WorleyNet, smooth_noise
+from mottling.synth.patterns import WorleyNet, smooth_noise, smoothstep
 
 # Absorbance (per channel, linear RGB) of deoxygenated blood pooled in the superficial venous
 # plexus: takes green and red, spares blue, which reads as violaceous.
 ABSORB_PURPLE = np.array([0.80, 1.15, 0.40], dtype=np.float32)
 ABSORB_BLUE = np.array([0.95, 1.05, 0.55], dtype=np.float32)
 ABSORB_RED = np.array([0.45, 1.10, 0.70], dtype=np.float32)  # dusky red-violet
-
-
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
 
 
 def mottled_region(rng: np.random.Generator, score: int, extent: float, anat: Anatomy,
@@ -32,13 +27,13 @@ def mottled_region(rng: np.random.Generator, score: int, extent: float, anat: An
     if score == 1:
         rv = extent * rng.uniform(0.8, 1.0)
         d = (u / np.float32(extent)) ** 2 + (v / np.float32(rv)) ** 2
-        return d <= 1.0, 0.6 + 0.4 * _smoothstep((1.0 - d) * 3), 0.0
+        return d <= 1.0, 0.6 + 0.4 * smoothstep((1.0 - d) * 3), 0.0
     if score == 2:
         au = extent * rng.uniform(0.9, 1.6)
         uc = extent - au
         av = anat.hw_knee * rng.uniform(0.6, 1.15)
         d = ((u - np.float32(uc)) / np.float32(au)) ** 2 + (v / np.float32(av)) ** 2
-        return d <= 1.0, 0.45 + 0.55 * _smoothstep((1.0 - d) * 2.5), 0.0
+        return d <= 1.0, 0.45 + 0.55 * smoothstep((1.0 - d) * 2.5), 0.0
     # 3-5: from below the knee up to an irregular front that peaks at (extent, v_top)
     v_top = float(rng.uniform(-0.45, 0.45) * anat.hw_knee)
     amp = float(rng.uniform(0.02, 0.12))
@@ -62,8 +57,8 @@ def mottled_region(rng: np.random.Generator, score: int, extent: float, anat: An
     top = np.float32(extent) - np.float32(amp) * wv
     bottom = -float(rng.uniform(0.15, 0.7))
     region = (u <= top) & (u >= np.float32(bottom))
-    fade_top = 0.45 + 0.55 * _smoothstep((top - u) * np.float32(1 / 0.05))
-    fade_bottom = _smoothstep((u - np.float32(bottom)) * np.float32(1 / 0.12))
+    fade_top = 0.45 + 0.55 * smoothstep((top - u) * np.float32(1 / 0.05))
+    fade_bottom = smoothstep((u - np.float32(bottom)) * np.float32(1 / 0.12))
     return region, fade_top * fade_bottom, v_top
 
 
@@ -91,8 +86,8 @@ def mottling_density(rng: np.random.Generator, anat: Anatomy, score: int, extent
     warp_u = (smooth_noise(rng, hh, wh, cells_across / 2.5) - 0.5) * np.float32(cell * 0.9)
     warp_v = (smooth_noise(rng, hh, wh, cells_across / 2.5) - 0.5) * np.float32(cell * 0.9)
     width_field = smooth_noise(rng, hh, wh, cells_across / 3.0)
-    gaps = _smoothstep((smooth_noise(rng, hh, wh, cells_across / 2.0) - 0.25) * 3.0)
-    blotch = _smoothstep((smooth_noise(rng, hh, wh, cells_across / 4.0) - 0.6) * 3.0)
+    gaps = smoothstep((smooth_noise(rng, hh, wh, cells_across / 2.0) - 0.25) * 3.0)
+    blotch = smoothstep((smooth_noise(rng, hh, wh, cells_across / 4.0) - 0.6) * 3.0)
     line_w = float(rng.uniform(0.18, 0.42))
     dens = np.zeros((hh, wh), dtype=np.float32)
     if sh.any():

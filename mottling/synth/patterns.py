@@ -10,6 +10,13 @@ import numpy as np
 from PIL import Image
 
 
+def smoothstep(x, edge0: float = 0.0, edge1: float = 1.0):
+    """Hermite step from 0 (at ``edge0``) to 1 (at ``edge1``) with zero slope at both ends: the
+    soft edge every generator draws (mottling fronts, a finger's outline, a press ramping in)."""
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: float,
                  aspect: float = 1.0) -> np.ndarray:
     """Value noise in roughly [0, 1] at ``cells`` blobs across the larger side.

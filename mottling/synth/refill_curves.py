@@ -5,7 +5,7 @@ at the baseline colour measured before the press. A pixel of the pressed skin is
 ``baseline + s(t) * (blanched - baseline)``, so any linear colour feature of the ROI (mean R, G, B,
 a projection on the blanching direction) follows ``s`` exactly, before noise and compression.
 
-Definitions (DESIGN §1):
+Definitions (docs/design.md):
 - ``crt_s``: time from release until ``s`` falls to 0.1 (90% recovery).
 - ``tau_s``: mono and delayed curves: their time constant. Bi-exponential curves have two; we report
   the time constant of the single exponential with the *same* CRT, ``crt_s / ln 10``, so a fitter

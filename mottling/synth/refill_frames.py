@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from mottling.synth.patterns import smoothstep
 from mottling.synth.refill_scene import build_scene
 from mottling.synth.refill_spec import APPROACH_S, PRESS_IN_S, RefillSpec
 
@@ -48,15 +49,10 @@ def frame_pts(spec: RefillSpec) -> np.ndarray:
 # Rendering
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
 def blanch_signal(spec: RefillSpec, t: np.ndarray) -> np.ndarray:
     """s(t) over the whole video: 0 before the press, ramping to 1, held, then the curve."""
     t = np.asarray(t, dtype=np.float64)
-    s = _smoothstep((t - spec.press_start_s) / PRESS_IN_S)
+    s = smoothstep((t - spec.press_start_s) / PRESS_IN_S)
     after = t >= spec.release_s
     s[after] = spec.curve.blanch_fraction(t[after] - spec.release_s)
     return s
@@ -109,7 +105,7 @@ class RenderedFrames:
         light = np.ones((n, 3))
         self.occ_level, self.occ_shift = _occluder_track(spec, t, self.scene)
         if spec.broken == "camera_moved":
-            ramp = _smoothstep((t - spec.broken_at_s) / 0.4)
+            ramp = smoothstep((t - spec.broken_at_s) / 0.4)
             self.dy += np.round(ramp * move[0]).astype(int)
             self.dx += np.round(ramp * move[1]).astype(int)
         elif spec.broken == "light_switched":
@@ -212,8 +208,8 @@ def _occluder_track(spec: RefillSpec, t: np.ndarray, scene) -> tuple[np.ndarray,
     axis before the press and away after release, far enough to leave the frame; while it
     presses, the examiner's physiological tremor (8-12 Hz) moves it by about a pixel.
     """
-    arrive = _smoothstep((t - (spec.press_start_s - APPROACH_S)) / APPROACH_S)
-    leave = 1.0 - _smoothstep((t - spec.release_s) / spec.lift_s)
+    arrive = smoothstep((t - (spec.press_start_s - APPROACH_S)) / APPROACH_S)
+    leave = 1.0 - smoothstep((t - spec.release_s) / spec.lift_s)
     presence = np.minimum(arrive, leave)
     shift = np.zeros((len(t), 2), dtype=int)
     if spec.site == "finger":

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mottling.skin import monk_rgb
+from mottling.synth.nuisances import SHEET_COLOURS
+from mottling.synth.patterns import smoothstep
 
 # How blood changes skin colour, as per-channel multipliers on the melanin-tinted base colour.
 # Perfused skin is redder (green and blue absorbed by haemoglobin); blanched skin loses that.
@@ -24,7 +26,6 @@ BLANCHED_TINT = np.array([1.04, 1.03, 1.0], dtype=np.float32)
 # Per unit of pulse: more blood darkens green most (haemoglobin absorbs near 540 nm).
 PULSE_TINT = np.array([-0.3, -1.0, -0.6], dtype=np.float32)
 
-SHEET_COLOURS = ((235, 238, 240), (196, 214, 232), (190, 222, 208), (226, 226, 214))
 
 
 @dataclass
@@ -58,11 +59,6 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.n
     return top * (1 - fy)[:, None] + bot * fy[:, None]
 
 
-def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
-
-
 def _skin_texture(rng: np.random.Generator, h: int, w: int, scale: float) -> np.ndarray:
     """Multiplicative skin texture around 1: blotches plus pores."""
     tex = 1.0 + 0.035 * _smooth_noise(rng, h, w, 0.35 * scale)
@@ -72,7 +68,7 @@ def _skin_texture(rng: np.random.Generator, h: int, w: int, scale: float) -> np.
 
 
 def _sheet(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    base = np.array(SHEET_COLOURS[int(rng.integers(len(SHEET_COLOURS)))], dtype=np.float32)
+    base = 255 * np.array(SHEET_COLOURS[int(rng.integers(len(SHEET_COLOURS)))], dtype=np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     weave = 0.02 * np.sin(xx * 1.9) * np.sin(yy * 1.7)
     folds = 0.08 * _smooth_noise(rng, h, w, 0.3 * min(h, w))
@@ -108,7 +104,7 @@ def build_scene(rng: np.random.Generator, site: str, width: int, height: int, sk
 
     # Contact patch: s(t) applies fully within 0.8 r and fades out by 1.15 r.
     dist = np.hypot(yy - cy, xx - cx)
-    contact = 1.0 - _smoothstep(0.8 * contact_r, 1.15 * contact_r, dist)
+    contact = 1.0 - smoothstep(dist, 0.8 * contact_r, 1.15 * contact_r)
     blanch_factor = (BLANCHED_TINT / PERFUSED_TINT - 1.0) * np.float32(blanch_contrast)
     skin_only = skin_mask * (texture * shading)
     blanch_delta = (base_rgb * blanch_factor)[None, None, :] * (skin_only * contact)[..., None]
@@ -148,7 +144,7 @@ def _finger_geometry(rng, yy, xx, cy, cx, short, texture):
     # Capsule: a band along the axis, closed by a half-ellipse at the tip.
     beyond = np.maximum(along - tip + half_w, 0.0)
     r = np.hypot(beyond, across)
-    skin_mask = 1.0 - _smoothstep(half_w - 2.5, half_w + 2.5, r)
+    skin_mask = 1.0 - smoothstep(r, half_w - 2.5, half_w + 2.5)
     rel = np.clip(across / half_w, -1, 1)
     shading = 0.72 + 0.28 * np.sqrt(np.maximum(1.0 - rel * rel, 0.0))
     # Fingerprint ridges: concentric whorl around the pulp core.
@@ -172,7 +168,7 @@ def _knee_geometry(rng, yy, xx, cy, cx, short):
         ex, ey = np.cos(edge_angle), np.sin(edge_angle)
         proj = (xx - cx) * ex + (yy - cy) * ey
         edge = short * rng.uniform(0.55, 0.75)
-        skin_mask = 1.0 - _smoothstep(edge - 3, edge + 3, proj)
+        skin_mask = 1.0 - smoothstep(proj, edge - 3, edge + 3)
     contact_r = short * rng.uniform(0.09, 0.13)
     return skin_mask.astype(np.float32), shading.astype(np.float32), contact_r
 
@@ -185,7 +181,7 @@ def _glass_slide(rng, hc, wc, cy, cx, contact_r):
     along = (xx - cx) * ux + (yy - cy) * uy
     across = -(xx - cx) * uy + (yy - cy) * ux
     half_w = contact_r * rng.uniform(1.8, 2.6)
-    inside = 1.0 - _smoothstep(half_w - 1.5, half_w + 1.5, np.abs(across))
+    inside = 1.0 - smoothstep(np.abs(across), half_w - 1.5, half_w + 1.5)
     edge_line = np.exp(-((np.abs(across) - half_w) ** 2) / 2.0)
     streak_pos = rng.uniform(-0.6, 0.6) * half_w
     streak = np.exp(-((across - streak_pos - 0.3 * along) ** 2) / (2 * (0.12 * half_w) ** 2))
@@ -214,7 +210,7 @@ def _fingertip(rng, cy, cx, contact_r, reach, examiner_tone):
     across = -(xx - ox) * uy + (yy - oy) * ux
     seg = np.clip(along, 0.0, length)
     r = np.hypot(along - seg, across)
-    alpha = 1.0 - _smoothstep(half_w - 2.0, half_w + 2.0, r)
+    alpha = 1.0 - smoothstep(r, half_w - 2.0, half_w + 2.0)
     rel = np.clip(across / half_w, -1, 1)
     shade = 0.62 + 0.38 * np.sqrt(np.maximum(1.0 - rel * rel, 0.0))
     shade *= 1.0 + 0.03 * _smooth_noise(rng, hh, ww, 0.4 * half_w)
@@ -223,7 +219,7 @@ def _fingertip(rng, cy, cx, contact_r, reach, examiner_tone):
     rgb = colour[None, None, :] * shade[..., None]
     # Nail plate: a lighter, pinker, glossy oval just behind the tip.
     nail = np.hypot((along - 0.55 * half_w) / (0.75 * half_w), across / (0.62 * half_w))
-    nail_w = (1.0 - _smoothstep(0.85, 1.0, nail))[..., None]
+    nail_w = (1.0 - smoothstep(nail, 0.85, 1.0))[..., None]
     nail_rgb = np.array([236, 196, 190], dtype=np.float32) * shade[..., None] * 1.02
     rgb = rgb * (1 - 0.7 * nail_w) + nail_rgb * 0.7 * nail_w
     origin = (int(round(cy)) - oy, int(round(cx)) - ox)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from mottling.scale import SITES
 from mottling.synth.refill_curves import RefillCurve, curve_for_crt
 
 BROKEN_KINDS = ("no_release", "camera_moved", "light_switched", "dark_frame")
-SITES = ("finger", "knee")
 CRT_RANGE_S = {"finger": (1.0, 6.0), "knee": (1.5, 8.0)}
 PRESS_IN_S = 0.3   # skin goes from baseline to fully blanched over this time after contact
 APPROACH_S = 0.3   # the slide or fingertip arrives over this time before contact

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from mottling.errors import (
     InputError,
@@ -55,6 +55,7 @@ FORMATS_IN_WORDS = "JPEG, PNG, WebP or HEIC"
 # 12 MP phone photo (4032x3024) then decodes at 1/8 scale, 504x378, more than the model and the
 # quality checks look at.
 DEFAULT_DRAFT_SIZE = 320
+ORIENTATION_TAG = 0x0112
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
 
@@ -75,13 +76,47 @@ class ImageLimits:
 DEFAULT_LIMITS = ImageLimits()
 
 
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo: the pixels every measurement sees, and the size the camera stored.
+
+    ``full_size`` is the upright size before any shrinking; anything drawn on the original photo
+    (a mask, landmark pixels in a manifest) is scaled by ``image.size / full_size``.
+    """
+
+    image: Image.Image            # upright 8-bit RGB, no metadata
+    full_size: tuple[int, int]    # upright (width, height) of the stored photo
+
+
+def draft_size_for(input_size: int) -> int:
+    """The draft-size rule: shrink no further than the model's input side, nor below 320 px."""
+    return max(DEFAULT_DRAFT_SIZE, int(input_size))
+
+
+def load_photo(data: ImageSource, input_size: int, limits: ImageLimits = DEFAULT_LIMITS) -> Photo:
+    """Bytes, a path or a file object -> the upright photo a model of ``input_size`` scores.
+
+    This is the one road from a file to the model: training, evaluation, the CLI, batch and the
+    HTTP service all call it, so a photo stored sideways (EXIF orientation) or at 12 MP is seen
+    the same way when a model learns from it and when it is scored. Errors as ``decode_image``.
+    """
+    return decode_photo(data, limits, draft_size=draft_size_for(input_size))
+
+
 def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
                  draft_size: int | None = DEFAULT_DRAFT_SIZE) -> Image.Image:
-    """Decode a photo to an upright RGB image with no metadata.
+    """Decode a photo to an upright RGB image with no metadata (``decode_photo(...).image``)."""
+    return decode_photo(data, limits, draft_size).image
+
+
+def decode_photo(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
+                 draft_size: int | None = DEFAULT_DRAFT_SIZE) -> Photo:
+    """Decode a photo to an upright RGB image with no metadata, and its stored size.
 
     ``data`` is the encoded bytes, a path or a binary file object. ``draft_size`` shrinks the photo
     by an integer factor as long as both sides stay at least that many pixels: JPEG while decoding
-    (draft mode), other formats by box reduction after it; ``None`` keeps the full size. Raises ``InputError`` (empty, truncated, corrupt),
+    (draft mode), other formats by box reduction right after it, before any conversion widens the
+    pixels; ``None`` keeps the full size. Raises ``InputError`` (empty, truncated, corrupt),
     ``UnsupportedMediaError`` (not an image we read), ``InputTooLargeError`` (bytes or pixels over
     the limit, decompression bomb) or ``UnprocessableInputError`` (too small to analyse).
     """
@@ -92,11 +127,14 @@ def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
     try:
         with Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS) as im:
             _check_size(im.size, limits)
+            stored_size = im.size
             if draft_size and im.format in ("JPEG", "MPO"):
                 im.draft("RGB", (draft_size, draft_size))
             im.load()
-            upright = ImageOps.exif_transpose(im)
-            rgb = _shrink_to_draft(_to_rgb(upright), draft_size)
+            orientation = _orientation(im)
+            rgb = _shrink_to_rgb(im, draft_size)
+        del raw
+        upright = _upright(rgb, orientation)
     except UnidentifiedImageError as err:
         raise UnsupportedMediaError(
             f"This is not an image Mottling can read; send a {FORMATS_IN_WORDS} photo.") from err
@@ -113,8 +151,9 @@ def decode_image(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
         raise InputError(
             "The image file is truncated or corrupt and cannot be decoded.") from err
 
-    _check_min_side(rgb.size, limits)
-    return _without_metadata(rgb)
+    _check_min_side(upright.size, limits)
+    full_size = stored_size[::-1] if orientation in _SWAPS_SIDES else stored_size
+    return Photo(upright, (int(full_size[0]), int(full_size[1])))
 
 
 def _read_bytes(data: ImageSource, limits: ImageLimits) -> bytes:
@@ -169,27 +208,85 @@ def _check_min_side(size: tuple[int, int], limits: ImageLimits) -> None:
             "are needed to see the leg.")
 
 
-def _shrink_to_draft(image: Image.Image, draft_size: int | None) -> Image.Image:
-    """What draft mode does for JPEG, for the other formats: an integer box reduction that keeps
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES = (5, 6, 7, 8)
+# Source pixels widened to RGB at a time: ~1 M pixels keeps the conversion's extra memory to a
+# few MB, whatever the photo's size.
+_STRIP_PIXELS = 1 << 20
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8), read after ``load`` (a PNG may store EXIF after its pixels)."""
+    try:
+        value = int(image.getexif().get(ORIENTATION_TAG, 1))
+    except (TypeError, ValueError):
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSE.get(orientation)
+    return image if method is None else image.transpose(method)
+
+
+def _reduce_factor(size: tuple[int, int], draft_size: int | None) -> int:
+    """What draft mode does for JPEG, for the other formats: the integer box reduction that keeps
     both sides at least ``draft_size``, so a 12 MP HEIC or PNG costs no more downstream than a JPEG."""
     if not draft_size:
-        return image
-    factor = min(image.width // draft_size, image.height // draft_size)
-    return image.reduce(factor) if factor >= 2 else image
+        return 1
+    return max(1, min(size[0] // draft_size, size[1] // draft_size))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB. 16-bit greyscale (PNG) is scaled down rather than clipped to white."""
+def _shrink_to_rgb(image: Image.Image, draft_size: int | None) -> Image.Image:
+    """A new 8-bit RGB image holding only pixels, shrunk by the draft rule.
+
+    Shrink before widening: the decoded picture is cut into horizontal strips whose height is a
+    multiple of the reduction factor, and each strip is converted to RGB and box-reduced on its
+    own, so a 49 MP 16-bit greyscale PNG never exists as a 49 MP RGB (or int64) array. The
+    result is pixel for pixel what converting and then reducing the whole picture gives. Being a
+    new image it carries no EXIF, GPS, ICC profile, XMP or comments.
+    """
+    factor = _reduce_factor(image.size, draft_size)
+    width, height = image.size
+    grey_top = _grey_top(image)
+    out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    rows = max(1, _STRIP_PIXELS // (width * factor)) * factor
+    for top in range(0, height, rows):
+        strip = _to_rgb(image.crop((0, top, width, min(height, top + rows))), grey_top)
+        if factor > 1:
+            strip = strip.reduce(factor)
+        out.paste(strip, (0, top // factor))
+    out.info.clear()
+    return out
+
+
+def _grey_top(image: Image.Image) -> int:
+    """The white point of a wide greyscale picture: 65535 for 16-bit, else 255 unless brighter."""
+    if image.mode.startswith("I;16"):
+        return 65535
+    if image.mode == "I":
+        low, high = image.getextrema()
+        return 65535 if high > 255 else 255
+    return 255
+
+
+def _to_rgb(image: Image.Image, grey_top: int = 255) -> Image.Image:
+    """8-bit RGB. Wide greyscale (16-bit PNG) is scaled down rather than clipped to white, in a
+    32-bit integer type that is just wide enough (``65535 * 255`` fits)."""
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        wide = np.asarray(image).astype(np.int64)
-        top = 65535 if image.mode.startswith("I;16") or wide.max() > 255 else 255
-        grey = np.clip(wide * 255 // max(top, 1), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, "L").convert("RGB")
+        wide = np.asarray(image)
+        if wide.dtype.kind == "u":
+            scaled = wide.astype(np.uint32) * 255 // max(grey_top, 1)
+        else:
+            scaled = np.clip(wide.astype(np.int64) * 255 // max(grey_top, 1), 0, 255)
+        return Image.fromarray(scaled.astype(np.uint8), "L").convert("RGB")
     return image.convert("RGB")
-
-
-def _without_metadata(image: Image.Image) -> Image.Image:
-    """A fresh RGB image holding only pixels: no EXIF, GPS, ICC profile, XMP or comments."""
-    clean = Image.frombytes("RGB", image.size, image.tobytes())
-    clean.info.clear()
-    return clean

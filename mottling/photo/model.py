@@ -14,25 +14,28 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 from PIL import Image
 
 from mottling.errors import InputError, ModelError
-from mottling.imaging import DEFAULT_DRAFT_SIZE, DEFAULT_LIMITS, ImageLimits, decode_image
-from mottling.preprocess import PreprocessSpec, to_input, unletterbox_map
-from mottling.quality import DEFAULT_POLICY, QualityPolicy, adjusted_confidence, assess_quality
+from mottling.photo.decode import DEFAULT_LIMITS, ImageLimits, load_photo
+from mottling.photo.preprocess import PreprocessSpec, to_input, unletterbox_map
+from mottling.photo.quality import DEFAULT_POLICY, QualityPolicy, adjusted_confidence, assess_quality
 from mottling.results import MottlingResult
+from mottling.scale import N_CLASSES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "mottling-v0.1.0.onnx"
-MODEL_ENV = "MOTTLING_MODEL"          # path to an ONNX file that replaces the shipped default
+# The one setting for which model to load (the server's ``model_path`` setting reads the same
+# variable). ``MOTTLING_MODEL`` is the old name, still read, with a deprecation warning.
+MODEL_ENV = "MOTTLING_MODEL_PATH"
+DEPRECATED_MODEL_ENV = "MOTTLING_MODEL"
 THREADS_ENV = "MOTTLING_THREADS"      # intra-op threads when none are given
-N_CLASSES = 6
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("probabilities", "expected_score", "area_map")
@@ -41,11 +44,18 @@ REQUIRED_METADATA = ("mottling.semver", "mottling.labels", "mottling.input_size"
 
 
 def default_model_path() -> Path:
-    """``$MOTTLING_MODEL`` if set, else ``models/mottling-v0.1.0.onnx`` beside the package."""
+    """``$MOTTLING_MODEL_PATH`` if set, else ``models/mottling-v0.1.0.onnx`` beside the package.
+
+    A ``--model`` option or an explicit path always wins over this; see docs/design.md.
+    """
     env = os.environ.get(MODEL_ENV)
+    if not env and os.environ.get(DEPRECATED_MODEL_ENV):
+        env = os.environ[DEPRECATED_MODEL_ENV]
+        log.warning("%s is deprecated and will be removed; set %s instead",
+                    DEPRECATED_MODEL_ENV, MODEL_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME
+    return Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
 
 
 def card_path_for(model_path: Path) -> Path:
@@ -226,7 +236,7 @@ def _read_card(card_file: Path) -> dict[str, Any]:
 
 
 def _make_session(data: bytes, intra_op_threads: int | None) -> Any:
-    import onnxruntime as ort  # imported here so that `import mottling.model` stays cheap
+    import onnxruntime as ort  # imported here so that `import mottling.photo.model` stays cheap
 
     if intra_op_threads is None and os.environ.get(THREADS_ENV):
         intra_op_threads = int(os.environ[THREADS_ENV])
@@ -252,6 +262,44 @@ def _check_signature(session: Any, model_path: Path) -> None:
                          f"{list(OUTPUT_NAMES)}).")
 
 
+@dataclass(frozen=True)
+class ScoredFile:
+    """One input of ``iter_scored``: its result, or the ``InputError`` that stopped it."""
+
+    path: str
+    result: MottlingResult | None
+    error: InputError | None = None
+    image: Image.Image | None = None   # the decoded photo (for an overlay); None after an error
+
+
+def iter_scored(paths: Iterable[str | os.PathLike], model: MottlingModel, *,
+                limits: ImageLimits = DEFAULT_LIMITS, batch_size: int = 32) -> Iterator[ScoredFile]:
+    """Decode (``load_photo``) and score image files ``batch_size`` at a time, yielding one
+    ``ScoredFile`` per path, in order. A bad file yields its error and the others go on; only
+    one batch of decoded photos is held at a time."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    pending: list[ScoredFile] = []
+
+    def flush() -> Iterator[ScoredFile]:
+        decoded = [f for f in pending if f.image is not None]
+        results = iter(model.predict([f.image for f in decoded],  # type: ignore[misc]
+                                     [f.path for f in decoded], batch_size=batch_size))
+        for item in pending:
+            yield item if item.error is not None else replace(item, result=next(results))
+        pending.clear()
+
+    for raw_path in paths:
+        name = os.fspath(raw_path)
+        try:
+            pending.append(ScoredFile(name, None, image=load_photo(name, model.input_size, limits).image))
+        except InputError as err:
+            pending.append(ScoredFile(name, None, error=err))
+        if sum(f.image is not None for f in pending) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
 def score_files(paths: Iterable[str | os.PathLike], model: MottlingModel | None = None, *,
                 limits: ImageLimits = DEFAULT_LIMITS, batch_size: int = 32,
                 errors: Literal["raise", "return"] = "raise",
@@ -263,31 +311,12 @@ def score_files(paths: Iterable[str | os.PathLike], model: MottlingModel | None 
     shipped one.
     """
     model = model if model is not None else load_model()
-    draft = max(DEFAULT_DRAFT_SIZE, model.input_size)
-    out: list[MottlingResult | InputError | None] = []
-    pending: list[tuple[int, Image.Image, str]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        results = model.predict([im for _, im, _ in pending], [p for _, _, p in pending],
-                                batch_size=batch_size)
-        for (slot, _, _), result in zip(pending, results):
-            out[slot] = result
-        pending.clear()
-
-    for raw_path in paths:
-        name = os.fspath(raw_path)
-        out.append(None)
-        try:
-            image = decode_image(name, limits, draft_size=draft)
-        except InputError as err:
+    out: list[MottlingResult | InputError] = []
+    for item in iter_scored(paths, model, limits=limits, batch_size=batch_size):
+        if item.error is not None:
             if errors == "raise":
-                raise
-            out[-1] = err
-            continue
-        pending.append((len(out) - 1, image, name))
-        if len(pending) >= batch_size:
-            flush()
-    flush()
-    return out  # type: ignore[return-value]
+                raise item.error
+            out.append(item.error)
+        else:
+            out.append(item.result)  # type: ignore[arg-type]
+    return out
