@@ -69,14 +69,14 @@ def evaluate(model: str, manifests: tuple[str, ...], out_dir: str, split: str | 
         sets = {}
         for item in manifests:
             name, sep, path = item.partition("=")
-            if not sep or not Path(path).is_file():
+            if not sep or not all(Path(x).is_file() for x in path.split(",")):
                 raise click.UsageError(f"--manifest {item!r}: expected NAME=existing/manifest.csv")
             sets[name] = path
         rows = run_protocol(model, sets, out_dir, threads, max_images)
         click.echo(render_table(rows, model))
         return
     manifest = manifests[0]
-    if not Path(manifest).is_file():
+    if not all(Path(x).is_file() for x in manifest.split(",")):
         raise click.UsageError(f"--manifest {manifest!r}: no such file")
     result = run_evaluate(model, manifest, out_dir, split, splits_file, threads, max_images)
     o = result["overall"]

@@ -140,7 +140,8 @@ def evaluate(model: str | Path, manifest: str | Path, out_dir: str | Path,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = read_manifest(manifest, max_images)
+    # "a/manifest.csv,b/manifest.csv": one test set made of several (e.g. both renderers)
+    records = [r for m in str(manifest).split(",") for r in read_manifest(m.strip(), max_images)]
     if split:
         if splits_file:
             assignment = read_splits(Path(splits_file))
