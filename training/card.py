@@ -38,25 +38,40 @@ RETRAIN = """1. Build a `manifest.csv` of your photos: `path`, `score` (0-5), `p
    have them `skin_tone` (Monk 1-10) or `ita`, `mask_path`, `rater_*` columns
    (format: `training/README.md`).
 2. Fine-tune from the shipped weights, splitting by patient:
-   `mottling train --config training/configs/default.yaml --data manifest.csv --init models/mottling-v0.1.0.pt --out_dir runs/real`
+   `mottling train --config training/configs/v0.2.yaml --data manifest.csv --init models/mottling-v0.2.0.pt --out_dir runs/real`
 3. Evaluate on held-out patients, with the breakdown by skin tone and rater agreement:
    `mottling evaluate --model runs/real/best.pt --manifest manifest.csv --splits-file runs/real/splits.csv --split test --out runs/real/eval`
 4. Export with the new metrics: `mottling export runs/real/best.pt --out models/NAME.onnx --metrics runs/real/eval/metrics.json`"""
 
 
-def shortfalls(evaluation: dict[str, Any] | None) -> list[str]:
-    """Where the measured numbers miss the project's targets (QWK >= 0.95, every tone >= 0.90)."""
+def shortfalls(evaluation: dict[str, Any] | None,
+               protocol: dict[str, Any] | None = None) -> list[str]:
+    """Where the measured numbers miss the targets: own fresh test set QWK >= 0.93 with every
+    Monk group >= 0.88; cross-renderer QWK >= 0.85 (Monk 8-10 >= 0.80); >= 90% of clean legs
+    called 0 on each renderer."""
     if not evaluation:
         return ["No held-out evaluation was supplied at export."]
     out = []
     q = evaluation["overall"]["qwk"]
-    if q < 0.95:
-        out.append(f"Overall QWK {q:.3f} on the generated test set misses the project's target "
-                   "of 0.95.")
+    if q < 0.93:
+        out.append(f"Overall QWK {q:.3f} on the fresh generated test set misses the target of "
+                   "0.93.")
     for g, m in evaluation["by_skin_tone"].items():
-        if m.get("qwk") is not None and m["qwk"] < 0.90:
-            out.append(f"Skin-tone group {g}: QWK {m['qwk']:.3f}, below the 0.90 floor; the "
+        if m.get("qwk") is not None and m["qwk"] < 0.88:
+            out.append(f"Skin-tone group {g}: QWK {m['qwk']:.3f}, below the 0.88 floor; the "
                        "model is least reliable here.")
+    for trained, entry in (protocol or {}).items():
+        for name, r in entry["sets"].items():
+            crossed = name not in trained and "+" not in name
+            if crossed and r["qwk"] < 0.85:
+                out.append(f"Trained on {trained}, tested on {name}: QWK {r['qwk']:.3f} misses "
+                           "the cross-renderer target of 0.85.")
+            if crossed and (r.get("monk_8-10") or 0) < 0.80:
+                out.append(f"Trained on {trained}, tested on {name}: Monk 8-10 QWK "
+                           f"{_fmt(r.get('monk_8-10'))} misses the target of 0.80.")
+            if trained == "A+B" and "+" not in name and (r.get("clean_called_0") or 0) < 0.90:
+                out.append(f"Renderer {name}: {r['clean_called_0']:.0%} of clean legs called 0 "
+                           "(target 90%).")
     return out
 
 
@@ -124,7 +139,7 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
         card["pytorch_weights"] = weights
     if protocol:
         card["cross_renderer"] = protocol
-    card["shortfalls"] = shortfalls(evaluation)
+    card["shortfalls"] = shortfalls(evaluation, protocol)
     if evaluation:
         card["metrics"] = {
             "test_set": evaluation.get("test_set", evaluation.get("manifest")),
