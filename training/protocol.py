@@ -31,12 +31,14 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
 def run_protocol(model: str | Path, sets: dict[str, str], out_dir: str | Path,
                  threads: int = 2, max_images: int = 0) -> dict[str, Any]:
     """Evaluate ``model`` on each named manifest; writes NAME/ folders, protocol.json/.md."""
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, load_predictor
 
     out = Path(out_dir)
     rows = {}
+    predictor, seen = load_predictor(model, threads), {}
     for name, manifest in sets.items():
-        result = evaluate(model, manifest, out / name, None, None, threads, max_images)
+        result = evaluate(model, manifest, out / name, None, None, threads, max_images,
+                          predictor=predictor, seen=seen)
         rows[name] = {"manifest": str(manifest), **summarise(result)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "protocol.json").write_text(json.dumps({"model": str(model), "sets": rows}, indent=2))
