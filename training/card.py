@@ -212,7 +212,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         wall = run.get("train_wall_s")
         L += [f"Training: {run.get('epochs_completed')} epochs, best epoch {run.get('best_epoch')} "
               f"(validation QWK {_fmt(run.get('best_val_qwk'))}), measured training wall time "
-              f"{wall / 60:.1f} min on {run.get('device')}." if wall else "", ""]
+              f"{wall / 60:.1f} min on {run.get('device')}"
+              + (f" (plus {run['feature_cache_s'] / 60:.1f} min building the feature cache)"
+                 if run.get("feature_cache_s") else "") + "." if wall else "", ""]
         prev = run.get("initialised_from")
         if prev and wall and prev.get("train_wall_s"):
             L += [f"It continued from `{prev['checkpoint']}`: {prev.get('epochs_completed')} "
