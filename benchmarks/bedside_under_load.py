@@ -33,12 +33,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._server import pick_model, serve  # noqa: E402
 
 
-def phone_photo(seed: int = 1) -> bytes:
-    """A generated leg photo scaled to 4032x3024, saved as a phone would (JPEG q90)."""
+def phone_photo(seed: int = 1, noise: float = 0.0) -> bytes:
+    """A generated leg photo scaled to 4032x3024, saved as a phone would (JPEG q90). ``noise``
+    (8-bit levels) adds sensor-like grain, which makes the file as large as a real phone's."""
+    import numpy as np
+    from PIL import Image
+
     from mottling.synth.images import render_photo
 
     image = render_photo(seed=seed, score=3, skin_tone=5, size=768).image
     big = image.resize((4032, 3024))
+    if noise > 0:
+        rng = np.random.default_rng(seed)
+        pixels = np.asarray(big, dtype=np.float32) + rng.normal(0, noise, (3024, 4032, 1))
+        big = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     buf = io.BytesIO()
     big.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
@@ -129,6 +137,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=20, help="photos per load level")
     ap.add_argument("--levels", default="0,1,2", help="videos in flight, comma-separated")
     ap.add_argument("--video-s", type=float, default=59.0, help="video length (limit: 60 s)")
+    ap.add_argument("--photo-noise", type=float, default=0.0,
+                    help="sensor grain in 8-bit levels (6 gives a 4-5 MB file, like a phone's)")
     ap.add_argument("--gap-s", type=float, default=0.3, help="pause between photos")
     ap.add_argument("--warm-s", type=float, default=3.0, help="let the videos start before photos")
     ap.add_argument("--model", default=None)
@@ -141,7 +151,7 @@ def main() -> None:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     print("making the photo and the video...", flush=True)
-    photo = phone_photo()
+    photo = phone_photo(noise=args.photo_noise)
     video_path = long_video(cache, args.video_s)
     video = video_path.read_bytes()
     model = pick_model(args.model)

@@ -6,7 +6,12 @@ high-quality JPEG), plus a second wave of N uploads over the limit that must be 
 while they stream. Samples the server's resident memory (process tree) every 20 ms and prints the
 peak, the status codes, and whether /healthz still answers.
 
-    python benchmarks/upload_storm.py [--n 50] [--model PATH]
+Then, against a fresh server with its default upload timeouts and every upload slot (8 here) taken
+by hostile clients (raw sockets: half send headers and a few body bytes then stop, half trickle one
+byte a second), it prints how long /readyz says busy and uploads get 503, and when each hostile
+client was cut off with a 408 (target: every slot free within 30 s).
+
+    python benchmarks/upload_storm.py [--n 50] [--model PATH] [--only-stalled] [--no-stalled]
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import socket
 import sys
 import threading
 import time
@@ -88,15 +94,76 @@ async def storm(url: str, body: bytes, n: int) -> tuple[Counter, float]:
         return Counter(codes), time.perf_counter() - t0
 
 
+STALL_HEAD = (b"POST /v1/mottling HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+              b"Content-Length: 5000000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; "
+              b"filename=\"a.jpg\"\r\n\r\n\xff\xd8")
+
+
+def _hostile_client(port: int, trickle: bool, started: float, cut_at: list[float]) -> None:
+    """Headers and a few body bytes, then silence (or one byte a second); records the 408."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(STALL_HEAD)
+        sock.settimeout(1.0)
+        while time.perf_counter() - started < 120:
+            try:
+                answer = sock.recv(4096)
+            except socket.timeout:
+                if trickle:
+                    try:
+                        sock.sendall(b"\x00")
+                    except OSError:
+                        break
+                continue
+            except OSError:
+                break
+            if answer.startswith(b"HTTP/1.1 408"):
+                cut_at.append(time.perf_counter() - started)
+            break
+
+
+def stalled_slots(model: Path, slots: int = 8) -> None:
+    with serve(model, 1, {"MOTTLING_MAX_CONCURRENT_UPLOADS": str(slots)}) as (url, proc):
+        port = int(url.rsplit(":", 1)[1])
+        started = time.perf_counter()
+        cut_at: list[float] = []
+        clients = [threading.Thread(target=_hostile_client, args=(port, i % 2 == 1, started, cut_at),
+                                    daemon=True) for i in range(slots)]
+        for c in clients:
+            c.start()
+        time.sleep(1.0)
+        busy = httpx.get(url + "/readyz", timeout=10)
+        refused = httpx.post(url + "/v1/mottling", files={"image": ("a.jpg", b"x")}, timeout=10)
+        while httpx.get(url + "/readyz", timeout=10).status_code != 200:
+            if time.perf_counter() - started > 120:
+                break
+            time.sleep(0.1)
+        freed = time.perf_counter() - started
+        for c in clients:
+            c.join(10)
+        ok = httpx.post(url + "/v1/mottling", files={"image": ("a.jpg", b"x")}, timeout=10).status_code
+    print(f"stalled clients: {slots} slots taken ({slots // 2} silent, {slots - slots // 2} trickling "
+          f"1 B/s); after 1 s /readyz {busy.status_code}, an upload {refused.status_code}")
+    cuts = sorted(cut_at)
+    print(f"  /readyz 200 again after {freed:.1f} s; {len(cuts)} of {slots} cut off with 408 at "
+          + ", ".join(f"{t:.1f}" for t in cuts) + " s; a new upload then gets " + str(ok)
+          + " (not 503: a slot was free; the 1-byte test body is no photo); target <= 30 s: "
+          + ("met" if freed <= 30 and len(cuts) == slots else "MISSED"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--limit-mb", type=float, default=20.0)
     ap.add_argument("--model", default=None)
+    ap.add_argument("--only-stalled", action="store_true", help="only the stalled-client phase")
+    ap.add_argument("--no-stalled", action="store_true", help="skip the stalled-client phase")
     args = ap.parse_args()
     limit = int(args.limit_mb * MB)
 
     model = pick_model(args.model)
+    if args.only_stalled:
+        stalled_slots(model)
+        return
     photo = max_size_jpeg(limit - 2048)
     over = photo + b"\0" * (limit // 4)  # 25% over the limit
     with Image.open(io.BytesIO(photo)) as im:
@@ -122,6 +189,8 @@ def main() -> None:
     print(f"server RSS: idle {idle / 2**20:.0f} MiB, peak {peak_valid / 2**20:.0f} MiB during the max-size "
           f"wave, peak {sampler.peak / 2**20:.0f} MiB overall, {after / 2**20:.0f} MiB after")
     print(f"server alive and /healthz 200 afterwards: {alive}")
+    if not args.no_stalled:
+        stalled_slots(model)
 
 
 if __name__ == "__main__":

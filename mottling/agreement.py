@@ -6,7 +6,8 @@ read against (mottling kappa 0.87 in Ait-Oufella 2011; CRT kappa 0.27-0.56 by ey
 
 Labels are a long CSV, one row per (file, rater): ``path``, ``rater`` and ``score`` and/or
 ``crt_s``, with optional ``skin_tone`` (Monk 1-10), ``site`` (finger/knee) and ``centre``. An empty
-cell is no rating. The consensus score is the median of the raters' scores (a half rounds up, to
+cell is no rating (an "unreadable" photo or "unusable" video in a ``mottling rate`` file). Several
+files may be given, e.g. one ``RATER.csv`` per rater; other columns are ignored. The consensus score is the median of the raters' scores (a half rounds up, to
 the worse score); the consensus CRT is their mean.
 """
 
@@ -34,6 +35,8 @@ from mottling.skin import monk_group
 class Labels:
     scores: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     crts: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    # the release moment a rater marked (``mottling rate``), on the video's own timestamps
+    releases: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     skin_tone: dict[str, int] = field(default_factory=dict)
     site: dict[str, str] = field(default_factory=dict)
     centre: dict[str, str] = field(default_factory=dict)
@@ -76,6 +79,8 @@ def load_labels(path: str | Path) -> Labels:
                 if not math.isfinite(crt) or crt < 0:
                     raise ValueError(f"crt_s {crt} is not a time")
                 labels.crts[item][rater] = crt
+            if _cell(rec, "release_s") and _cell(rec, "crt_s"):
+                labels.releases[item][rater] = float(_cell(rec, "release_s"))
             if _cell(rec, "skin_tone"):
                 labels.skin_tone[item] = int(float(_cell(rec, "skin_tone")))
                 monk_group(labels.skin_tone[item])   # validates 1-10
@@ -86,6 +91,27 @@ def load_labels(path: str | Path) -> Labels:
         if _cell(rec, "centre"):
             labels.centre[item] = _cell(rec, "centre")
     return labels
+
+
+def load_label_files(paths: Iterable[str | Path]) -> Labels:
+    """Several label files as one (e.g. the ``RATER.csv`` of each rater from ``mottling rate``).
+
+    The same rater answering the same file in two of them is refused: it would count twice."""
+    merged = Labels()
+    for path in paths:
+        one = load_labels(path)
+        for table, into in ((one.scores, merged.scores), (one.crts, merged.crts),
+                            (one.releases, merged.releases)):
+            for item, by_rater in table.items():
+                twice = set(by_rater) & set(into[item])
+                if twice:
+                    raise InputError(f"{path}: {', '.join(sorted(twice))} already rated {item} "
+                                     "in an earlier labels file")
+                into[item].update(by_rater)
+        merged.skin_tone.update(one.skin_tone)
+        merged.site.update(one.site)
+        merged.centre.update(one.centre)
+    return merged
 
 
 def match_paths(result_paths: Iterable[str], label_paths: Iterable[str]) -> dict[str, str]:
@@ -151,6 +177,24 @@ def _group_of(item: str, labels: Labels, how: str) -> str | None:
     return labels.centre.get(item)
 
 
+def _release_agreement(labels: Labels, by_path: dict[str, dict],
+                       matched: dict[str, str]) -> dict[str, Any]:
+    """The model's release moment against the mean of the raters' marked release frames: the
+    step every CRT starts from, checked on its own (bias = model - raters)."""
+    ref, model = [], []
+    for item, by_rater in sorted(labels.releases.items()):
+        row = by_path.get(matched.get(item, ""))
+        if row is not None and row.get("status") == "ok" and row.get("release_s") is not None:
+            ref.append(float(np.mean(list(by_rater.values()))))
+            model.append(float(row["release_s"]))
+    if not ref:
+        return {"n": 0}
+    ba = metrics.bland_altman(ref, model)
+    return {"n": len(ref), "bias_s": _num(ba["bias"]), "loa_low_s": _num(ba["loa_low"]),
+            "loa_high_s": _num(ba["loa_high"]),
+            "median_abs_error_s": _num(float(np.median(np.abs(np.subtract(model, ref)))))}
+
+
 @dataclass
 class Agreement:
     """Everything ``report.md`` shows, as plain data (also written as ``agreement.json``)."""
@@ -176,7 +220,8 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
     label_paths = sorted(set(labels.scores) | set(labels.crts))
     matched = match_paths(by_path, label_paths)
     raters = labels.raters
-    coverage = {"labelled_files": len(label_paths), "matched": len(matched),
+    coverage = {"model_results": bool(rows), "labelled_files": len(label_paths),
+                "matched": len(matched),
                 "unmatched": sorted(set(label_paths) - set(matched))[:20]}
 
     # ---- scores --------------------------------------------------------------------------
@@ -247,6 +292,7 @@ def compute_agreement(rows: list[dict[str, Any]], labels: Labels,
         crt["rater_vs_rater"][f"{a} vs {b}"] = crt_agreement(
             [labels.crts[i][a] for i in its], [labels.crts[i][b] for i in its],
             [site_of[i] for i in its], thresholds)
+    crt["release_model_vs_raters"] = _release_agreement(labels, by_path, matched)
     for how in ("site", "skin_tone", "centre"):
         groups = defaultdict(list)
         for i in vitems:

@@ -57,11 +57,17 @@ def _confusion_md(matrix: list[list[int]]) -> list[str]:
 def render_markdown(ag: Agreement, results_name: str, labels_name: str) -> str:
     s, c, cov = ag.scores, ag.crt, ag.coverage
     t = DEFAULT_THRESHOLDS
-    out = [f"# Agreement with human raters", "",
+    out = ["# Agreement with human raters", "",
            f"Results `{results_name}` against labels `{labels_name}`; raters: "
            f"{', '.join(ag.raters) or 'none'}. Research use only: agreement on this archive, not "
            "a validation of the model.", "",
-           "## Coverage", "",
+           "## Coverage", ""]
+    with_model = cov.get("model_results", True)
+    if not with_model:
+        out += [f"- Labelled files: {cov['labelled_files']}. No model results were given: the "
+                "raters are compared with each other only.", ""]
+    else:
+        out += [
            f"- Labelled files: {cov['labelled_files']}, matched to a result row: "
            f"{cov['matched']}." + (f" Unmatched (first 20): {', '.join(cov['unmatched'])}."
                                    if cov["unmatched"] else ""),
@@ -70,15 +76,20 @@ def render_markdown(ag: Agreement, results_name: str, labels_name: str) -> str:
            f"- CRT: {cov['crt_labelled']} labelled videos; model status: "
            + (", ".join(f"{k} {v}" for k, v in sorted(cov["crt_model_status"].items())) or "none")
            + ". Rejected and failed videos are counted here, never turned into numbers.", ""]
+
+    def keep(rows: dict[str, dict]) -> dict[str, dict]:
+        return rows if with_model else {k: v for k, v in rows.items()
+                                        if not k.startswith("model vs")}
+
     out += ["## Mottling score", "",
             "Raters against each other are the reference: the model is as reproducible as a "
             "rater when its figures against the consensus reach theirs.", ""]
     mvc = s["model_vs_consensus"]
-    out += _score_table("comparison", {"model vs consensus": mvc,
+    out += _score_table("comparison", keep({"model vs consensus": mvc,
                                        **{f"model vs {r}": m for r, m in s["model_vs_rater"].items()},
                                        **{f"{r} vs other raters' consensus": m
                                           for r, m in s["rater_vs_others"].items()},
-                                       **s["rater_vs_rater"]})
+                                       **s["rater_vs_rater"]}))
     if mvc["n"]:
         out += ["", "Confusion matrix, model against the consensus (rows: consensus):", ""]
         out += _confusion_md(mvc["confusion"])
@@ -92,9 +103,15 @@ def render_markdown(ag: Agreement, results_name: str, labels_name: str) -> str:
     out += ["", "## Capillary refill time", "",
             f"Bias is model minus reference. Prolonged means above {t.finger_s:g} s at the finger "
             f"and {t.knee_s:g} s at the knee.", ""]
-    out += _crt_table("comparison", {"model vs consensus (mean)": c["model_vs_consensus"],
+    out += _crt_table("comparison", keep({"model vs consensus (mean)": c["model_vs_consensus"],
                                      **{f"model vs {r}": m for r, m in c["model_vs_rater"].items()},
-                                     **c["rater_vs_rater"]})
+                                     **c["rater_vs_rater"]}))
+    rel = c.get("release_model_vs_raters", {"n": 0})
+    if rel["n"]:
+        out += ["", f"Release moment, model against the raters' marked release frame (mean of "
+                f"raters), n={rel['n']}: bias {_f(rel['bias_s'], 3)} s, 95% limits "
+                f"{_f(rel['loa_low_s'], 3)} to {_f(rel['loa_high_s'], 3)} s, median absolute "
+                f"error {_f(rel['median_abs_error_s'], 3)} s."]
     if c["model_vs_consensus"]["n"]:
         out += ["", f"![Bland-Altman]({PLOTS['bland_altman']})"]
     for how, groups in c["by_group"].items():

@@ -18,7 +18,14 @@ IMAGE_QUALITY_MESSAGES = {
     "blurred": "The photo is blurred. Hold the phone still and let it focus.",
     "no_skin": "No leg or skin was found in the photo. Frame the leg from the knee to the groin.",
     "low_resolution": "The photo is too small to judge. Use the phone's full resolution.",
+    "no_colour": "The photo has no colour (greyscale). Mottling is judged by colour: take a "
+                 "colour photo.",
 }
+
+# Flags that make the score meaningless, not merely less certain: it is still reported (with the
+# flag and a cut confidence) but never used as a finding, e.g. by the hypoperfusion rule.
+# Mottling is a colour sign, so a photo without colour cannot show it.
+UNSCORABLE_FLAGS = frozenset({"no_colour"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,11 @@ class MottlingResult:
     model_sha256: str
     # The predicted mottled-area map (H x W floats in [0, 1]) for the overlay; not part of the JSON.
     area_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def usable_score(self) -> int | None:
+        """The score, or ``None`` when a flag in ``UNSCORABLE_FLAGS`` says it cannot be a finding."""
+        return None if UNSCORABLE_FLAGS & set(self.quality) else int(self.score)
 
     def to_dict(self) -> dict[str, Any]:
         return {

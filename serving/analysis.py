@@ -8,7 +8,9 @@ seconds while a bedside photo needs a fraction of one, so sharing one queue made
 videos (p95 9 s with two videos running). Photos run in the threadpool, at most
 ``photo_concurrency`` at once; videos run in their own small pool of ``video_concurrency`` threads
 whose CPU priority is lowered (``video_nice``), so a photo gets the CPU first and answers in about
-its own time whatever the video load. Both caps also bound memory when large uploads pile up.
+its own time whatever the video load. At most ``max_videos_in_flight`` videos are accepted at once
+(running or waiting), so waiting videos never hold every upload slot. The caps also bound memory
+when large uploads pile up.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from mottling.errors import ModelError, MottlingError
 from mottling.results import CrtResult, MottlingResult
 from serving.settings import ServerSettings
+from serving.uploads import ServerBusyError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class Analyzer:
         self.model_error: str | None = None
         self.ready = False
         self._photo_slots = threading.BoundedSemaphore(settings.photo_concurrency)
+        self.videos_in_flight = 0
         self._video_pool = ThreadPoolExecutor(
             max_workers=settings.video_concurrency, thread_name_prefix="mottling-video",
             initializer=_lower_thread_priority, initargs=(settings.video_nice,))
@@ -111,9 +115,16 @@ class Analyzer:
         return await run_in_threadpool(self.score_photo, data, filename, overlay)
 
     async def measure_video_async(self, data: bytes, site: str, roi, filename: str | None) -> CrtResult:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._video_pool,
-                                          partial(self.measure_video, data, site, roi, filename))
+        if self.videos_in_flight >= self.settings.max_videos_in_flight:
+            raise ServerBusyError(f"{self.videos_in_flight} videos are being analysed or waiting; "
+                                  "retry in a moment")
+        self.videos_in_flight += 1      # only the event loop counts, so no lock
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._video_pool,
+                                              partial(self.measure_video, data, site, roi, filename))
+        finally:
+            self.videos_in_flight -= 1
 
     # -- analyses (blocking; never call on the event loop) ---------------------------------
     def score_photo(self, data: bytes, filename: str | None, overlay: bool) -> ScoredPhoto:

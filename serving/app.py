@@ -18,8 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from mottling import __version__
+from mottling.rate.app import include_rater
 from serving.analysis import Analyzer
 from serving.errors import install_error_handlers
+from serving.limits import BodyCapMiddleware
 from serving.metrics import RequestContextMiddleware, ServerMetrics
 from serving.routes import assess, crt, model, mottling, ops, page
 from serving.settings import ServerSettings
@@ -57,7 +59,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(routes.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    include_rater(app)  # the rater page at /rate/ when MOTTLING_RATER_ARCHIVE is set
 
+    # Bodies of every other route (the rater's answers, anything added later) stay small.
+    upload_paths = frozenset(r.path for m in (mottling, crt, assess) for r in m.router.routes)
+    app.add_middleware(BodyCapMiddleware, exempt_paths=upload_paths)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Authorization", "X-Request-ID"],

@@ -137,10 +137,21 @@ def hypoperfusion_observation(flag: HypoperfusionFlag, effective: str, model_ver
     return obs
 
 
+def failed_parts_outcome(failures: dict[str, str]) -> dict[str, Any]:
+    """An OperationOutcome naming each part of a partial assessment that could not be analysed, so
+    a FHIR reader sees why an Observation is missing instead of assuming it was never sent."""
+    return {"resourceType": "OperationOutcome", "id": uuid.uuid4().hex,
+            "issue": [{"severity": "error", "code": "processing",
+                       "diagnostics": f"{part}: {message}", "expression": [part]}
+                      for part, message in failures.items()]}
+
+
 def assessment_bundle(mottling: MottlingResult | None, crt: CrtResult | None, flag: HypoperfusionFlag,
                       model_version: str | None, request_id: str | None = None,
-                      now: datetime | None = None) -> dict[str, Any]:
-    """The whole /v1/assess answer as a FHIR R4 ``collection`` Bundle."""
+                      now: datetime | None = None,
+                      failures: dict[str, str] | None = None) -> dict[str, Any]:
+    """The whole /v1/assess answer as a FHIR R4 ``collection`` Bundle; ``failures`` (part name ->
+    message) adds an OperationOutcome for the parts of a partial answer."""
     effective = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     resources = []
     if mottling is not None:
@@ -149,6 +160,8 @@ def assessment_bundle(mottling: MottlingResult | None, crt: CrtResult | None, fl
         resources.append(crt_observation(crt, effective, model_version))
     refs = [f"urn:uuid:{uuid.UUID(r['id'])}" for r in resources]
     resources.append(hypoperfusion_observation(flag, effective, model_version, refs))
+    if failures:
+        resources.append(failed_parts_outcome(failures))
     bundle: dict[str, Any] = {"resourceType": "Bundle", "id": uuid.uuid4().hex}
     if request_id:  # ties the Bundle to the server's log line and X-Request-ID header
         bundle["identifier"] = {"system": REQUEST_ID_SYSTEM, "value": request_id}

@@ -62,6 +62,9 @@ class ServerSettings(BaseSettings):
     video_concurrency: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), gt=0)
     # Video threads run at this lower CPU priority (Linux nice, per thread), so photos come first.
     video_nice: int = Field(10, ge=0, le=19)
+    # Videos accepted at once (analysed or waiting their turn); past it a video gets a 503, so
+    # queued videos can never take all the upload slots and memory away from the photos.
+    max_videos_in_flight: int = Field(8, gt=0)
     # The overlay PNG the bedside page shows is drawn at most this many pixels on its long side.
     overlay_max_side: int = Field(1024, gt=0)
 

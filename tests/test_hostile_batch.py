@@ -163,3 +163,64 @@ def test_discovery_marks_unsafe_entries_without_opening_them(hostile_tree):
     assert set(items) == set(expected)
     assert [p for p, i in items.items() if i.problem is None] == ["trial/bundle.zip!/good/photo.jpg",
                                                                     "trial/ok.jpg"]
+
+
+def test_the_rater_index_skips_the_same_entries_without_opening_them(hostile_tree):
+    """The rater page indexes archives with the same discovery: a FIFO must not hang it either."""
+    from mottling.rate.archive import index_archive
+
+    root, outside, expected = hostile_tree
+    with OpenWatch(outside) as watch:
+        watch.prove(outside / "secret.jpg")
+        archive = _run_with_watchdog_call(lambda: index_archive([root]), 60)
+        assert watch.events() == []
+    offered = sorted(i.path for i in (*archive.photos, *archive.videos))
+    assert offered == ["trial/bundle.zip!/good/photo.jpg", "trial/ok.jpg"]
+    assert set(archive.skipped) == {p for p, words in expected.items() if words is not None}
+
+
+def _run_with_watchdog_call(work, limit_s: float):
+    box = {}
+
+    def target():
+        try:
+            box["value"] = work()
+        except BaseException as err:  # noqa: BLE001 -- re-raised below
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), f"hung for more than {limit_s} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_odd_file_names_are_rows_not_a_crash(tmp_path):
+    """Names that are not UTF-8 (any byte string is a valid Linux name), hold a newline or are very
+    long each get their row; a zip whose flagged-UTF-8 names are not UTF-8 is one error row."""
+    jpeg = _jpeg()
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    os.makedirs(os.fsencode(folder), exist_ok=True)
+    with open(os.fsencode(folder) + b"/bad\xff\xfename.jpg", "wb") as fh:
+        fh.write(jpeg)
+    (folder / "new\nline.jpg").write_bytes(jpeg)
+    (folder / ("a" * 250 + ".jpg")).write_bytes(jpeg)
+    with zipfile.ZipFile(folder / "names.zip", "w") as zf:
+        zf.writestr("placeholder_name.jpg", jpeg)
+    data = bytearray((folder / "names.zip").read_bytes())
+    for signature, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        at = data.find(signature)
+        data[at + flag_at + 1] |= 0x08                      # bit 11: the name is UTF-8...
+        data[at + name_at:at + name_at + 4] = b"\xff\xfe\xfd\xfc"   # ...but it is not
+    (folder / "names.zip").write_bytes(bytes(data))
+    out = tmp_path / "r.parquet"
+    summary, _ = _run_with_watchdog(BatchConfig(inputs=(str(folder),), out=str(out),
+                                                model=str(tiny_model(tmp_path / "model"))), 120)
+    rows = {r["path"]: r for r in pq.read_table(out).to_pylist()}
+    assert summary.n_files == 4 == len(rows)
+    assert rows["odd/bad\\xff\\xfename.jpg"]["status"] == "ok"
+    assert rows["odd/new\nline.jpg"]["status"] == "ok" and rows["odd/" + "a" * 250 + ".jpg"]["status"] == "ok"
+    assert rows["odd/names.zip"]["status"] == "error" and "zip" in rows["odd/names.zip"]["error"]

@@ -218,3 +218,39 @@ def test_fuzz_decoders_and_http(watched_workdir, tmp_path):
     assert not findings, "\n".join(findings)
     assert opened == [], f"a fuzz input made something open {opened} in the working folder"
     assert outcomes["error"] > 0 and outcomes["result"] > 0     # the fuzz reached both ends
+
+
+def _multipart(parts: list[tuple[str, str | None, bytes]], boundary: bytes = b"fz") -> bytes:
+    out = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += b"--" + boundary + b"\r\nContent-Disposition: " + disposition.encode() + b"\r\n\r\n" + data + b"\r\n"
+    return out + b"--" + boundary + b"--\r\n"
+
+
+def test_fuzz_multipart_framing(tmp_path):
+    """Mutated multipart bodies (boundaries, headers, lengths broken) reach the upload parser:
+    always a 2xx or a 4xx with a message, and the upload slot and memory are always given back."""
+    photo = _photo_seeds()["jpeg"]
+    video = _video_seeds()["mp4"]
+    body = _multipart([("image", "a.jpg", photo), ("video", "v.mp4", video), ("site", None, b"knee")])
+    rng = random.Random(SEED + 1)
+    n = max(50, N_CASES // 4)
+    statuses: dict[int, int] = {}
+    settings = ServerSettings(model_path=tiny_model(tmp_path / "model"), warmup=False)
+    started = time.monotonic()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        for i in range(n):
+            _, mutated = _mutate(body, rng, video)
+            boundary = rng.choice((b"fz", b"fz", b"fz", b"", b"f", b"x" * 80))
+            resp = _run_bounded(lambda: client.post(
+                "/v1/assess", content=mutated,
+                headers={"content-type": "multipart/form-data; boundary=" + boundary.decode()}), CASE_LIMIT_S)
+            statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+            assert resp.status_code < 500, (i, resp.text)
+            if resp.status_code >= 400:
+                assert resp.json()["error"]
+        uploads = client.app.state.uploads
+        assert uploads.active == 0 and uploads.budget.in_use == 0
+    print(f"\nmultipart fuzz: {n} bodies, statuses {dict(sorted(statuses.items()))}, "
+          f"{time.monotonic() - started:.1f} s")

@@ -109,3 +109,22 @@ def test_the_server_reads_the_same_variable(monkeypatch, tmp_path):
 
     monkeypatch.setenv("MOTTLING_MODEL_PATH", str(tmp_path / "m.onnx"))
     assert ServerSettings().model_path == tmp_path / "m.onnx"
+
+
+def test_evaluation_refuses_an_onnx_model_that_fails_its_hash_check(tmp_path):
+    """``mottling evaluate`` loads .onnx files through ``load_model``, as every front end does."""
+    pytest.importorskip("torch")
+    import json
+
+    from mottling.errors import ModelError
+    from tests.tiny_model import build_tiny_model
+    from training.evaluate import load_predictor
+
+    path = build_tiny_model(tmp_path, input_size=64)
+    assert load_predictor(path, threads=1).spec.input_size == 64
+    card_path = path.with_name(path.stem + ".card.json")
+    card = json.loads(card_path.read_text())
+    card["sha256"] = "0" * 64
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="does not match its card"):
+        load_predictor(path, threads=1)

@@ -130,3 +130,27 @@ def test_every_caller_sees_the_same_upright_pixels(caller, orientation, upright,
     assert np.array_equal(got, expected), (
         f"{caller} saw orientation {orientation} differently "
         f"(max difference {np.abs(got - expected).max():.3f})")
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_full_size_is_the_upright_size_of_the_stored_photo(upright, orientation, tmp_path):
+    from mottling.photo.decode import load_photo
+
+    photo = load_photo(_store(upright, orientation, tmp_path / "leg.png"), 64)
+    assert photo.full_size == upright.size
+    assert photo.image.size == (upright.width // 2, upright.height // 2)
+
+
+def test_training_landmarks_follow_a_shrunk_sideways_photo(upright, model_path, tmp_path):
+    """Landmarks are given in the upright photo's full-size pixels; the dataset must map them onto
+    the decoded (halved, then fitted to the input size) picture, not onto the stored one."""
+    pytest.importorskip("torch")
+    from training.data import ManifestDataset, Record
+
+    spec = load_model(model_path).spec
+    photo = _store(upright, 6, tmp_path / "leg.png")
+    corner = (upright.width - 1, upright.height - 1)
+    record = Record(path=photo, score=0, patient_id="p", landmarks={"knee": corner})
+    pixels, _, landmarks = ManifestDataset([record], spec, cache=False).load(0)
+    x, y = landmarks["knee"]
+    assert abs(x - pixels.shape[1]) < 1.0 and abs(y - pixels.shape[0]) < 1.0

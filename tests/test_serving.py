@@ -404,3 +404,31 @@ def test_a_client_that_disconnects_mid_upload_gets_a_400_and_frees_the_budget():
     with pytest.raises(InputError, match="interrupted"):
         asyncio.run(read_multipart(Request(scope, receive), {"image": 5000}, 6000, budget))
     assert budget.in_use == 0
+
+
+def test_a_route_works_on_its_own_app_through_its_dependencies(model_path):
+    """The routes reach the app only through serving.deps, so one router can be mounted on a bare
+    FastAPI app and given its analyser and settings by dependency overrides."""
+    from fastapi import FastAPI
+
+    from serving.analysis import Analyzer
+    from serving.deps import get_analyzer, get_settings
+    from serving.errors import install_error_handlers
+    from serving.metrics import ServerMetrics
+    from serving.routes import model as model_routes
+
+    settings = ServerSettings(model_path=model_path, api_key="k", warmup=False)
+    analyzer = Analyzer(settings)
+    analyzer.load()
+    bare = FastAPI()
+    bare.state.analyzer = analyzer              # read by the error bodies (model_version)
+    bare.state.metrics = ServerMetrics()
+    install_error_handlers(bare)
+    bare.include_router(model_routes.router)
+    bare.dependency_overrides[get_settings] = lambda: settings
+    bare.dependency_overrides[get_analyzer] = lambda: analyzer
+    with TestClient(bare) as c:
+        assert c.get("/v1/model").status_code == 401                  # the key dependency came along
+        body = c.get("/v1/model", headers={"X-API-Key": "k"}).json()
+        assert body["model"]["version"] == "0.0.1" and body["limits"]["max_image_bytes"] == 20_000_000
+    analyzer.close()

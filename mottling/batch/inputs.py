@@ -126,12 +126,18 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def shown_text(text: str) -> str:
+    """A file name as it can be written to the table: bytes that are not UTF-8 (Python holds them
+    as surrogates) become ``\\xff`` escapes instead of making Parquet and CSV refuse the row."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _display_path(path: Path, base: Path) -> str:
     """Relative to ``base`` when below it, else absolute."""
     try:
-        return path.relative_to(base).as_posix()
+        return shown_text(path.relative_to(base).as_posix())
     except ValueError:
-        return path.as_posix()
+        return shown_text(path.as_posix())
 
 
 def _is_zip(path: Path) -> bool:
@@ -143,7 +149,7 @@ def _zip_items(zip_path: Path, shown: str) -> list[InputItem]:
     try:
         with zipfile.ZipFile(zip_path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError, EOFError):
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError):  # a name not in UTF-8
         st = zip_path.stat()
         return [InputItem(shown, str(zip_path), None, st.st_size, st.st_mtime_ns)]
     items = []
@@ -302,7 +308,7 @@ def _unique(items: list[InputItem]) -> list[InputItem]:
     out = []
     for item in by_file.values():
         if shown[item.path] > 1:
-            full = item.location + (f"{ZIP_SEP}{item.member}" if item.member else "")
+            full = shown_text(item.location + (f"{ZIP_SEP}{item.member}" if item.member else ""))
             item = InputItem(full, item.location, item.member, item.size, item.mtime_ns, item.problem)
         out.append(item)
     return sorted(out, key=lambda i: i.path)

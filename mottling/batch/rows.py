@@ -1,7 +1,7 @@
 """The batch table: one row per input file, with a fixed column set and types.
 
-Results are the contract fields (docs/design.md) of ``MottlingResult.to_dict()`` and ``CrtResult.to_dict()``,
-flattened so the same table reads well as Parquet and as CSV: ``probabilities`` becomes
+Results are the contract fields (docs/design.md) of ``MottlingResult.to_dict()`` and
+``CrtResult.to_dict()``, flattened so the same table reads well as Parquet and as CSV: ``probabilities`` becomes
 ``prob_0``..``prob_5``, the 95% intervals become ``*_ci95_low``/``*_ci95_high``, the ROI becomes
 ``roi_x``..``roi_h`` and the quality flags one ``;``-separated string. Nothing from a file's own
 metadata (EXIF, GPS, container tags) is ever copied in.

@@ -28,6 +28,8 @@ COMMANDS = {
     "crt": "mottling.cli.crt:crt",
     "batch": "mottling.cli.batch:batch",
     "agreement": "mottling.cli.agreement:agreement",
+    "rate": "mottling.cli.rate:rate",
+    "consensus": "mottling.cli.rate:consensus",
     "serve": "mottling.cli.serve:serve",
     "train": "training.cli:train",
     "evaluate": "training.cli:evaluate",

@@ -8,8 +8,15 @@ Why each step is here:
   ``None``). Pillow's own bomb check still runs first and is mapped to the same error.
 - JPEG draft mode lets libjpeg decode a 12-megapixel phone photo straight at 1/2, 1/4 or 1/8 scale
   (DCT scaling), several times faster than a full decode followed by a resize.
-- EXIF orientation is applied, then every piece of metadata (EXIF, GPS, ICC, XMP, comments) is
-  dropped: nothing returned from here can leak where or when a photo was taken.
+- Shrink before widening: other formats are converted to 8-bit RGB and box-reduced strip by strip,
+  so the only full-size buffer is the decoder's own (a 49 MP 16-bit greyscale PNG once cost 1.3 GB
+  through int64 and RGB copies; now about 110 MB; ``benchmarks/photo_decode_memory.py``). HEIC is
+  read from libheif's own buffer rather than through pillow-heif's full-size Pillow copy.
+- EXIF orientation is applied (after shrinking, to the small picture), and every piece of metadata
+  (EXIF, GPS, ICC, XMP, comments) is dropped: nothing returned from here can leak where or when a
+  photo was taken.
+- ``load_photo`` is the one entry point front ends use; it fixes the draft size from the model's
+  input size, so training, evaluation and inference see the same pixels.
 - ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never touched, so a truncated file is an error, not a
   silently grey-padded picture.
 """
@@ -128,11 +135,17 @@ def decode_photo(data: ImageSource, limits: ImageLimits = DEFAULT_LIMITS,
         with Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS) as im:
             _check_size(im.size, limits)
             stored_size = im.size
-            if draft_size and im.format in ("JPEG", "MPO"):
-                im.draft("RGB", (draft_size, draft_size))
-            im.load()
-            orientation = _orientation(im)
-            rgb = _shrink_to_rgb(im, draft_size)
+            if im.format == "HEIF":
+                # libheif applies the HEIF rotation and mirroring itself (and pillow-heif resets the
+                # EXIF tag to 1 so that nothing turns the picture twice)
+                orientation = 1
+                rgb = _heif_to_rgb(raw, draft_size)
+            else:
+                if draft_size and im.format in ("JPEG", "MPO"):
+                    im.draft("RGB", (draft_size, draft_size))
+                im.load()
+                orientation = _orientation(im)
+                rgb = _shrink_to_rgb(im, draft_size)
         del raw
         upright = _upright(rgb, orientation)
     except UnidentifiedImageError as err:
@@ -255,13 +268,35 @@ def _shrink_to_rgb(image: Image.Image, draft_size: int | None) -> Image.Image:
     result is pixel for pixel what converting and then reducing the whole picture gives. Being a
     new image it carries no EXIF, GPS, ICC profile, XMP or comments.
     """
-    factor = _reduce_factor(image.size, draft_size)
-    width, height = image.size
     grey_top = _grey_top(image)
+    return _shrink_strips(image.size, draft_size, lambda top, bottom: _to_rgb(
+        image.crop((0, top, image.width, bottom)), grey_top))
+
+
+def _heif_to_rgb(raw: bytes, draft_size: int | None) -> Image.Image:
+    """HEIC/HEIF straight from libheif's decoded buffer, strip by strip.
+
+    pillow-heif's Pillow plugin copies libheif's whole RGB buffer into a second, 4-byte-per-pixel
+    Pillow image before anything can be shrunk (about 340 MB at 49 MP); reading the buffer as an
+    array and widening a strip at a time keeps the peak to libheif's own decode (about 220 MB).
+    """
+    heif = pillow_heif.open_heif(io.BytesIO(raw), convert_hdr_to_8bit=True)
+    pixels = np.asarray(heif[heif.primary_index])          # a view of libheif's buffer
+    mode = "RGBA" if pixels.shape[-1] == 4 else "RGB"
+    height, width = pixels.shape[:2]
+    return _shrink_strips((width, height), draft_size, lambda top, bottom: Image.fromarray(
+        np.ascontiguousarray(pixels[top:bottom]), mode).convert("RGB"))
+
+
+def _shrink_strips(size: tuple[int, int], draft_size: int | None, strip_rgb) -> Image.Image:
+    """Assemble the shrunk RGB picture from ``strip_rgb(top, bottom)``, whose rows are a multiple
+    of the reduction factor (so the result equals reducing the whole picture at once)."""
+    factor = _reduce_factor(size, draft_size)
+    width, height = size
     out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
     rows = max(1, _STRIP_PIXELS // (width * factor)) * factor
     for top in range(0, height, rows):
-        strip = _to_rgb(image.crop((0, top, width, min(height, top + rows))), grey_top)
+        strip = strip_rgb(top, min(height, top + rows))
         if factor > 1:
             strip = strip.reduce(factor)
         out.paste(strip, (0, top // factor))

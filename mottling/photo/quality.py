@@ -20,6 +20,12 @@ Flags (words for each in ``mottling.results.IMAGE_QUALITY_MESSAGES``):
   Cr >= 133 misses Monk 9-10) nor light skin under a cool cast. It catches frames of sheet-blue,
   green, black or blown-out white; it cannot tell a grey or beige wall from a leg.
 - ``low_resolution``: the short side is under ``min_short_side`` pixels (after decoding).
+- ``no_colour``: the photo is greyscale or all but colourless (90th percentile of HSV saturation,
+  among pixels bright enough to carry a colour, under ``colour_min_saturation``). Mottling is a
+  colour sign, so such a photo cannot be scored as if it were colour: the flag cuts the confidence
+  hardest of all. Saturation, not chroma, so that dim light or dark skin (low chroma, ordinary
+  saturation) is not mistaken for a photo without colour. On generated photos the lowest value
+  is about 0.07 and a greyscale photo gives exactly 0.
 
 Confidence: ``confidence = max(probabilities) * product(penalty[flag] for each flag raised)``,
 with the penalties in ``QualityPolicy`` (``no_skin`` cuts hardest, as a score without a leg in view
@@ -45,6 +51,7 @@ _DEFAULT_PENALTIES = MappingProxyType({
     "blurred": 0.6,
     "no_skin": 0.25,
     "low_resolution": 0.7,
+    "no_colour": 0.2,
 })
 
 
@@ -62,6 +69,8 @@ class QualityPolicy:
     skin_min_b: float = -12.0         # CIELAB b* floor (bluer is not skin)
     skin_l_range: tuple[float, float] = (4.0, 98.0)
     min_short_side: int = 224         # pixels
+    colour_min_saturation: float = 0.03   # 90th-percentile HSV saturation below which: no_colour
+    colour_min_value: int = 8         # pixels darker than this (max of R, G, B) carry no colour
     # Long side of the copy every measure is taken on: about the model's input size, so blur that
     # the model cannot see is not flagged, and area averaging tames sensor noise.
     analysis_size: int = 256
@@ -84,15 +93,13 @@ class QualityReport:
     blur: float
     skin_fraction: float
     short_side: int
+    saturation_p90: float = -1.0     # -1: no pixel bright enough to tell
 
     def confidence_factor(self, policy: QualityPolicy = DEFAULT_POLICY) -> float:
         factor = 1.0
         for flag in self.flags:
             factor *= float(policy.penalties.get(flag, 1.0))
         return factor
-
-    def messages(self) -> list[str]:
-        return [IMAGE_QUALITY_MESSAGES[f] for f in self.flags]
 
 
 def assess_quality(image: Image.Image, policy: QualityPolicy = DEFAULT_POLICY) -> QualityReport:
@@ -114,6 +121,7 @@ def assess_quality(image: Image.Image, policy: QualityPolicy = DEFAULT_POLICY) -
     warm = skin_px & (red - blue >= 12)
     skin_clipped = float(np.mean(red[warm] >= 250)) if warm.any() else 0.0
     blur = blur_measure(luma)
+    saturation = colour_saturation(sub, policy.colour_min_value)
     short_side = min(rgb.size)
 
     raised = {
@@ -123,9 +131,11 @@ def assess_quality(image: Image.Image, policy: QualityPolicy = DEFAULT_POLICY) -
         "blurred": blur > policy.blur_max,
         "no_skin": skin < policy.skin_min_fraction,
         "low_resolution": short_side < policy.min_short_side,
+        "no_colour": saturation is not None and saturation < policy.colour_min_saturation,
     }
     flags = tuple(f for f in QUALITY_FLAGS if raised.get(f, False))
-    return QualityReport(flags, luma_p95, blown, blur, skin, short_side)
+    return QualityReport(flags, luma_p95, blown, blur, skin, short_side,
+                         -1.0 if saturation is None else saturation)
 
 
 def adjusted_confidence(probabilities: np.ndarray, report: QualityReport,
@@ -163,6 +173,21 @@ def skin_mask(rgb: np.ndarray, policy: QualityPolicy = DEFAULT_POLICY) -> np.nda
     lo, hi = policy.skin_l_range
     return ((lightness >= lo) & (lightness <= hi) & (a_star >= policy.skin_min_a)
             & (b_star >= policy.skin_min_b))
+
+
+def colour_saturation(rgb: np.ndarray, min_value: int = 24) -> float | None:
+    """90th percentile of HSV saturation ((max - min) / max of R, G, B) over the pixels that can
+    show a colour: brightest channel at least ``min_value`` and not blown to white in all three.
+    ``None`` when no pixel can (a black or burnt-out frame). The floor is low on purpose: in a dim
+    photo the skin may be the darkest thing in view, and quantisation noise in dark pixels only
+    ever adds saturation, so it can hide a faint colour but never invent a missing one."""
+    px = np.asarray(rgb).reshape(-1, 3)
+    top = px.max(axis=1).astype(np.float32)
+    lit = (top >= min_value) & (px.min(axis=1) < 250)
+    if not lit.any():
+        return None
+    spread = top[lit] - px[lit].min(axis=1)
+    return float(np.percentile(spread / top[lit], 90))
 
 
 def blur_measure(grey: np.ndarray) -> float:

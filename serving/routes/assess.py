@@ -71,13 +71,14 @@ async def post_assess(request: Request, settings: SettingsDep, analyzer: Analyze
             crt_result = result
     crt_ok = crt_result is not None and crt_result.status == "ok"
     flag = assess_hypoperfusion(
-        mottling_score=None if mottling_result is None else mottling_result.score,
+        mottling_score=None if mottling_result is None else mottling_result.usable_score,
         crt_s=crt_result.crt_s if crt_ok else None,
         site=crt_result.site if crt_ok else None,
         thresholds=settings.thresholds)
     if format == "fhir":
+        failed = {name: str(o) for name, o in outcomes.items() if isinstance(o, MottlingError)}
         bundle = fhir.assessment_bundle(mottling_result, crt_result, flag, analyzer.model_version,
-                                        request_id=request_id(request))
+                                        request_id=request_id(request), failures=failed)
         return FhirJSONResponse(bundle)
     return SafeJSONResponse(envelope(request, {**bodies, "hypoperfusion": flag.to_dict(),
                                                "partial": bool(failures)}))
