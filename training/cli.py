@@ -20,7 +20,7 @@ def _echo_json(obj) -> None:
               default=None, help="YAML config (training/configs/default.yaml is the recipe).")
 @click.option("--resume", is_flag=True, help="Continue the run in out_dir from its last.pt.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Start from these weights (a checkpoint, e.g. models/mottling-v0.1.0.pt).")
+              help="Start from these weights (a checkpoint, e.g. models/mottling-v0.2.0.pt).")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="Stop after this many epochs of this invocation (continue with --resume).")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
@@ -48,7 +48,9 @@ def train(config_path: str | None, resume: bool, init: str | None, stop_after: i
 @click.command()
 @click.option("--model", "model", type=click.Path(exists=True, dir_okay=False), required=True,
               help="A checkpoint (.pt) or an exported model (.onnx).")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--manifest", "manifests", multiple=True, required=True,
+              help="A manifest.csv; repeat as NAME=manifest.csv for the cross-renderer protocol "
+              "(one row per set, by Monk group: OUT/protocol.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Only rows of this split (from --splits-file or the manifest's split column).")
@@ -56,11 +58,26 @@ def train(config_path: str | None, resume: bool, init: str | None, stop_after: i
               help="A run's splits.csv.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--max-images", type=click.IntRange(min=0), default=0)
-def evaluate(model: str, manifest: str, out_dir: str, split: str | None, splits_file: str | None,
-             threads: int, max_images: int) -> None:
+def evaluate(model: str, manifests: tuple[str, ...], out_dir: str, split: str | None,
+             splits_file: str | None, threads: int, max_images: int) -> None:
     """QWK, MAE, accuracy, calibration and the skin-tone breakdown -> report.md + metrics.json."""
     from training.evaluate import evaluate as run_evaluate
 
+    if len(manifests) > 1 or "=" in manifests[0]:
+        from training.protocol import render_table, run_protocol
+
+        sets = {}
+        for item in manifests:
+            name, sep, path = item.partition("=")
+            if not sep or not all(Path(x).is_file() for x in path.split(",")):
+                raise click.UsageError(f"--manifest {item!r}: expected NAME=existing/manifest.csv")
+            sets[name] = path
+        rows = run_protocol(model, sets, out_dir, threads, max_images)
+        click.echo(render_table(rows, model))
+        return
+    manifest = manifests[0]
+    if not all(Path(x).is_file() for x in manifest.split(",")):
+        raise click.UsageError(f"--manifest {manifest!r}: no such file")
     result = run_evaluate(model, manifest, out_dir, split, splits_file, threads, max_images)
     o = result["overall"]
     _echo_json({"out": out_dir, "n": o["n"], "qwk": o["qwk"], "mae": o["mae"],
@@ -83,14 +100,18 @@ def evaluate(model: str, manifest: str, out_dir: str, split: str | None, splits_
               help="A text file with the commands that produced the model (copied to the card).")
 @click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto",
               show_default=True, help="auto: torch.export-based, TorchScript if that fails.")
+@click.option("--protocol", "protocol", multiple=True,
+              help="TRAINED_ON=protocol.json from `mottling evaluate --manifest NAME=...`; "
+              "repeat for each row group of the card's cross-renderer table.")
 def export(checkpoint: str, out: str, semver: str, metrics_path: str | None, test_set: str | None,
            training_data: str | None, weights: bool, recipe_file: str | None,
-           exporter: str) -> None:
+           exporter: str, protocol: tuple[str, ...]) -> None:
     """Export to ONNX (opset 18, dynamic batch), check it, verify parity, write the model card."""
     from training.export import export as run_export
 
     recipe = Path(recipe_file).read_text().strip() if recipe_file else None
     result = run_export(checkpoint, out, semver=semver, metrics_path=metrics_path,
                         training_data=training_data, test_set=test_set, weights=weights,
-                        recipe=recipe, exporter=exporter)
+                        recipe=recipe, exporter=exporter,
+                        protocol=dict(p.split("=", 1) for p in protocol))
     _echo_json(result)

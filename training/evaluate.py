@@ -135,12 +135,16 @@ def rater_agreement(records: list[Record], predicted: np.ndarray) -> dict[str, A
 
 def evaluate(model: str | Path, manifest: str | Path, out_dir: str | Path,
              split: str | None = None, splits_file: str | Path | None = None,
-             threads: int = 2, max_images: int = 0) -> dict[str, Any]:
+             threads: int = 2, max_images: int = 0, predictor=None,
+             seen: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """``predictor`` and ``seen`` (photo path -> probabilities) let several test sets share one
+    loaded model and photos already scored (the protocol's "A+B" row reuses A's and B's)."""
     from training.plots import plot_confusion, plot_reliability
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = read_manifest(manifest, max_images)
+    # "a/manifest.csv,b/manifest.csv": one test set made of several (e.g. both renderers)
+    records = [r for m in str(manifest).split(",") for r in read_manifest(m.strip(), max_images)]
     if split:
         if splits_file:
             assignment = read_splits(Path(splits_file))
@@ -149,8 +153,12 @@ def evaluate(model: str | Path, manifest: str | Path, out_dir: str | Path,
             records = [r for r in records if r.extra.get("split") == split]
         if not records:
             raise ValueError(f"no rows in split {split!r}")
-    predictor = load_predictor(model, threads)
-    probs = predict_records(predictor, records)
+    predictor = predictor or load_predictor(model, threads)
+    seen = {} if seen is None else seen
+    todo = [r for r in records if str(r.path) not in seen]
+    for r, p in zip(todo, predict_records(predictor, todo)):
+        seen[str(r.path)] = p
+    probs = np.stack([seen[str(r.path)] for r in records])
     pred = probs.argmax(axis=1)
     ref = np.array([r.score for r in records])
     groups = np.array([tone_group(r) for r in records])

@@ -125,7 +125,8 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
            metrics_path: str | Path | None = None, training_data: str | None = None,
            test_set: str | None = None, parity: bool = True, card: bool = True,
            weights: bool = False, recipe: str | None = None, exporter: str = "auto",
-           parity_photos: list | None = None) -> dict[str, Any]:
+           parity_photos: list | None = None, protocol: dict[str, str] | None = None
+           ) -> dict[str, Any]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     net, cfg, ckpt = model_from_checkpoint(checkpoint_path)
@@ -199,8 +200,11 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
             if earlier.is_file():
                 run_summary["initialised_from"] = {"checkpoint": cfg.init,
                                                    **json.loads(earlier.read_text())}
+        tables = {name: json.loads(Path(path).read_text())
+                  for name, path in (protocol or {}).items()}
         write_cards(out, meta=meta, cfg=cfg, ckpt=ckpt, evaluation=evaluation, export=result,
-                    run_summary=run_summary, weights=weights_info, recipe=recipe)
+                    run_summary=run_summary, weights=weights_info, recipe=recipe,
+                    protocol=tables or None)
     return result
 
 

@@ -15,21 +15,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from mottling.scale import N_CLASSES
+from training.backbones import build_features
 from training.config import TrainConfig
-
-
-
-def _features(backbone: str) -> tuple[nn.Sequential, str]:
-    ctor = getattr(torchvision.models, backbone)
-    net = ctor(weights=None)  # nothing pretrained can be downloaded here: train from scratch
-    if backbone.startswith("resnet"):
-        stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-        return nn.Sequential(stem, net.layer1, net.layer2, net.layer3, net.layer4), "resnet"
-    return net.features, "features"
 
 
 def _taps(features: nn.Sequential) -> tuple[int, int, int, int]:
@@ -66,11 +56,18 @@ def coord_channels(like: torch.Tensor) -> torch.Tensor:
 class MottlingNet(nn.Module):
     def __init__(self, backbone: str = "mobilenet_v3_small", head: str = "corn",
                  coord_conv: bool = True, seg_head: bool = True, dropout: float = 0.2,
-                 width: int = 64, bn_momentum: float = 0.1):
+                 width: int = 64, bn_momentum: float = 0.1, pretrained: bool = False,
+                 freeze: int = 0):
         super().__init__()
         self.backbone_name, self.head_name = backbone, head
         self.coord_conv, self.has_seg = coord_conv, seg_head
-        self.features, _ = _features(backbone)
+        self.features = build_features(backbone, pretrained)
+        # the first ``freeze`` feature layers keep their (pretrained) weights and BN statistics:
+        # the cheapest way to train on 2 CPU cores, and generic edges/colours need no retraining
+        self.freeze = int(freeze)
+        for layer in list(self.features)[:self.freeze]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
         # torchvision's MobileNetV3 uses BatchNorm momentum 0.01, tuned for 600-epoch ImageNet
         # runs; in a short run from scratch the running statistics then lag far behind the
         # weights and evaluation-mode outputs collapse to one class. 0.1 keeps them current.
@@ -102,15 +99,39 @@ class MottlingNet(nn.Module):
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> "MottlingNet":
         return cls(cfg.backbone, cfg.head, cfg.coord_conv, cfg.seg_head, cfg.dropout,
-                   bn_momentum=cfg.bn_momentum)
+                   width=cfg.head_width, bn_momentum=cfg.bn_momentum, pretrained=cfg.pretrained,
+                   freeze=cfg.freeze)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        f8 = None
-        for i, layer in enumerate(self.features):
-            x = layer(x)
+    def train(self, mode: bool = True) -> "MottlingNet":
+        super().train(mode)
+        for layer in list(self.features)[:self.freeze]:
+            layer.eval()
+        return self
+
+    def backbone(self, x: torch.Tensor, start: int = 0, f8: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run feature layers ``start..end``; returns (stride-8 map, stride-32 map).
+
+        ``start > 0`` continues from cached activations of the frozen layers (``f8`` then comes
+        from the cache too): see ``training.feature_cache``.
+        """
+        for i in range(start, len(self.features)):
+            if i == self.freeze and self.freeze and torch.is_grad_enabled():
+                x = x.detach()
+            x = self.features[i](x)
             if i == self.idx8:
                 f8 = x
-        f32 = x
+        return f8, x
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.head(*self.backbone(x))
+
+    def forward_cached(self, f8: torch.Tensor, frozen_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Forward from the frozen layers' cached outputs (training with a feature cache)."""
+        return self.head(*self.backbone(frozen_out, start=self.freeze, f8=f8))
+
+    def head(self, f8: torch.Tensor, f32: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Fuse stride 8 and 32, predict the mottled area, read the score (module docstring)."""
         up = F.interpolate(self.lat32(f32), size=f8.shape[-2:], mode="bilinear",
                            align_corners=False)
         fused = self.fuse(self.lat8(f8) + up)

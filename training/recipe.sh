@@ -1,21 +1,49 @@
 #!/usr/bin/env bash
-# The recipe that produced models/mottling-v0.1.0.onnx (CPU only, generated data).
-# Run from the repository root with the train extra installed. Wall times: training/README.md.
+# The recipe that produced models/mottling-v0.2.0.onnx (CPU only, generated data, 2 cores).
+# Run from the repository root with the train extra installed. Measured wall times per step:
+# training/README.md ("The recipe for the shipped model"); each step's time goes to
+# runs/recipe-times.txt as it runs.
 set -euo pipefail
-# 1. training photos (seed 1) and a fresh test set (seed 777: other patients, never trained on)
-mottling synth images --n 4200 --out data/train-s1 --seed 1 --size 384 --workers 2
-mottling synth images --n 1500 --out data/test-s777 --seed 777 --size 384 --workers 2
-# 2. train (10% of the training patients are held out for validation / early stopping):
-#    stage 1, 10 epochs from scratch; stage 2, a second 4-epoch cosine cycle from stage 1's best
-#    weights (same seed, so the same patient split). Stage 2 was kept on validation QWK.
-mottling train --config training/configs/default.yaml --data data/train-s1/manifest.csv --out_dir runs/default
-mottling train --config training/configs/default-stage2.yaml --data data/train-s1/manifest.csv --out_dir runs/default-ft
-# 3. evaluate the best checkpoint on the fresh test set
-mottling evaluate --model runs/default-ft/best.pt --manifest data/test-s777/manifest.csv --out runs/default-ft/eval-test
-# 4. export (ONNX + parity check + model card + weights for --init) with the measured metrics
-mottling export runs/default-ft/best.pt --out models/mottling-v0.1.0.onnx --semver 0.1.0 \
-  --metrics runs/default-ft/eval-test/metrics.json \
-  --test-set "1500 generated photos: mottling synth images --n 1500 --seed 777 --size 384" \
-  --recipe-file training/recipe.sh
+mkdir -p runs
+T0=$SECONDS
+step() { echo "$1: $((SECONDS - T0)) s since start" | tee -a runs/recipe-times.txt; }
+CFG=training/configs/v0.2.yaml
+TRAIN_A=data/train-a-s1/manifest.csv
+TRAIN_B=data/train-b-s101/manifest.csv
+TEST_A=data/test-a-s777/manifest.csv
+TEST_B=data/test-b-s9777/manifest.csv
+
+# 1. photos from both renderers: training sets (seeds 1 and 101) and fresh test sets (other seeds,
+#    other patients: never trained on)
+mottling synth images --n 2400 --out data/train-a-s1 --seed 1 --renderer a --workers 2
+mottling synth images --n 2400 --out data/train-b-s101 --seed 101 --renderer b --workers 2
+mottling synth images --n 300 --out data/test-a-s777 --seed 777 --renderer a --workers 2
+mottling synth images --n 300 --out data/test-b-s9777 --seed 9777 --renderer b --workers 2
+step photos
+
+# 2. the cross-renderer protocol: the same config trained on one renderer, tested on the other
+#    (10% of the training patients are held out for validation / early stopping)
+mottling train --config $CFG --data $TRAIN_A --out_dir runs/v0.2-A
+mottling evaluate --model runs/v0.2-A/best.pt --manifest B=$TEST_B --manifest A=$TEST_A \
+  --out runs/v0.2-A/protocol
+step "trained on A"
+mottling train --config $CFG --data $TRAIN_B --out_dir runs/v0.2-B
+mottling evaluate --model runs/v0.2-B/best.pt --manifest A=$TEST_A --manifest B=$TEST_B \
+  --out runs/v0.2-B/protocol
+step "trained on B"
+
+# 3. the shipped model: trained on both renderers, tested on fresh seeds of each
+mottling train --config $CFG --data $TRAIN_A,$TRAIN_B --out_dir runs/v0.2-AB
+mottling evaluate --model runs/v0.2-AB/best.pt --manifest A=$TEST_A --manifest B=$TEST_B \
+  --manifest "A+B=$TEST_A,$TEST_B" --out runs/v0.2-AB/protocol
+step "trained on A+B"
+
+# 4. export (ONNX + parity check + card with every protocol row + weights for --init)
+mottling export runs/v0.2-AB/best.pt --out models/mottling-v0.2.0.onnx --semver 0.2.0 \
+  --metrics "runs/v0.2-AB/protocol/A+B/metrics.json" \
+  --test-set "600 generated photos of both renderers: mottling synth images --n 300 --seed 777 --renderer a, and --n 300 --seed 9777 --renderer b" \
+  --protocol "A=runs/v0.2-A/protocol/protocol.json" --protocol "B=runs/v0.2-B/protocol/protocol.json" \
+  --protocol "A+B=runs/v0.2-AB/protocol/protocol.json" --recipe-file training/recipe.sh
 # 5. the shipped ONNX file gives the same numbers
-mottling evaluate --model models/mottling-v0.1.0.onnx --manifest data/test-s777/manifest.csv --out runs/default-ft/eval-onnx
+mottling evaluate --model models/mottling-v0.2.0.onnx --manifest "$TEST_A,$TEST_B" --out runs/v0.2-AB/eval-onnx
+step "exported and checked"

@@ -23,6 +23,7 @@ from training.augment import PhonePhotoAugment
 from training.config import TrainConfig
 from training.data import (EpochSampler, ManifestDataset, describe, make_splits, read_manifest,
                            read_splits, write_splits)
+from training.feature_cache import FeatureCache, forward_any
 from training.model import MottlingNet, seg_loss
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,20 @@ def _loader(ds, batch_size: int, sampler=None, num_workers: int = 0):
                                        persistent_workers=False)
 
 
+def _to(inputs, device):
+    if isinstance(inputs, (list, tuple)):
+        return tuple(t.to(device) for t in inputs)
+    return inputs.to(device)
+
+
 @torch.no_grad()
 def predict_loader(net: MottlingNet, loader, device) -> tuple[np.ndarray, np.ndarray, float]:
     """Class probabilities, true scores and the mean class loss over a loader."""
     net.eval()
     probs, labels, losses, n = [], [], 0.0, 0
     for x, y, _m, _h, _i in loader:
-        x, y = x.to(device), y.to(device)
-        out = net(x)
+        y = y.to(device)
+        out = forward_any(net, _to(x, device))
         losses += float(net.class_loss(out["logits"], y)) * len(y)
         n += len(y)
         probs.append(net.probabilities(out["logits"]).float().cpu().numpy())
@@ -79,7 +86,9 @@ def predict_loader(net: MottlingNet, loader, device) -> tuple[np.ndarray, np.nda
 
 
 def split_records(cfg: TrainConfig, run_dir: Path, reuse: bool):
-    records = read_manifest(cfg.data, cfg.max_images)
+    # several manifests (e.g. one per renderer) may be given, comma-separated
+    records = [r for path in cfg.data.split(",") for r in read_manifest(path.strip(),
+                                                                           cfg.max_images)]
     splits_path = run_dir / "splits.csv"
     if reuse and splits_path.is_file():
         assignment = read_splits(splits_path)
@@ -98,6 +107,83 @@ def split_records(cfg: TrainConfig, run_dir: Path, reuse: bool):
     return train, val
 
 
+def build_data(cfg: TrainConfig, run_dir: Path, net: MottlingNet, reuse: bool):
+    """Train/val datasets (photos, or cached frozen-layer activations) and their loaders."""
+    train_recs, val_recs = split_records(cfg, run_dir, reuse=reuse)
+    spec = checkpoint.spec_from_config(cfg)
+    augment = PhonePhotoAugment(cfg.augment_strength, cfg.augment_profile) if cfg.augment else None
+    train_ds = ManifestDataset(train_recs, spec, augment, cfg.seed, cfg.cache_images)
+    val_ds = ManifestDataset(val_recs, spec, None, cfg.seed, cfg.cache_images)
+    info = {"train": describe(train_recs), "val": describe(val_recs) if val_recs else {}}
+    if cfg.cache_features:
+        train_ds = FeatureCache(net, train_ds, cfg.cache_views, cfg.threads)
+        info["feature_cache_s"] = round(train_ds.build_s, 1)
+        if val_recs:
+            val_ds = FeatureCache(net, val_ds, 1, cfg.threads)
+    sampler = EpochSampler([r.score for r in train_recs], cfg.seed, cfg.balanced_sampler)
+    info["sampler"] = "class-balanced" if sampler.balanced else "shuffle"
+    loaders = (_loader(train_ds, cfg.batch_size, sampler, cfg.num_workers),
+               _loader(val_ds, cfg.batch_size * 2, None, cfg.num_workers))
+    return train_ds, sampler, loaders, bool(val_recs), info
+
+
+def train_one_epoch(net: MottlingNet, loader, opt, sched, cfg: TrainConfig, device
+                    ) -> dict[str, float]:
+    """One pass over the training loader; returns the mean losses and the throughput."""
+    t0 = time.perf_counter()
+    net.train()
+    tot, tot_cls, tot_seg, n = 0.0, 0.0, 0.0, 0
+    for x, y, m, has_m, _ in loader:
+        y, m, has_m = y.to(device), m.to(device), has_m.to(device).float()
+        out = forward_any(net, _to(x, device))
+        l_cls = net.class_loss(out["logits"], y, cfg.label_smoothing)
+        l_seg = seg_loss(out["seg_logits"], m, has_m) if out["seg_logits"] is not None \
+            else l_cls * 0.0
+        loss = l_cls + cfg.seg_weight * l_seg
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        k = len(y)
+        tot += float(loss.detach()) * k
+        tot_cls += float(l_cls.detach()) * k
+        tot_seg += float(l_seg.detach()) * k
+        n += k
+    return {"lr": opt.param_groups[0]["lr"], "train_loss": tot / n, "train_class_loss": tot_cls / n,
+            "train_seg_loss": tot_seg / n, "train_images_per_s": n / (time.perf_counter() - t0)}
+
+
+def validate(net: MottlingNet, loader, device) -> dict[str, float]:
+    probs, labels, vloss = predict_loader(net, loader, device)
+    pred = probs.argmax(1)
+    return {"val_loss": vloss, "val_qwk": quadratic_weighted_kappa(labels, pred),
+            "val_accuracy": exact_accuracy(labels, pred), "val_mae": mae(labels, pred)}
+
+
+def _optimiser(net: MottlingNet, cfg: TrainConfig, steps_per_epoch: int):
+    params = [g for g in _param_groups(net, cfg.weight_decay)]
+    for g in params:
+        g["params"] = [p for p in g["params"] if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(
+        steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio))
+    return opt, sched
+
+
+def _start(cfg: TrainConfig, resume: bool, run_dir: Path):
+    """The saved state when resuming (its config wins for everything that shapes the weights)."""
+    last_path = run_dir / "last.pt"
+    state = checkpoint.load(last_path) if resume and last_path.is_file() else None
+    if resume and state is None:
+        raise FileNotFoundError(f"--resume: no {last_path} to continue from")
+    if state is not None:
+        saved = TrainConfig.from_dict(state["config"])
+        cfg = saved.replace(epochs=cfg.epochs, patience=cfg.patience, out_dir=cfg.out_dir)
+    return cfg, state
+
+
 def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Train (or resume) a run in ``cfg.out_dir``. ``stop_after`` ends after that many epochs of
     this invocation (a time-boxed run that a later ``resume`` continues)."""
@@ -106,37 +192,18 @@ def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None)
     device = resolve_device(cfg.device)
     run_dir = Path(cfg.out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    state = checkpoint.load(last_path) if resume and last_path.is_file() else None
-    if resume and state is None:
-        raise FileNotFoundError(f"--resume: no {last_path} to continue from")
-    if state is not None:
-        saved = TrainConfig.from_dict(state["config"])
-        # the saved run wins for everything that shapes the weights; allow extending epochs
-        cfg = saved.replace(epochs=cfg.epochs, patience=cfg.patience, out_dir=cfg.out_dir)
+    best_path = run_dir / "best.pt"
+    cfg, state = _start(cfg, resume, run_dir)
     cfg.save(run_dir / "config.yaml")
-
     seed_everything(cfg.seed)
-    train_recs, val_recs = split_records(cfg, run_dir, reuse=state is not None)
-    spec = checkpoint.spec_from_config(cfg)
-    augment = PhonePhotoAugment(cfg.augment_strength) if cfg.augment else None
-    train_ds = ManifestDataset(train_recs, spec, augment, cfg.seed, cfg.cache_images)
-    val_ds = ManifestDataset(val_recs, spec, None, cfg.seed, cfg.cache_images)
-    sampler = EpochSampler([r.score for r in train_recs], cfg.seed, cfg.balanced_sampler)
-    train_loader = _loader(train_ds, cfg.batch_size, sampler, cfg.num_workers)
-    val_loader = _loader(val_ds, cfg.batch_size * 2, None, cfg.num_workers)
-    data_info = {"train": describe(train_recs), "val": describe(val_recs) if val_recs else {},
-                 "sampler": "class-balanced" if sampler.balanced else "shuffle"}
-    (run_dir / "data.json").write_text(json.dumps(data_info, indent=2))
-    log.info("data: %s", data_info)
-
     net = MottlingNet.from_config(cfg).to(device)
     if cfg.init and state is None:
         checkpoint.init_weights(net, cfg.init)
-    opt = torch.optim.AdamW(_param_groups(net, cfg.weight_decay), lr=cfg.lr)
-    steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(
-        steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio))
+    train_ds, sampler, (train_loader, val_loader), has_val, data_info = build_data(
+        cfg, run_dir, net, reuse=state is not None)
+    (run_dir / "data.json").write_text(json.dumps(data_info, indent=2))
+    log.info("data: %s", data_info)
+    opt, sched = _optimiser(net, cfg, math.ceil(len(train_ds) / cfg.batch_size))
     start_epoch, best, best_epoch, bad_epochs, history = 0, -math.inf, -1, 0, []
     if state is not None:
         net.load_state_dict(state["model"])
@@ -152,47 +219,19 @@ def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None)
 
     epochs_run = 0
     for epoch in range(start_epoch, cfg.epochs):
-        if bad_epochs >= cfg.patience:
-            break
-        if stop_after is not None and epochs_run >= stop_after:
+        if bad_epochs >= cfg.patience or (stop_after is not None and epochs_run >= stop_after):
             break
         t0 = time.perf_counter()
         train_ds.set_epoch(epoch)
         sampler.set_epoch(epoch)
         torch.manual_seed(cfg.seed * 7_919 + epoch)        # dropout masks
-        net.train()
-        tot, tot_cls, tot_seg, n = 0.0, 0.0, 0.0, 0
-        for x, y, m, has_m, _ in train_loader:
-            x, y, m, has_m = x.to(device), y.to(device), m.to(device), has_m.to(device).float()
-            out = net(x)
-            l_cls = net.class_loss(out["logits"], y, cfg.label_smoothing)
-            l_seg = seg_loss(out["seg_logits"], m, has_m) if out["seg_logits"] is not None \
-                else l_cls * 0.0
-            loss = l_cls + cfg.seg_weight * l_seg
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            k = len(y)
-            tot += float(loss.detach()) * k
-            tot_cls += float(l_cls.detach()) * k
-            tot_seg += float(l_seg.detach()) * k
-            n += k
-        train_s = time.perf_counter() - t0
-        row: dict[str, Any] = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
-                               "train_loss": tot / n, "train_class_loss": tot_cls / n,
-                               "train_seg_loss": tot_seg / n, "train_images_per_s": n / train_s}
-        evaluated = bool(val_recs) and ((epoch + 1) % cfg.eval_every == 0
-                                        or epoch == cfg.epochs - 1)
+        row: dict[str, Any] = {"epoch": epoch,
+                               **train_one_epoch(net, train_loader, opt, sched, cfg, device)}
+        evaluated = has_val and ((epoch + 1) % cfg.eval_every == 0 or epoch == cfg.epochs - 1)
         if evaluated:
-            probs, labels, vloss = predict_loader(net, val_loader, device)
-            pred = probs.argmax(1)
-            row.update({"val_loss": vloss, "val_qwk": quadratic_weighted_kappa(labels, pred),
-                        "val_accuracy": exact_accuracy(labels, pred), "val_mae": mae(labels, pred)})
+            row.update(validate(net, val_loader, device))
         row["epoch_s"] = time.perf_counter() - t0
-        if evaluated or not val_recs:
+        if evaluated or not has_val:
             score = row["val_qwk"] if evaluated else -row["train_loss"]
             if not math.isnan(score) and score > best + 1e-6:
                 best, best_epoch, bad_epochs = score, epoch, 0
@@ -204,7 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None)
         history.append(row)
         with metrics_path.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        checkpoint.save(last_path, config=cfg.to_dict(), model=net.state_dict(),
+        checkpoint.save(run_dir / "last.pt", config=cfg.to_dict(), model=net.state_dict(),
                         optimizer=opt.state_dict(), scheduler=sched.state_dict(), epoch=epoch,
                         best_score=best, best_epoch=best_epoch, bad_epochs=bad_epochs,
                         history=history, git_commit=commit, data=data_info)
@@ -216,8 +255,9 @@ def train(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None)
 
     plot_training_curves(history, run_dir / "training_curves.png")
     summary = {"run_dir": str(run_dir), "epochs_completed": len(history), "best_epoch": best_epoch,
-               "best_val_qwk": best if val_recs else None,
+               "best_val_qwk": best if has_val else None,
                "train_wall_s": sum(h["epoch_s"] for h in history),
+               "feature_cache_s": data_info.get("feature_cache_s"),
                "stopped_early": bad_epochs >= cfg.patience, "git_commit": commit,
                "device": str(device)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -23,20 +23,24 @@ def synth() -> None:
 @click.option("--unbalanced", is_flag=True, help="Draw scores from a skewed, ICU-like prior "
               "instead of balancing them.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--renderer", type=click.Choice(["a", "b"]), default="a", show_default=True,
+              help="a: flat leg outline through a homography; b: a 3-D leg on a ward bed seen by a "
+              "wide-angle phone camera (built independently, for cross-renderer tests).")
 @click.option("--contact-sheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also draw a score x skin-tone grid to this PNG.")
 def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, workers: int,
-           contact_sheet: Path | None) -> None:
+           renderer: str, contact_sheet: Path | None) -> None:
     """Knee-and-thigh photographs, masks of the mottled area and manifest.csv."""
     from mottling.synth.images import generate_images
 
     manifest = generate_images(n=n, out_dir=out_dir, seed=seed, size=size,
-                               balanced=not unbalanced, workers=workers)
+                               balanced=not unbalanced, workers=workers,
+                               renderer=renderer)
     click.echo(f"wrote {n} photographs and {manifest}")
     if contact_sheet is not None:
         from mottling.synth.contact_sheet import draw_contact_sheet
 
-        draw_contact_sheet(contact_sheet, seed=seed, size=size)
+        draw_contact_sheet(contact_sheet, seed=seed, size=size, renderer=renderer)
         click.echo(f"wrote {contact_sheet}")
 
 

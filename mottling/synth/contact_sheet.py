@@ -21,7 +21,7 @@ def _font(size: int):
 
 def draw_contact_sheet(path: Path, seed: int = 0, size: int = 384, *,
                        tones: tuple[int, ...] = DEFAULT_TONES, tile: int = 150,
-                       outline: bool = True) -> Path:
+                       outline: bool = True, renderer: str = "a") -> Path:
     """Rows are scores 0-5, columns Monk tones; each tile is one photo at ``size`` px, shrunk.
 
     With ``outline`` the mask edge is traced in thin yellow and the landmarks are ticked on the
@@ -43,7 +43,8 @@ def draw_contact_sheet(path: Path, seed: int = 0, size: int = 384, *,
         y0 = head_h + score * (tile_h + foot_h + 4)
         draw.text((6, y0 + tile_h // 2 - 8), f"score {score}", fill=(0, 0, 0), font=font)
         for c, tone in enumerate(tones):
-            photo = render_photo(seed * 1000 + score * 10 + tone, score, tone, size)
+            photo = render_photo(seed * 1000 + score * 10 + tone, score, tone, size,
+                                 renderer=renderer)
             img = photo.image.copy()
             if outline:
                 img = _trace(img, photo)
@@ -54,7 +55,7 @@ def draw_contact_sheet(path: Path, seed: int = 0, size: int = 384, *,
             sheet.paste(img, (x0 + (tile - img.width) // 2, y0 + (tile_h - img.height) // 2))
             meta = photo.meta
             ext = "-" if meta["extent"] == "" else f"{meta['extent']:.2f}"
-            note = f"ext {ext} {meta['framing']} {meta['pattern']}".strip()
+            note = f"ext {ext} {meta['framing']} {meta['pattern']}".strip()[:28]
             draw.text((x0 + 2, y0 + tile_h + 1), note, fill=(60, 60, 60), font=small)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)

@@ -72,6 +72,7 @@ class PhotoSpec:
     skin_tone: int
     side: str
     size: int = 384
+    renderer: str = "a"  # "a": flat leg through a homography; "b": 3-D ward scene (ward_*.py)
 
 
 @dataclass
@@ -89,6 +90,12 @@ def _seed_key(seed: int) -> int:
 
 def render_spec(spec: PhotoSpec, decode: bool = True) -> SynthPhoto:
     """Render one photo; the label is re-checked on the visible mask before it is returned."""
+    if spec.renderer == "b":
+        from mottling.synth.ward_photo import render_ward
+
+        return render_ward(spec, decode)
+    if spec.renderer != "a":
+        raise ValueError(f"renderer must be 'a' or 'b', got {spec.renderer!r}")
     anat = sample_anatomy(np.random.default_rng([spec.patient_seed]), spec.skin_tone, spec.side)
     key = [_seed_key(spec.seed), spec.index]
     prng = np.random.default_rng(key + [7])
@@ -135,7 +142,7 @@ def render_spec(spec: PhotoSpec, decode: bool = True) -> SynthPhoto:
 
 
 def render_photo(seed: int, score: int, skin_tone: int, size: int = 384, *,
-                 side: str | None = None) -> SynthPhoto:
+                 side: str | None = None, renderer: str = "a") -> SynthPhoto:
     """One photo of a synthetic patient drawn from ``seed`` with the given score and Monk tone."""
     if score not in range(6):
         raise ValueError(f"score must be 0-5, got {score!r}")
@@ -145,11 +152,12 @@ def render_photo(seed: int, score: int, skin_tone: int, size: int = 384, *,
     side = side or ("left" if rng.random() < 0.5 else "right")
     spec = PhotoSpec(seed=seed, index=0, score=score, patient_id=f"s{seed}-p0",
                      patient_seed=int(rng.integers(2**62)), skin_tone=skin_tone, side=side,
-                     size=size)
+                     size=size, renderer=renderer)
     return render_spec(spec)
 
 
-def plan_photos(n: int, seed: int, size: int = 384, balanced: bool = True) -> list[PhotoSpec]:
+def plan_photos(n: int, seed: int, size: int = 384, balanced: bool = True,
+                renderer: str = "a") -> list[PhotoSpec]:
     """Scores, patients (2-4 photos each), tones and sides for ``n`` photos, from ``seed`` alone."""
     rng = np.random.default_rng([_seed_key(seed), 0x91A4])
     if balanced:  # shuffled blocks of all six scores: counts never differ by more than one
@@ -171,7 +179,7 @@ def plan_photos(n: int, seed: int, size: int = 384, balanced: bool = True) -> li
                 break
             specs.append(PhotoSpec(seed=seed, index=i, score=int(scores[i]),
                                    patient_id=f"s{seed}-p{patient:05d}", patient_seed=pseed,
-                                   skin_tone=tone, side=side, size=size))
+                                   skin_tone=tone, side=side, size=size, renderer=renderer))
             i += 1
         patient += 1
     return specs
@@ -189,12 +197,14 @@ def _write_one(args: tuple[PhotoSpec, str]) -> dict:
 
 
 def generate_images(n: int, out_dir: Path, seed: int = 0, size: int = 384, balanced: bool = True,
-                    workers: int = 1, progress: bool = True) -> Path:
+                    workers: int = 1, progress: bool = True, renderer: str = "a") -> Path:
     """Write ``n`` photographs, their masks and ``manifest.csv`` under ``out_dir``."""
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
-    specs = plan_photos(n, seed, size, balanced)
+    if renderer not in ("a", "b"):
+        raise ValueError(f"renderer must be 'a' or 'b', got {renderer!r}")
+    specs = plan_photos(n, seed, size, balanced, renderer)
     jobs = [(s, str(out_dir)) for s in specs]
     try:
         from tqdm import tqdm
@@ -213,7 +223,8 @@ def generate_images(n: int, out_dir: Path, seed: int = 0, size: int = 384, balan
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row[k] for k in MANIFEST_COLUMNS})
-    config = {"generator_version": GENERATOR_VERSION, "n": n, "seed": seed, "size": size,
+    version = GENERATOR_VERSION if renderer == "a" else rows[0]["generator_version"]
+    config = {"generator_version": version, "renderer": renderer, "n": n, "seed": seed, "size": size,
               "balanced": balanced, "workers": workers}
     (out_dir / "synth_config.json").write_text(json.dumps(config, indent=2) + "\n")
     log.info("wrote %d photos to %s", n, out_dir)

@@ -114,16 +114,9 @@ def _gauss(x: np.ndarray, width: float) -> np.ndarray:
     return np.exp(-np.minimum(t * t, _f(80)))  # no denormals: they are 20x slower
 
 
-def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
-                 pattern: str | None, safe: bool = False, occluders: bool = True) -> Scene:
-    lm = anat.landmarks
-    extent = draw_extent(rng, score, anat, size)
-    cam, framing = choose_camera(rng, score, anat, size, safe)
-    h, w = cam.height, cam.width
-    ppu = _f(cam.px_per_unit)
-    u, v = cam.leg_coords()
-
-    # --- leg outline, and the gown/sheet covering the body above the groin
+def _outline(rng: np.random.Generator, anat: Anatomy, score: int, extent: float | None,
+             size: int, u: np.ndarray, v: np.ndarray, ppu: np.float32):
+    """Leg outline and the gown/sheet over the body above the groin (coverages in [0, 1])."""
     med, lat = half_widths(anat, u)
     inside = np.minimum(med - v, v + lat)  # landmark units, > 0 on the leg
     leg_alpha = np.clip(inside * ppu + _f(0.5), 0, 1)
@@ -134,8 +127,14 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
                                                      + _f(rng.uniform(0, 6)))
                   + _f(rng.uniform(-0.15, 0.15)) * v)
     cover_alpha = np.clip(cover_edge * ppu + _f(0.5), 0, 1)
+    return med, lat, leg_alpha, cover_edge, cover_alpha
 
-    # --- skin albedo: Monk swatch with a patient tint, blotchiness, pores, a pinker knee
+
+def _skin_albedo(rng: np.random.Generator, anat: Anatomy, score: int, extent: float | None,
+                 u: np.ndarray, v: np.ndarray, leg_alpha: np.ndarray, cover_alpha: np.ndarray,
+                 pattern: str | None, cam: Camera):
+    """Linear skin albedo (3, H, W) with mottling and look-alikes; the mottled region."""
+    h, w = u.shape
     tex = np.random.default_rng(anat.texture_seed)
     skin = nz.srgb_to_linear(clean_skin_srgb(anat))
     lum = (_f(1) + _f(0.08) * (smooth_noise(tex, h, w, 6.0) - _f(0.5))
@@ -145,8 +144,6 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
                                                                 - _f(0.5))
     albedo[0] *= _f(1) + _f(0.05) * knee_red
     albedo[1:] *= _f(1) - _f(0.03) * knee_red
-
-    # --- mottling
     mask_region = np.zeros((h, w), dtype=bool)
     contrast, v_top = 0.0, 0.0
     if score > 0:
@@ -156,8 +153,6 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         od, contrast = mottling_absorbance(rng, anat, dens, envelope, region)
         albedo *= np.exp(-od)
         mask_region = region
-
-    # --- things on the skin that are not mottling
     if pattern == "bruise":
         bu, bv = rng.uniform(0.05, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee
         r = rng.uniform(0.05, 0.11)
@@ -172,22 +167,30 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
     if pattern == "hair":
         hair = nz.draw_hair(rng, w, h, cam.axis_angle(), float(rng.uniform(0.4, 1.0)))
         albedo *= (_f(1) - _f(0.55) * hair)[None]
+    return albedo, skin, mask_region, contrast, v_top
 
-    # --- shading: a flattened cylinder with the knee's relief, a glossy sheen, creases
+
+def _shading(rng: np.random.Generator, anat: Anatomy, u: np.ndarray, v: np.ndarray,
+             med: np.ndarray, lat: np.ndarray):
+    """A flattened cylinder with the knee's relief, a glossy sheen and skin folds above the
+    kneecap: (shade, gloss, light azimuth)."""
+    h, w = u.shape
+    lm = anat.landmarks
     s2 = np.s_[::2, ::2]
     shade_h, gloss_h, az = shade_leg(rng, anat, u[s2], v[s2], med[s2], lat[s2])
     shade = upsample(shade_h, h, w)
     gloss = upsample(gloss_h, h, w)
     near_knee = (u > _f(lm.patella_top)) & (u < _f(3 * lm.patella_top))
-    for k in range(int(rng.integers(1, 4))):  # skin folds above the kneecap
+    for k in range(int(rng.integers(1, 4))):
         uk = _f(lm.patella_top * (1.2 + 0.35 * k)) + _f(rng.uniform(0.5, 2.0)) * v[near_knee] ** 2
         shade[near_knee] *= _f(1) - _f(0.06) * _gauss(u[near_knee] - uk, 0.004) * _gauss(
             v[near_knee], 0.09)
-    skin_lin = albedo
-    skin_lin *= shade[None]
-    skin_lin += gloss[None]
+    return shade, gloss, az
 
-    # --- background sheet with the leg's shadow, then the leg, then the cover over the hip
+
+def _composite(rng: np.random.Generator, u, v, med, lat, az, skin_lin, leg_alpha, cover_edge,
+               cover_alpha, pattern: str | None, h: int, w: int) -> np.ndarray:
+    """Background sheet with the leg's shadow, then the leg, then the cover over the hip."""
     print_kind = str(rng.choice(["dots", "checks", "net"])) if pattern == "fabric" else None
     bg = nz.sheet(rng, u, v, print_kind)
     sv = _f(0.06 * np.cos(az) * rng.uniform(0.3, 1.0))
@@ -202,10 +205,16 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         cover_shadow = _f(1) - _f(0.3) * np.exp(np.clip(cover_edge * _f(35), -80, 0))
         img *= (cover_shadow * (_f(1) - cover_alpha))[None]
         img += cloth[:, None, None] * (cloth_shade * cover_alpha)[None]
+    return img
 
-    # --- occluders, kept off the spots that decide the score
+
+def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Camera, score: int,
+               extent: float | None, v_top: float, shade: np.ndarray, u: np.ndarray,
+               v: np.ndarray, lat: np.ndarray, ppu: np.float32, occluders: bool):
+    """ECG leads, a dressing and the sheet's edge, each kept off the spots that decide the score."""
+    h, w = u.shape
     occl = np.zeros((h, w), dtype=np.float32)
-    occluder_names: list[str] = []
+    names: list[str] = []
     keep_out = [cam.to_pixels(deciding_u(score, anat)), cam.to_pixels(0.0)]
     if score > 0:
         keep_out.append(cam.to_pixels(extent, 0.0 if score < 3 else v_top))
@@ -227,14 +236,14 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         if clear_of_keep_out(cov):
             img = img * (_f(1) - cov)[None] + col * (cov * mean_shade)[None]
             occl = np.maximum(occl, cov)
-            occluder_names.append("ecg_leads")
+            names.append("ecg_leads")
     if occluders and rng.random() < 0.2:
         c = cam.to_pixels(rng.uniform(-0.2, 0.9), rng.uniform(-0.5, 0.5) * anat.hw_knee)
         cov, col = nz.draw_dressing(rng, w, h, c, rng.uniform(0.05, 0.1) * cam.px_per_unit)
         if clear_of_keep_out(cov):
             img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.8) + _f(0.2) * shade))[None]
             occl = np.maximum(occl, cov)
-            occluder_names.append("dressing")
+            names.append("dressing")
     if occluders and rng.random() < 0.2:  # the sheet pulled over the outer side of the thigh
         reach = _f(rng.uniform(0.1, 0.7))
         edge = (-v) - lat * (_f(1) - reach) - _f(0.015) * np.sin(u * _f(rng.uniform(8, 20)))
@@ -245,9 +254,12 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
             img *= (tuck * (_f(1) - cov))[None]
             img += cloth[:, None, None] * ((_f(0.85) + _f(0.1) * shade) * cov)[None]
             occl = np.maximum(occl, cov)
-            occluder_names.append("sheet_edge")
+            names.append("sheet_edge")
+    return img, occl, names
 
-    # --- light: colour temperature, exposure, a soft shadow, vignetting
+
+def _light(rng: np.random.Generator, img: np.ndarray, skin: np.ndarray, h: int, w: int):
+    """Colour temperature, exposure (metered partly on the leg), a soft shadow, vignetting."""
     temp = float(rng.uniform(-1, 1))
     # phones meter partly on the subject: a dark leg on a white sheet gets a longer exposure
     skin_lum = float(skin @ np.array([0.2126, 0.7152, 0.0722], np.float32))
@@ -259,7 +271,31 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
     gain = nz.colour_temperature_gains(temp) * _f(exposure)
     img *= field[None]
     img *= gain[:, None, None]
-    rgb8 = nz.linear_to_srgb8(img)
+    return nz.linear_to_srgb8(img), temp, exposure
+
+
+def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
+                 pattern: str | None, safe: bool = False, occluders: bool = True) -> Scene:
+    """Draw one photo around its label: outline, skin, shading, bed and cover, clutter, light."""
+    lm = anat.landmarks
+    extent = draw_extent(rng, score, anat, size)
+    cam, framing = choose_camera(rng, score, anat, size, safe)
+    h, w = cam.height, cam.width
+    ppu = _f(cam.px_per_unit)
+    u, v = cam.leg_coords()
+    med, lat, leg_alpha, cover_edge, cover_alpha = _outline(rng, anat, score, extent, size, u, v,
+                                                            ppu)
+    albedo, skin, mask_region, contrast, v_top = _skin_albedo(
+        rng, anat, score, extent, u, v, leg_alpha, cover_alpha, pattern, cam)
+    shade, gloss, az = _shading(rng, anat, u, v, med, lat)
+    skin_lin = albedo
+    skin_lin *= shade[None]
+    skin_lin += gloss[None]
+    img = _composite(rng, u, v, med, lat, az, skin_lin, leg_alpha, cover_edge, cover_alpha,
+                     pattern, h, w)
+    img, occl, occluder_names = _occluders(rng, img, anat, cam, score, extent, v_top, shade, u, v,
+                                           lat, ppu, occluders)
+    rgb8, temp, exposure = _light(rng, img, skin, h, w)
 
     visible = (leg_alpha > 0.5) & (cover_alpha < 0.5) & (occl < 0.5)
     mask = mask_region & visible
