@@ -31,6 +31,7 @@ PLATEAU_WINDOW_S = (0.9, 1.4)
 # A release changes the spot colour by far more than this (log units); drift and shake less.
 MIN_RELEASE_STEP = 0.04
 RELEASE_SHARE = 0.35   # ...or this share of the press's own step, whichever is smaller
+PRESS_SHARE = 0.3       # ...and by at least this share of the largest change in the video
 MIN_PRESS_STEP = 0.012  # log units: the slide or fingertip changes the spot by more than this
 MAX_LIFT_S = 0.6    # a slow lift of the slide or fingertip takes up to about 0.4 s, plus margin
 MIN_LIFT_S = 0.2
@@ -334,7 +335,12 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # tracking) both count; a press moves the spot's colour well beyond either.
     spread = 1.4826 * np.median(np.abs(spot_log[:n_base] - base), axis=0)
     sd = np.maximum(_robust_sd(spot_log[:n_base]), spread)
-    dev = np.max(np.abs(spot_log - base) / (sd * 8 + MIN_PRESS_STEP), axis=1)
+    step = np.abs(spot_log - base)
+    # The press is the largest change the spot goes through: a departure must also reach a good
+    # share of it, so a wobble of a tiny, noisy spot before the press is not taken for it.
+    big = np.percentile(np.max(step, axis=1), 95)
+    dev = np.max(step / (sd * 8 + MIN_PRESS_STEP), axis=1)
+    dev = np.minimum(dev, np.max(step, axis=1) / max(PRESS_SHARE * big, 1e-9))
     fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
     press = _sustained(dev > 1.0, n_base, max(3, int(round(0.05 * fps))))
     if press is None:
