@@ -35,6 +35,9 @@ PRESS_SHARE = 0.3       # ...and by at least this share of the largest change in
 MIN_PRESS_STEP = 0.012  # log units: the slide or fingertip changes the spot by more than this
 MAX_LIFT_S = 0.6    # a slow lift of the slide or fingertip takes up to about 0.4 s, plus margin
 MIN_LIFT_S = 0.2
+RING_COVERED = 3.0          # ring deviation (in its own thresholds) that says the press covers it
+RING_CLEAR_MARGIN_S = 0.4   # the ring may clear this long after the slowest lift
+RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had moved it
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,13 @@ def _robust_sd(x: np.ndarray) -> np.ndarray:
                       1e-6)
 
 
+def _ring_deviation(ring_log: np.ndarray, n_base: int) -> np.ndarray:
+    """(N,) how far the ring's look is from its pre-press baseline; below 1 is back to it."""
+    ring_base = np.median(ring_log[:n_base], axis=0)
+    ring_sd = _robust_sd(ring_log[:n_base])
+    return np.max(np.abs(ring_log - ring_base) / (6 * ring_sd + 0.006), axis=1)
+
+
 def _sustained(mask: np.ndarray, start: int, run: int) -> int | None:
     count = 0
     for i in range(start, len(mask)):
@@ -363,6 +373,22 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # ...unless the far-field view alone holds its departure for longer than a transient does.
     run = max(3, int(round(0.15 * fps)))
     run_alone = max(run + 1, int(round(1.0 * fps)))
+    # The ring around the spot is the hand's evidence: where the slide or fingertip covers it
+    # during the press, it returns to its own baseline only when the occluder leaves. A colour
+    # step in the spot while the ring is still covered is a transient inside the press (the
+    # camera wandering over the occluder's edge), not the release.
+    ring_dev = _ring_deviation(ring_log, n_base)
+    ring_level = float(np.median(ring_dev[w0:w1]))
+    ring_covered = ring_level > RING_COVERED
+    clear_run = max(2, int(round(0.1 * fps)))
+
+    def ring_clears(i: int) -> bool:
+        if not ring_covered:
+            return True
+        end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
+        low = ring_dev[:end] < max(RING_CLEAR_SHARE * ring_level, 1.0)
+        return _sustained(low, max(i - clear_run, w1), clear_run) is not None
+
     release = None
     i = w1
     while i < n - run:
@@ -370,7 +396,7 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         hi = max(int(np.searchsorted(t_s, t_s[i] - 0.2)), lo + 2)
         z = np.min([f.departure(i, run, lo, hi) for f in feats], axis=0)
         alone = feats[0].departure(i, run_alone, lo, hi) if i < n - run_alone else np.zeros(1)
-        if np.all(z > 1.0) or np.all(alone > 1.0):
+        if (np.all(z > 1.0) or np.all(alone > 1.0)) and ring_clears(i):
             release = i
             # Step back to the last frame still on the plateau.
             while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
@@ -380,9 +406,6 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     if release is None:
         return None, "no release found: the spot stays pressed until the end of the video"
     # The occluder has gone when the ring's own colour is back near its baseline.
-    ring_base = np.median(ring_log[:n_base], axis=0)
-    ring_sd = _robust_sd(ring_log[:n_base])
-    ring_dev = np.max(np.abs(ring_log - ring_base) / (6 * ring_sd + 0.006), axis=1)
     clear = _sustained(ring_dev < 1.0, release, 2)
     # The slide or fingertip takes at most about a third of a second to lift clear.
     cap = int(np.searchsorted(t_s, t_s[release] + MAX_LIFT_S))
