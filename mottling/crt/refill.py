@@ -38,6 +38,7 @@ MIN_LIFT_S = 0.2
 RING_COVERED = 3.0          # ring deviation (in its own thresholds) that says the press covers it
 RING_CLEAR_MARGIN_S = 0.4   # the ring may clear this long after the slowest lift
 RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had moved it
+RING_LIFT_SHARE = 0.8       # the lift has begun once the ring is this far back from covered
 
 
 @dataclass(frozen=True)
@@ -389,6 +390,14 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         low = ring_dev[:end] < max(RING_CLEAR_SHARE * ring_level, 1.0)
         return _sustained(low, max(i - clear_run, w1), clear_run) is not None
 
+    def ring_lift(i: int, lo: int, hi: int) -> int:
+        # The spot's colour can drift before the lift (the hand tilting); the ring says when
+        # the occluder starts to leave it: the first frame well below its covered level.
+        end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
+        level = float(np.median(ring_dev[lo:hi]))
+        drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
+        return i + int(drop[0]) if len(drop) else i
+
     release = None
     i = w1
     while i < n - run:
@@ -401,6 +410,8 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
             # Step back to the last frame still on the plateau.
             while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
                 release -= 1
+            if ring_covered:
+                release = ring_lift(release, lo, hi)
             break
         i += 1
     if release is None:
