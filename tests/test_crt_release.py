@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mottling.crt.refill import detect_press
+from mottling.crt.timing import detect_press
 from mottling.crt.roi import baseline_count
 
 FPS = 30.0

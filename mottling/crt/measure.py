@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from mottling.crt import gates as g
-from mottling.crt.refill import LN10, detect_press, fit_recovery
+from mottling.crt.refill import LN10, fit_recovery
+from mottling.crt.timing import detect_press
 from mottling.crt.motion import track_camera
 from mottling.crt.roi import auto_roi, baseline_count, spot_geometry
 from mottling.crt.signal import (

@@ -1,0 +1,191 @@
+"""Press, release and hand-clear timing from the spot's colour and the ring around it.
+
+The release is the end of the press plateau. Where the press covers the ring around the spot,
+the ring is the hand's evidence: it comes back to its own baseline only when the slide or
+fingertip lifts, so a colour step in the spot while the ring is still covered is not the release.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+# The press plateau is read this long after the press starts (slide landing, blanching ramp).
+PLATEAU_WINDOW_S = (0.9, 1.4)
+# A release changes the spot colour by far more than this (log units); drift and shake less.
+MIN_RELEASE_STEP = 0.04
+RELEASE_SHARE = 0.35   # ...or this share of the press's own step, whichever is smaller
+PRESS_SHARE = 0.3       # ...and by at least this share of the largest change in the video
+MIN_PRESS_STEP = 0.012  # log units: the slide or fingertip changes the spot by more than this
+MAX_LIFT_S = 0.6    # a slow lift of the slide or fingertip takes up to about 0.4 s, plus margin
+MIN_LIFT_S = 0.2
+RING_COVERED = 3.0          # ring deviation (in its own thresholds) that says the press covers it
+RING_CLEAR_MARGIN_S = 0.4   # the ring may clear this long after the slowest lift
+RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had moved it
+RING_LIFT_SHARE = 0.8       # the lift has begun once the ring is this far back from covered
+
+
+class _ReleaseFeature:
+    """One per-channel feature followed through the press, for the release test."""
+
+    def __init__(self, feature: np.ndarray, k: int, n_base: int, w0: int, w1: int) -> None:
+        # A centred running median removes single-frame flicker without delaying the edge.
+        self.smooth = ndimage.median_filter(feature, size=(k, 1), mode="nearest")
+        self.sd_frame = _robust_sd(self.smooth[w0:max(w1, w0 + 6)])
+        self.base = np.median(self.smooth[:n_base], axis=0)
+        # A faint press (dark skin, low blanching contrast) releases by less: the floor is a
+        # share of how far the press itself moved the feature, capped at the usual step.
+        press_step = np.abs(np.median(self.smooth[w0:w1], axis=0) - self.base)
+        self.min_step = np.minimum(MIN_RELEASE_STEP, np.maximum(RELEASE_SHARE * press_step, 0.01))
+
+    def departure(self, i: int, run: int, lo: int, hi: int) -> np.ndarray:
+        """(run,) how far frames i.. have left the trailing plateau [lo, hi), in thresholds.
+
+        The threshold covers the plateau's own swings over the last second or so (flicker, the
+        pulse). Channels the press moved clearly count only a move back towards the pre-press
+        look, which is what a release does.
+        """
+        hist = self.smooth[lo:hi]
+        ref = np.median(hist, axis=0)
+        swing = np.max(np.abs(hist - ref), axis=0)
+        thr = np.maximum(1.5 * swing + 4 * self.sd_frame, self.min_step)
+        toward = self.base - ref
+        sign = np.where(np.abs(toward) > 2 * self.min_step, np.sign(toward), 0.0)
+        dev = self.smooth[i:i + run] - ref
+        dev = np.where(sign != 0, dev * sign, np.abs(dev))
+        out = np.max(dev / thr, axis=1)
+        return out if len(out) == run else np.zeros(run)
+
+
+@dataclass(frozen=True)
+class PressTiming:
+    """Frame indices of the press and release, found from the spot and the ring around it."""
+
+    press_idx: int       # first frame that departs from the pre-press baseline
+    release_idx: int     # first frame after the press plateau ends
+    clear_idx: int       # first frame with the slide or fingertip gone from around the spot
+    release_s: float
+
+
+def _robust_sd(x: np.ndarray) -> np.ndarray:
+    d = np.diff(x, axis=0)
+    return np.maximum(1.4826 * np.median(np.abs(d - np.median(d, axis=0)), axis=0) / math.sqrt(2),
+                      1e-6)
+
+
+def _ring_deviation(ring_log: np.ndarray, n_base: int) -> np.ndarray:
+    """(N,) how far the ring's look is from its pre-press baseline; below 1 is back to it."""
+    ring_base = np.median(ring_log[:n_base], axis=0)
+    ring_sd = _robust_sd(ring_log[:n_base])
+    return np.max(np.abs(ring_log - ring_base) / (6 * ring_sd + 0.006), axis=1)
+
+
+def _sustained(mask: np.ndarray, start: int, run: int) -> int | None:
+    count = 0
+    for i in range(start, len(mask)):
+        count = count + 1 if mask[i] else 0
+        if count >= run:
+            return i - run + 1
+    return None
+
+
+def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_base: int,
+                 release_feature: np.ndarray) -> tuple[PressTiming | None, str | None]:
+    """Find press, release and the moment the occluder has gone.
+
+    ``spot_log`` is log(ROI / ring) per channel and ``ring_log`` log(ring chromaticity) per
+    channel, both (N, 3). The press is the first sustained departure of the spot from its baseline.
+    During the press the spot shows a flat plateau (blanched skin under glass, or the examiner's
+    fingertip); the release is where that plateau ends, which works whether or not the occluder
+    hides the spot. The occluder has gone once the unpressed ring is back to its own baseline.
+    Returns (timing, None) or (None, reason).
+    """
+    n = len(t_s)
+    base = np.median(spot_log[:n_base], axis=0)
+    # Frame-to-frame noise and the slower wander of the baseline (compression, sub-pixel
+    # tracking) both count; a press moves the spot's colour well beyond either.
+    spread = 1.4826 * np.median(np.abs(spot_log[:n_base] - base), axis=0)
+    sd = np.maximum(_robust_sd(spot_log[:n_base]), spread)
+    step = np.abs(spot_log - base)
+    # The press is the largest change the spot goes through: a departure must also reach a good
+    # share of it, so a wobble of a tiny, noisy spot before the press is not taken for it.
+    big = np.percentile(np.max(step, axis=1), 95)
+    dev = np.max(step / (sd * 8 + MIN_PRESS_STEP), axis=1)
+    dev = np.minimum(dev, np.max(step, axis=1) / max(PRESS_SHARE * big, 1e-9))
+    fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
+    press = _sustained(dev > 1.0, n_base, max(3, int(round(0.05 * fps))))
+    if press is None:
+        return None, "no press found: the spot never blanched or was never covered"
+    # Plateau reference over a short window well inside the press.
+    t_press = t_s[press]
+    w0 = int(np.searchsorted(t_s, t_press + PLATEAU_WINDOW_S[0]))
+    w1 = int(np.searchsorted(t_s, t_press + PLATEAU_WINDOW_S[1]))
+    if w1 - w0 < 3 or w1 >= n - 3:
+        return None, "no release found: the video ends during the press"
+    # Follow the plateau with a trailing median, so slow drift does not read as a release. The
+    # threshold covers the plateau's own swings over the last second or so (flicker, the pulse),
+    # so only a departure larger than anything seen while pressed counts. A centred running median
+    # removes single-frame flicker without delaying the edge.
+    k = int(np.clip(round(0.1 * fps), 1, 31)) | 1
+    # Two views of the spot must agree that the press has ended: its colour against the far field
+    # (sees the occluder go) and against the ring around it (blind to anything the whole area
+    # shares); a transient that only one of them shows is not a release.
+    feats = [_ReleaseFeature(f, k, n_base, w0, w1) for f in (release_feature, spot_log)]
+    # ...unless the far-field view alone holds its departure for longer than a transient does.
+    run = max(3, int(round(0.15 * fps)))
+    run_alone = max(run + 1, int(round(1.0 * fps)))
+    # The ring around the spot is the hand's evidence: where the slide or fingertip covers it
+    # during the press, it returns to its own baseline only when the occluder leaves. A colour
+    # step in the spot while the ring is still covered is a transient inside the press (the
+    # camera wandering over the occluder's edge), not the release.
+    ring_dev = _ring_deviation(ring_log, n_base)
+    ring_level = float(np.median(ring_dev[w0:w1]))
+    ring_covered = ring_level > RING_COVERED
+    clear_run = max(2, int(round(0.1 * fps)))
+
+    def ring_clears(i: int) -> bool:
+        if not ring_covered:
+            return True
+        end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
+        low = ring_dev[:end] < max(RING_CLEAR_SHARE * ring_level, 1.0)
+        return _sustained(low, max(i - clear_run, w1), clear_run) is not None
+
+    def ring_lift(i: int, lo: int, hi: int) -> int:
+        # The spot's colour can drift before the lift (the hand tilting); the ring says when
+        # the occluder starts to leave it: the first frame well below its covered level.
+        end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
+        level = float(np.median(ring_dev[lo:hi]))
+        drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
+        return i + int(drop[0]) if len(drop) else i
+
+    release = None
+    i = w1
+    while i < n - run:
+        lo = max(int(np.searchsorted(t_s, t_s[i] - 1.5)), w0)
+        hi = max(int(np.searchsorted(t_s, t_s[i] - 0.2)), lo + 2)
+        z = np.min([f.departure(i, run, lo, hi) for f in feats], axis=0)
+        alone = feats[0].departure(i, run_alone, lo, hi) if i < n - run_alone else np.zeros(1)
+        if (np.all(z > 1.0) or np.all(alone > 1.0)) and ring_clears(i):
+            release = i
+            # Step back to the last frame still on the plateau.
+            while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
+                release -= 1
+            if ring_covered:
+                release = ring_lift(release, lo, hi)
+            break
+        i += 1
+    if release is None:
+        return None, "no release found: the spot stays pressed until the end of the video"
+    # The occluder has gone when the ring's own colour is back near its baseline.
+    clear = _sustained(ring_dev < 1.0, release, 2)
+    # The slide or fingertip takes at most about a third of a second to lift clear.
+    cap = int(np.searchsorted(t_s, t_s[release] + MAX_LIFT_S))
+    floor = int(np.searchsorted(t_s, t_s[release] + MIN_LIFT_S))
+    clear = min(cap if clear is None else max(clear, floor), cap)
+    clear = min(max(clear, release), n - 1)
+    release_s = 0.5 * (t_s[release - 1] + t_s[release])
+    return PressTiming(press_idx=press, release_idx=release, clear_idx=clear,
+                       release_s=float(release_s)), None
