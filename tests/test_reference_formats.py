@@ -156,3 +156,10 @@ def test_reference_files_in_a_batch_never_open_a_file(secret_folder, tmp_path):
             by_kind.setdefault(r["path"].rsplit("/", 1)[-1].split("-")[0], set()).add(r["error"])
         assert all(len(errors) == 1 for errors in by_kind.values()), by_kind
     assert watch.events() == [], "a batch entry made a decoder open a file in the working folder"
+
+
+def test_a_callers_file_object_is_left_open(tmp_path):
+    clip = _write_clip(tmp_path / "clip.mp4")
+    with clip.open("rb") as handle:
+        decode_video(handle)
+        assert not handle.closed

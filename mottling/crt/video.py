@@ -90,7 +90,8 @@ def _open(source: VideoSource, limits: VideoLimits):
                 f"the video is {len(source) / 2**20:.0f} MiB; the limit is "
                 f"{limits.max_bytes / 2**20:.0f} MiB")
         source = io.BytesIO(bytes(source))
-    elif isinstance(source, (str, Path)):
+    owned = False   # a file object the caller passed stays the caller's to close
+    if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
             raise InputError(f"no such video file: {path}")
@@ -101,25 +102,26 @@ def _open(source: VideoSource, limits: VideoLimits):
             raise InputTooLargeError(
                 f"the video is {size / 2**20:.0f} MiB; the limit is {limits.max_bytes / 2**20:.0f} MiB")
         source = path.open("rb")
+        owned = True
     head = source.read(HEAD_BYTES)
     source.seek(0)
     demuxer = VIDEO_DEMUXERS.get(sniff_format(head) or "")
     if demuxer is None:
-        _close_quietly(source)
+        _close_if(owned, source)
         raise UnsupportedMediaError(
             "not a video file we read: MP4, MOV, WebM or Matroska are accepted")
     try:
         container = av.open(source, mode="r", format=demuxer,
                             options={"enable_drefs": "0", "use_absolute_path": "0"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as err:
-        _close_quietly(source)
+        _close_if(owned, source)
         # The bytes name a container we read, so this one is broken, e.g. an MP4 cut before its index.
         raise InputError(f"the video is truncated or corrupt ({_short(err)})") from None
-    return container, source
+    return container, (source if owned else None)
 
 
-def _close_quietly(handle) -> None:
-    if not isinstance(handle, io.BytesIO):
+def _close_if(owned: bool, handle) -> None:
+    if owned:
         handle.close()
 
 
@@ -147,7 +149,8 @@ def decode_video(source: VideoSource, limits: VideoLimits = VideoLimits()) -> De
         return _decode(container, limits)
     finally:
         container.close()
-        _close_quietly(handle)
+        if handle is not None:
+            handle.close()
 
 
 def _decode(container, limits: VideoLimits) -> DecodedVideo:
