@@ -11,6 +11,7 @@ import ctypes
 import os
 import struct
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,22 @@ class OpenWatch:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def run_bounded(work, limit_s: float):
+    """Run ``work`` in a daemon thread; a hang fails the test instead of blocking the suite."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = work()
+        except BaseException as err:  # noqa: BLE001 -- re-raised in the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert not thread.is_alive(), f"hung for more than {limit_s} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import shutil
@@ -17,13 +18,10 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
+import pytest
 from PIL import Image
 
-from tests.serving_support import REPO, free_port
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.serving_support import CHROMIUM, CHROMIUM_ARGS, REPO, free_port
 # A variable-rate clip: frame k is shown at VFR_PTS[k] / 90000 s and has grey level 20 + 20 k.
 VFR_PTS = (0, 2700, 6300, 9000, 13500, 16200, 21600, 24300, 27000, 33300, 36000, 40500)
 
@@ -119,3 +117,22 @@ def rate_server(archives: list[Path], rater: str, out_dir: Path, log_path: Path,
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def chromium_browser():
+    """Debian's Chromium under Playwright, or a skip where it is not installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,11 @@ import time
 from pathlib import Path
 
 import httpx
+
+# Debian's Chromium, started the way this machine's closed network needs (no background traffic).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 REPO = Path(__file__).resolve().parents[1]
 

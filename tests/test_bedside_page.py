@@ -13,11 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.serving_support import photo_jpeg, refill_video, running_server, tiny_model
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.serving_support import (CHROMIUM, CHROMIUM_ARGS, photo_jpeg, refill_video,
+                                   running_server, tiny_model)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,7 +7,6 @@ import io
 import os
 import socket
 import stat
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from mottling.batch.inputs import discover
 from mottling.batch.runner import BatchConfig, run_batch
 from tests.batch_support import tiny_model
-from tests.hostile_support import OpenWatch
+from tests.hostile_support import OpenWatch, run_bounded
 
 
 def _jpeg() -> bytes:
@@ -102,22 +101,9 @@ def hostile_tree(tmp_path):
 
 def _run_with_watchdog(config: BatchConfig, limit_s: float):
     """run_batch in a thread: a hang fails the test instead of blocking it for ever."""
-    box = {}
-
-    def target():
-        try:
-            box["summary"] = run_batch(config, progress=False)
-        except BaseException as err:  # noqa: BLE001 -- reported below
-            box["error"] = err
-
-    thread = threading.Thread(target=target, daemon=True)
     started = time.monotonic()
-    thread.start()
-    thread.join(limit_s)
-    assert not thread.is_alive(), f"the batch run hung (still running after {limit_s} s)"
-    if "error" in box:
-        raise box["error"]
-    return box["summary"], time.monotonic() - started
+    summary = run_bounded(lambda: run_batch(config, progress=False), limit_s)
+    return summary, time.monotonic() - started
 
 
 def test_every_filesystem_object_kind_is_one_clear_row(hostile_tree, tmp_path):
@@ -172,29 +158,11 @@ def test_the_rater_index_skips_the_same_entries_without_opening_them(hostile_tre
     root, outside, expected = hostile_tree
     with OpenWatch(outside) as watch:
         watch.prove(outside / "secret.jpg")
-        archive = _run_with_watchdog_call(lambda: index_archive([root]), 60)
+        archive = run_bounded(lambda: index_archive([root]), 60)
         assert watch.events() == []
     offered = sorted(i.path for i in (*archive.photos, *archive.videos))
     assert offered == ["trial/bundle.zip!/good/photo.jpg", "trial/ok.jpg"]
     assert set(archive.skipped) == {p for p, words in expected.items() if words is not None}
-
-
-def _run_with_watchdog_call(work, limit_s: float):
-    box = {}
-
-    def target():
-        try:
-            box["value"] = work()
-        except BaseException as err:  # noqa: BLE001 -- re-raised below
-            box["error"] = err
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(limit_s)
-    assert not thread.is_alive(), f"hung for more than {limit_s} s"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def test_odd_file_names_are_rows_not_a_crash(tmp_path):

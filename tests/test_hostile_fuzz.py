@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from mottling.errors import MottlingError
 from mottling.photo.decode import ImageLimits, load_photo
 from serving.app import create_app
 from serving.settings import ServerSettings
-from tests.hostile_support import OpenWatch, reference_files
+from tests.hostile_support import OpenWatch, reference_files, run_bounded
 from tests.serving_support import tiny_model
 
 N_CASES = int(os.environ.get("MOTTLING_FUZZ_CASES", "600"))
@@ -133,25 +132,6 @@ def _cases(target_folder: Path) -> list[tuple[str, str, bytes]]:
     return cases
 
 
-def _run_bounded(work, limit_s: float):
-    """Run ``work`` in a daemon thread; a hang fails the test instead of blocking the suite."""
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = work()
-        except BaseException as err:  # noqa: BLE001 -- judged by the caller
-            box["error"] = err
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(limit_s)
-    assert not thread.is_alive(), f"hung for more than {limit_s} s"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 @pytest.fixture()
 def watched_workdir(tmp_path, monkeypatch):
     folder = tmp_path / "workdir"
@@ -184,7 +164,7 @@ def test_fuzz_decoders_and_http(watched_workdir, tmp_path):
         for i, (label, kind, data) in enumerate(cases):
             t0 = time.monotonic()
             try:
-                _run_bounded(lambda: decode(kind, data), CASE_LIMIT_S)
+                run_bounded(lambda: decode(kind, data), CASE_LIMIT_S)
                 outcomes["result"] += 1
             except MottlingError as err:
                 assert str(err) and "\n" not in str(err) and "Traceback" not in str(err), label
@@ -203,7 +183,7 @@ def test_fuzz_decoders_and_http(watched_workdir, tmp_path):
                                           **({"image": ("y.jpg", cases[0][2])} if kind == "video" else {})},
                            {"site": "knee"})
             url, files, form = request
-            resp = _run_bounded(lambda: client.post(url, files=files, data=form), CASE_LIMIT_S)
+            resp = run_bounded(lambda: client.post(url, files=files, data=form), CASE_LIMIT_S)
             statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
             if resp.status_code >= 500:
                 findings.append(f"{label}: {url} answered {resp.status_code} {resp.text[:200]}")
@@ -243,7 +223,7 @@ def test_fuzz_multipart_framing(tmp_path):
         for i in range(n):
             _, mutated = _mutate(body, rng, video)
             boundary = rng.choice((b"fz", b"fz", b"fz", b"", b"f", b"x" * 80))
-            resp = _run_bounded(lambda: client.post(
+            resp = run_bounded(lambda: client.post(
                 "/v1/assess", content=mutated,
                 headers={"content-type": "multipart/form-data; boundary=" + boundary.decode()}), CASE_LIMIT_S)
             statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1

@@ -7,15 +7,13 @@ with the keyboard, and what the rater file holds is checked against what was pre
 
 from __future__ import annotations
 
-import csv
 import statistics
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.rate_support import CHROMIUM, CHROMIUM_ARGS, VFR_PTS, make_archive, rate_server
+from tests.rate_support import VFR_PTS, chromium_browser, make_archive, rate_server, read_rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,18 +26,8 @@ def archive(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium_browser() as b:
         yield b
-        b.close()
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _watch(page, base):
@@ -149,7 +137,7 @@ def test_large_archive_opens_fast_pages_without_wait_and_records_every_key(archi
             assert word not in text, (word, text[:200])
     assert all(u.startswith(base) or u.startswith("data:") for u in seen["urls"])
 
-    rows = _rows(out / "alice.csv")
+    rows = read_rows(out / "alice.csv")
     photos = [r for r in rows if r["kind"] == "photo"]
     assert len(photos) == 30 and len({r["path"] for r in photos}) == 30
     by_order = sorted(photos, key=lambda r: int(r["order"]))

@@ -4,13 +4,11 @@ Also the page on a phone: taps, pinch zoom and frame stepping at a 390x844 touch
 
 from __future__ import annotations
 
-import csv
 import sqlite3
-from pathlib import Path
 
 import pytest
 
-from tests.rate_support import CHROMIUM, CHROMIUM_ARGS, VFR_PTS, make_archive, rate_server
+from tests.rate_support import VFR_PTS, chromium_browser, make_archive, rate_server, read_rows
 from tests.serving_support import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,18 +21,8 @@ def archive(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium_browser() as b:
         yield b
-        b.close()
-
-
-def _rows(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _answer(page, score: int, shown_before: int) -> None:
@@ -62,7 +50,7 @@ def test_killed_server_and_closed_tab_lose_nothing_and_store_nothing_twice(archi
             _answer(page, given[-1], k)
         page.wait_for_selector("#save-status[data-unsaved='3']")
         page.wait_for_selector("#save-status:has-text('not saved yet')", timeout=10_000)
-        assert len(_rows(out / "bob.csv")) == 10
+        assert len(read_rows(out / "bob.csv")) == 10
         page.close()                                  # and closes the tab
     with rate_server([archive], "bob", out, log, port=port) as (base, _proc, _):
         page = context.new_page()                     # same browser profile, later
@@ -74,7 +62,7 @@ def test_killed_server_and_closed_tab_lose_nothing_and_store_nothing_twice(archi
             _answer(page, 3, k)
         page.wait_for_selector("#save-status[data-unsaved='0']")
         assert page.text_content("#photo-progress") == "15/40"
-    rows = _rows(out / "bob.csv")
+    rows = read_rows(out / "bob.csv")
     assert len(rows) == 15 and len({r["path"] for r in rows}) == 15
     assert [r["score"] for r in sorted(rows, key=lambda r: int(r["order"]))] == [str(s) for s in given]
     with sqlite3.connect(out / "bob.answers.sqlite") as db:
@@ -132,7 +120,7 @@ def test_phone_taps_pinch_zoom_and_frame_steps(archive, browser, tmp_path):
         assert shot.stat().st_size > 10_000
         assert not problems, problems
         context.close()
-    rows = _rows(out / "carol.csv")
+    rows = read_rows(out / "carol.csv")
     video = next(r for r in rows if r["kind"] == "video")
     t_s = [(p - VFR_PTS[0]) / 90000 for p in VFR_PTS]
     assert video["site"] == "finger"

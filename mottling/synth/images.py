@@ -88,6 +88,30 @@ def _seed_key(seed: int) -> int:
     return int(seed) % (2**63)
 
 
+def manifest_row(spec, m: dict, lm, generator_version: str, ita: float, pattern: str,
+                 occluders: str, quality: int) -> dict:
+    """One photo's manifest row: the one format both renderers write (column order included)."""
+    row = {
+        "score": spec.score, "patient_id": spec.patient_id, "side": spec.side,
+        "skin_tone": spec.skin_tone, "ita": round(ita, 3),
+        "mottled_fraction": round(m["mottled_fraction"], 5),
+        "extent": "" if m["extent"] is None else round(m["extent"], 5),
+        "pattern": pattern,
+    }
+    for name, (x, y) in m["landmarks_px"].items():
+        row[f"{name}_x"] = round(x, 2)
+        row[f"{name}_y"] = round(y, 2)
+    row.update({
+        "generator_version": generator_version, "seed": spec.seed, "index": spec.index,
+        "width": m["width"], "height": m["height"], "framing": m["framing"],
+        "occluders": occluders, "coin_radius": round(lm.coin_radius, 5),
+        "patella_top_u": round(lm.patella_top, 5), "mid_thigh_u": round(lm.mid_thigh, 5),
+        "visible_extent": "" if m["visible_extent"] is None else round(m["visible_extent"], 5),
+        "jpeg_quality": quality, "mottling_contrast": round(m["contrast"], 4),
+    })
+    return row
+
+
 def render_spec(spec: PhotoSpec, decode: bool = True) -> SynthPhoto:
     """Render one photo; the label is re-checked on the visible mask before it is returned."""
     if spec.renderer == "b":
@@ -119,24 +143,8 @@ def render_spec(spec: PhotoSpec, decode: bool = True) -> SynthPhoto:
     jpeg = nz.jpeg_bytes(img, quality)
     lm = anat.landmarks
     m = scene.meta
-    meta = {
-        "score": spec.score, "patient_id": spec.patient_id, "side": spec.side,
-        "skin_tone": spec.skin_tone, "ita": round(ita_degrees(clean_skin_srgb(anat)), 3),
-        "mottled_fraction": round(m["mottled_fraction"], 5),
-        "extent": "" if m["extent"] is None else round(m["extent"], 5),
-        "pattern": pattern,
-    }
-    for name, (x, y) in m["landmarks_px"].items():
-        meta[f"{name}_x"] = round(x, 2)
-        meta[f"{name}_y"] = round(y, 2)
-    meta.update({
-        "generator_version": GENERATOR_VERSION, "seed": spec.seed, "index": spec.index,
-        "width": m["width"], "height": m["height"], "framing": m["framing"],
-        "occluders": m["occluders"], "coin_radius": round(lm.coin_radius, 5),
-        "patella_top_u": round(lm.patella_top, 5), "mid_thigh_u": round(lm.mid_thigh, 5),
-        "visible_extent": "" if m["visible_extent"] is None else round(m["visible_extent"], 5),
-        "jpeg_quality": quality, "mottling_contrast": round(m["contrast"], 4),
-    })
+    meta = manifest_row(spec, m, lm, GENERATOR_VERSION, ita_degrees(clean_skin_srgb(anat)),
+                        pattern, m["occluders"], quality)
     decoded = Image.open(io.BytesIO(jpeg)).convert("RGB") if decode else img
     return SynthPhoto(decoded, scene.mask, meta, jpeg, scene.skin)
 

@@ -43,7 +43,7 @@ def render_ward(spec, decode: bool = True, force: tuple[str, ...] | None = None)
     """Render ``spec`` (a ``mottling.synth.images.PhotoSpec``) with renderer B.
 
     ``force``: draw exactly these look-alikes/clutter (see ``ward_scene.compose``)."""
-    from mottling.synth.images import SynthPhoto, _seed_key
+    from mottling.synth.images import SynthPhoto, _seed_key, manifest_row
 
     leg = sample_leg(np.random.default_rng([spec.patient_seed, 0xB]), spec.skin_tone, spec.side)
     key = [_seed_key(spec.seed), spec.index, 0xB]
@@ -59,24 +59,8 @@ def render_ward(spec, decode: bool = True, force: tuple[str, ...] | None = None)
     lm, m = leg.landmarks, scene.meta
     clean = np.clip(monk_rgb(leg.skin_tone) + np.array(leg.tint), 0, 1)
     look_alikes = [o.split(":", 1)[1] for o in m["occluders"].split(";") if o.startswith("look_")]
-    meta = {
-        "score": spec.score, "patient_id": spec.patient_id, "side": spec.side,
-        "skin_tone": spec.skin_tone, "ita": round(ita_degrees(clean), 3),
-        "mottled_fraction": round(m["mottled_fraction"], 5),
-        "extent": "" if m["extent"] is None else round(m["extent"], 5),
-        "pattern": ";".join(look_alikes),
-    }
-    for name, (x, y) in m["landmarks_px"].items():
-        meta[f"{name}_x"] = round(x, 2)
-        meta[f"{name}_y"] = round(y, 2)
-    meta.update({
-        "generator_version": GENERATOR_VERSION, "seed": spec.seed, "index": spec.index,
-        "width": m["width"], "height": m["height"], "framing": m["framing"],
-        "occluders": ";".join(o for o in m["occluders"].split(";") if not o.startswith("look_")),
-        "coin_radius": round(lm.coin_radius, 5), "patella_top_u": round(lm.patella_top, 5),
-        "mid_thigh_u": round(lm.mid_thigh, 5),
-        "visible_extent": "" if m["visible_extent"] is None else round(m["visible_extent"], 5),
-        "jpeg_quality": quality, "mottling_contrast": round(m["contrast"], 4),
-    })
+    occluders = ";".join(o for o in m["occluders"].split(";") if not o.startswith("look_"))
+    meta = manifest_row(spec, m, lm, GENERATOR_VERSION, ita_degrees(clean), ";".join(look_alikes),
+                        occluders, quality)
     image = Image.open(io.BytesIO(jpeg)).convert("RGB") if decode else Image.fromarray(scene.rgb)
     return SynthPhoto(image, scene.mask, meta, jpeg, scene.skin)
