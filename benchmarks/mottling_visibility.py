@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from mottling.photo.preprocess import letterbox
+from mottling.skin import srgb_to_lab
 from mottling.synth import scene as scene_a
 from mottling.synth import ward_scene
 from mottling.synth.images import plan_photos, render_spec
@@ -52,16 +53,6 @@ def mottling_off():
         scene_a.mottling_absorbance, ward_scene.paint_skin = orig_a, orig_b
 
 
-def srgb_to_lab(rgb8: np.ndarray) -> np.ndarray:
-    c = rgb8.astype(np.float64) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
-    xyz = lin @ m.T / np.array([0.9505, 1.0, 1.089])
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], -1)
-
-
 def delta_e(spec, size: int) -> float:
     """Mean delta E over the mottled pixels between the photo and its mottling-free twin."""
     real = render_spec(spec)
@@ -73,7 +64,7 @@ def delta_e(spec, size: int) -> float:
     sel = np.asarray(mask)[..., 0] > 127
     if not sel.any():
         return float("nan")
-    d = np.linalg.norm(srgb_to_lab(np.asarray(a)) - srgb_to_lab(np.asarray(b)), axis=-1)
+    d = np.linalg.norm(srgb_to_lab(np.asarray(a) / 255.0) - srgb_to_lab(np.asarray(b) / 255.0), axis=-1)
     return float(d[sel].mean())
 
 

@@ -41,12 +41,12 @@ class PhonePhotoAugment:
     seed, so a resumed run sees the same augmented images."""
 
     def __init__(self, strength: float = 1.0, profile: str = "phone", margin: float = 0.02,
-                 fade: float = 0.0):
+                 fade: float = 0.0, zoom_out: float = 1.0):
         s = float(strength)
         self.margin = margin
         self.fade_p = float(fade)   # share of mottled photos given ``fade_mottling``
         if profile == "ward":
-            self._ward(s)
+            self._ward(s, zoom_out)
             return
         if profile != "phone":
             raise ValueError(f"augment profile must be 'phone' or 'ward', got {profile!r}")
@@ -73,7 +73,7 @@ class PhonePhotoAugment:
             A.ImageCompression(quality_range=(55, 95), p=0.4),
         ])
 
-    def _ward(self, s: float) -> None:
+    def _ward(self, s: float, zoom_out: float = 1.0) -> None:
         """Stronger: the leg at any angle, wide-angle perspective, colour casts from mixed ward
         light, low contrast (mottling on dark skin in a dim room), shadows, down-sampling and
         heavy JPEG. The mottling's own colour (hue) still moves only a little."""
@@ -85,6 +85,10 @@ class PhonePhotoAugment:
                          rotate=(-45 * s, 45 * s), shear=(-6 * s, 6 * s),
                          border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.85),
                 A.Perspective(scale=(0.01, 0.08 * s), fit_output=False, p=0.4),
+                # a wide phone field of view: the same leg at a third to all of the frame, so the
+                # score cannot be read off where the mottling sits in the picture
+                A.Affine(scale=(min(zoom_out, 1.0), 1.0), border_mode=cv2.BORDER_CONSTANT, fill=0,
+                         fill_mask=0, p=0.5 if zoom_out < 1.0 else 0.0),
             ],
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
         )
