@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The recipe that produced models/mottling-v0.3.0.onnx (CPU only, generated data, 2 cores).
+# The recipe (CPU only, generated data, 2 cores). At this commit it trains the v0.2 configuration on
+# renderer B 1.1 and exports the candidate models/mottling-v0.3.0.onnx, whose figures are in
+# training/README.md; the candidate is not the default (it calls more look-alikes mottling). The
+# shipped default v0.2.0 is this same recipe at commit 34facc6 (renderer B 1.0).
 # Run from the repository root with the train extra installed. Measured wall times per step:
-# training/README.md ("The recipe for the shipped model"); each step's time goes to
-# runs/recipe-times.txt as it runs.
+# training/README.md ("The recipe"); each step's time goes to runs/recipe-times.txt as it runs.
 set -euo pipefail
 mkdir -p runs
 T0=$SECONDS
