@@ -7,6 +7,11 @@ against the pre-press reference comes from phase correlation on the luma, with t
 then matches the reference, brightness-normalised so a lamp change does not count, tells whether
 the tracking can be trusted; a frame whose mismatch is far above the reference frames' own is
 "lost" (the spot left the picture or something covers it).
+
+Speed: the correlation runs on the luma halved once more when the analysis frame is large (a
+camera shift is a whole-picture property, and skin texture survives a 2x2 mean), over a central
+window whose size FFTs quickly, on about 30 frames a second, in chunks so no whole-video float copy
+is ever made. The mismatch is still judged at the analysis resolution, aligned to the whole pixel.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ BLOCK = 4            # hand mask and mismatch work on 4x4-pixel block means
 HAND_CODES = 22.0    # a block this far (luma codes) from the reference is not the skin scene
 MIN_PSR = 8.0        # correlation peak height over the correlation's spread, to be believed
 TRACK_HZ = 30.0      # higher frame rates are tracked at about this rate and interpolated
+LOWPASS = 0.15      # cycles per pixel: the Gaussian weight of the whitened cross-power
+CHUNK = 64           # tracked frames handled together: bounds the temporaries' memory
 
 
 @dataclass(frozen=True)
@@ -37,15 +44,33 @@ class CameraTrack:
         return float(np.max(np.hypot(self.shifts[idx, 0], self.shifts[idx, 1])))
 
 
+def shrink(img: np.ndarray, f: int) -> np.ndarray:
+    """(..., h/f, w/f) float32 means of f x f blocks over the last two axes (strided adds: exact
+    order, so the same bits on every machine)."""
+    h, w = img.shape[-2:]
+    hh, ww = h // f, w // f
+    acc = np.zeros(img.shape[:-2] + (hh, ww), dtype=np.float32)
+    for dy in range(f):
+        for dx in range(f):
+            acc += img[..., dy:hh * f:f, dx:ww * f:f]
+    return acc * np.float32(1.0 / f**2) if f > 1 else acc
+
+
 def block_means(luma: np.ndarray) -> np.ndarray:
     """(N, h/4, w/4) float32 means of 4x4 blocks (strided adds: fast and exact)."""
-    n, h, w = luma.shape
-    hh, ww = h // BLOCK, w // BLOCK
-    acc = np.zeros((n, hh, ww), dtype=np.float32)
-    for dy in range(BLOCK):
-        for dx in range(BLOCK):
-            acc += luma[:, dy:hh * BLOCK:BLOCK, dx:ww * BLOCK:BLOCK]
-    return acc * np.float32(1.0 / BLOCK**2)
+    return shrink(luma, BLOCK)
+
+
+def _fast_len(n: int) -> int:
+    """The largest even length <= n whose only prime factors are 2, 3 and 5 (quick FFTs)."""
+    for m in range(n - n % 2, 1, -2):
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+    return max(n, 1)
 
 
 def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
@@ -54,40 +79,39 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
     step = max(1, int(round(fps / TRACK_HZ)))
     idx = np.unique(np.concatenate([np.arange(0, n, step), np.arange(n_base), [n - 1]]))
-    frames = luma[idx].astype(np.float32)
-    ref = np.median(luma[:n_base].astype(np.float32), axis=0)
+    ref = np.median(luma[:n_base], axis=0).astype(np.float32)
+    ref_b = block_means(ref)
+    ch, cw = _fast_len(h), _fast_len(w)
+    oy, ox = (h - ch) // 2, (w - cw) // 2
+    window = np.outer(np.hanning(ch), np.hanning(cw)).astype(np.float32)
+    ref_c = ref[oy:oy + ch, ox:ox + cw]
+    ref_f = np.conj(sp_fft.rfft2((ref_c - ref_c.mean(dtype=np.float64)) * window))
+    # Whitened cross-power, weighted towards the frequencies skin texture carries.
+    ky = sp_fft.fftfreq(ch)[:, None]
+    kx = sp_fft.rfftfreq(cw)[None, :]
+    lowpass = np.exp(-(ky**2 + kx**2) / (2 * LOWPASS**2)).astype(np.float32)
+    reach = np.zeros((ch, cw), dtype=bool)
+    ry, rx = ch // 4, cw // 4
+    reach[:ry + 1, :rx + 1] = reach[:ry + 1, -rx:] = reach[-ry:, :rx + 1] = reach[-ry:, -rx:] = True
 
-    # Hand mask: blocks far from the reference, grown by one block.
-    ref_b = block_means(ref[None])[0]
-    # Brightness-normalised first, so a lamp switched on does not read as a hand everywhere.
-    fb = block_means(frames)
-    gain = np.median(fb.reshape(len(fb), -1), axis=1) / max(float(np.median(ref_b)), 1e-3)
-    far = np.abs(fb / np.maximum(gain, 1e-3)[:, None, None] - ref_b[None]) > HAND_CODES
-    grown = far.copy()
-    grown[:, 1:] |= far[:, :-1]
-    grown[:, :-1] |= far[:, 1:]
-    grown[:, :, 1:] |= far[:, :, :-1]
-    grown[:, :, :-1] |= far[:, :, 1:]
-    keep = ~np.repeat(np.repeat(grown, BLOCK, axis=1), BLOCK, axis=2)
-    keep = np.pad(keep, ((0, 0), (0, h - keep.shape[1]), (0, w - keep.shape[2])),
-                  constant_values=True)
+    peaks = np.empty((len(idx), 3))
+    fb = np.empty((len(idx),) + ref_b.shape, dtype=np.float32)
+    hand = np.empty((len(idx),) + ref_b.shape, dtype=bool)
+    for s in range(0, len(idx), CHUNK):
+        part = slice(s, min(s + CHUNK, len(idx)))
+        frames = luma[idx[part]].astype(np.float32)
+        fb[part] = block_means(frames)
+        hand[part] = _hand_blocks(fb[part], ref_b)
+        weight = _soft_keep(~hand[part], h, w)[:, oy:oy + ch, ox:ox + cw] * window
+        frames = frames[:, oy:oy + ch, ox:ox + cw]
+        mean = (frames * weight).sum(axis=(1, 2), dtype=np.float64) / np.maximum(
+            weight.sum(axis=(1, 2), dtype=np.float64), 1e-6)
+        cross = sp_fft.rfft2((frames - mean[:, None, None].astype(np.float32)) * weight) * ref_f
+        cross *= lowpass / (np.abs(cross) + 1e-9)
+        peaks[part] = _peaks(sp_fft.irfft2(cross, s=(ch, cw)), reach)
+    shifts = _smooth_track(peaks[:, :2], peaks[:, 2])
 
-    hard_keep = keep
-    # A soft-edged mask: a hard hole would add edges of its own for the correlation to lock onto.
-    keep = ndimage.uniform_filter(keep.astype(np.float32), size=(1, 5, 5))
-    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    ref_f = sp_fft.rfft2((ref - ref.mean(dtype=np.float64)) * window)
-    weight = keep * window[None]
-    mean = (frames * weight).sum(axis=(1, 2), dtype=np.float64) / np.maximum(
-        weight.sum(axis=(1, 2), dtype=np.float64), 1e-6)
-    spec = sp_fft.rfft2((frames - mean[:, None, None].astype(np.float32)) * weight)
-    cross = spec * np.conj(ref_f)[None]
-    cross /= np.abs(cross) + 1e-9
-    corr = sp_fft.irfft2(cross, s=(h, w))
-    peaks = [_peak(c, h, w) for c in corr]
-    shifts = _smooth_track(np.array([p[:2] for p in peaks]), np.array([p[2] for p in peaks]))
-
-    mismatch = _mismatch(frames, ref, shifts, hard_keep)
+    mismatch = _mismatch(fb, hand, ref, shifts)
     base = np.isin(idx, np.arange(n_base))
     noise = max(float(np.median(mismatch[base])), 0.5)
     # Interpolate the tracked frames onto every frame.
@@ -96,6 +120,41 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     rel = np.interp(np.arange(n), idx, mismatch / noise)
     rel = np.maximum(rel, (mismatch / noise)[np.searchsorted(idx, nearest)])
     return CameraTrack(shifts=all_shifts, mismatch=rel)
+
+
+# Weights of the previous, own and next 4-pixel block in a 5-pixel box average, by position in
+# the block: the box filter of a block-constant mask, computed on the blocks.
+_BOX5 = np.array([[2, 3, 0], [1, 4, 0], [0, 4, 1], [0, 3, 2]], dtype=np.float32) / 5
+
+
+def _soft_keep(keep_b: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(c, h, w) float32: the block mask ``keep_b`` (c, h/4, w/4) at pixel resolution, with its
+    edges softened by a 5 x 5 box, so a hard hole does not add edges of its own for the
+    correlation to lock onto. Pixels past the last whole block count as kept."""
+    c, hb, wb = keep_b.shape
+    m = np.pad(keep_b.astype(np.float32), ((0, 0), (1, 1), (1, 1)), mode="edge")
+    rows = np.einsum("ja,cayx->cjyx", _BOX5,
+                     np.stack([m[:, :-2], m[:, 1:-1], m[:, 2:]], axis=1))[..., :hb, :]
+    both = np.einsum("ib,cjbyx->cyjxi", _BOX5,
+                     np.stack([rows[..., :-2], rows[..., 1:-1], rows[..., 2:]], axis=2))
+    out = np.ones((c, h, w), dtype=np.float32)
+    out[:, :hb * BLOCK, :wb * BLOCK] = both.reshape(c, hb * BLOCK, wb * BLOCK)
+    return out
+
+
+def _hand_blocks(fb: np.ndarray, ref_b: np.ndarray) -> np.ndarray:
+    """(c, hb, wb) bool: blocks far from the reference (the hand), grown by one block.
+
+    Brightness-normalised first, so a lamp switched on does not read as a hand everywhere.
+    """
+    gain = np.median(fb.reshape(len(fb), -1), axis=1) / max(float(np.median(ref_b)), 1e-3)
+    far = np.abs(fb / np.maximum(gain, 1e-3)[:, None, None] - ref_b[None]) > HAND_CODES
+    grown = far.copy()
+    grown[:, 1:] |= far[:, :-1]
+    grown[:, :-1] |= far[:, 1:]
+    grown[:, :, 1:] |= far[:, :, :-1]
+    grown[:, :, :-1] |= far[:, :, 1:]
+    return grown
 
 
 def _smooth_track(shifts: np.ndarray, psr: np.ndarray) -> np.ndarray:
@@ -117,55 +176,73 @@ def _smooth_track(shifts: np.ndarray, psr: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(pos, pos[good], shifts[good, k]) for k in range(2)], axis=1)
 
 
-def _peak(c: np.ndarray, h: int, w: int) -> tuple[float, float, float]:
-    """Sub-pixel (dy, dx) of the correlation peak within a quarter frame, and its sharpness."""
-    hh, ww = c.shape
-    reach = np.zeros_like(c, dtype=bool)
-    ry, rx = h // 4, w // 4
-    reach[:ry + 1, :rx + 1] = reach[:ry + 1, -rx:] = reach[-ry:, :rx + 1] = reach[-ry:, -rx:] = True
-    cc = np.where(reach, c, -np.inf)
-    iy, ix = np.unravel_index(int(np.argmax(cc)), c.shape)
-    psr = float((c[iy, ix] - c.mean()) / (c.std() + 1e-12))
-    dy = iy + _parabola(c[(iy - 1) % hh, ix], c[iy, ix], c[(iy + 1) % hh, ix])
-    dx = ix + _parabola(c[iy, (ix - 1) % ww], c[iy, ix], c[iy, (ix + 1) % ww])
-    if dy > hh / 2:
-        dy -= hh
-    if dx > ww / 2:
-        dx -= ww
-    return float(dy), float(dx), psr
+def _peaks(corr: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """(c, 3): sub-pixel (dy, dx) of each correlation peak within ``reach``, and its sharpness
+    (peak over the surface's spread)."""
+    c, hh, ww = corr.shape
+    flat = np.argmax(np.where(reach[None], corr, -np.inf).reshape(c, -1), axis=1)
+    iy, ix = np.divmod(flat, ww)
+    rows = np.arange(c)
+    top = corr[rows, iy, ix].astype(np.float64)
+    flat_c = corr.reshape(c, -1)
+    psr = (top - flat_c.mean(axis=1, dtype=np.float64)) / (flat_c.std(axis=1, dtype=np.float64)
+                                                           + 1e-12)
+    dy = iy + _parabola(corr[rows, (iy - 1) % hh, ix], top, corr[rows, (iy + 1) % hh, ix])
+    dx = ix + _parabola(corr[rows, iy, (ix - 1) % ww], top, corr[rows, iy, (ix + 1) % ww])
+    dy = np.where(dy > hh / 2, dy - hh, dy)
+    dx = np.where(dx > ww / 2, dx - ww, dx)
+    return np.stack([dy, dx, psr], axis=1)
 
 
-def _parabola(a: float, b: float, c: float) -> float:
+def _parabola(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    a, c = a.astype(np.float64), c.astype(np.float64)
     den = a - 2 * b + c
-    return 0.0 if den == 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    safe = np.where(den == 0, 1.0, den)
+    return np.where(den == 0, 0.0, np.clip(0.5 * (a - c) / safe, -0.5, 0.5))
 
 
-def _mismatch(frames: np.ndarray, ref: np.ndarray, shifts: np.ndarray,
-              keep: np.ndarray) -> np.ndarray:
-    """Median |block difference| of each frame, aligned and gain-normalised, against the reference.
+def _mismatch(fb: np.ndarray, hand: np.ndarray, ref: np.ndarray,
+              shifts: np.ndarray) -> np.ndarray:
+    """Median |block difference| of each tracked frame, aligned and gain-normalised, against the
+    reference.
 
-    The frame is aligned to the whole pixel, then compared on 4x4 blocks. Blocks the hand mask
-    touched and the part outside the overlap are ignored; a frame with less than a quarter of the
-    reference left to compare gets an infinite mismatch.
+    ``fb`` holds the frames' own 4x4 block means; the reference is moved by each frame's shift,
+    to the whole pixel, and cut into blocks on the frame's grid, so every frame is compared at the
+    analysis resolution without being resampled. Blocks the hand mask touched and blocks whose
+    reference pixels fall outside the picture are ignored; a frame with less than a quarter of the
+    blocks left to compare gets an infinite mismatch.
     """
-    n, h, w = frames.shape
-    out = np.empty(n)
-    for i in range(n):
-        sy, sx = (int(round(v)) for v in shifts[i])
-        # Reference pixel (y, x) appears at (y + sy, x + sx) in frame i.
-        ry0, ry1 = max(0, -sy), min(h, h - sy)
-        rx0, rx1 = max(0, -sx), min(w, w - sx)
-        if (ry1 - ry0) * (rx1 - rx0) < 0.25 * h * w or ry1 - ry0 < BLOCK or rx1 - rx0 < BLOCK:
-            out[i] = np.inf
-            continue
-        a = block_means(frames[i, ry0 + sy:ry1 + sy, rx0 + sx:rx1 + sx][None])[0]
-        b = block_means(ref[ry0:ry1, rx0:rx1][None])[0]
-        k = block_means(keep[i, ry0 + sy:ry1 + sy, rx0 + sx:rx1 + sx][None].astype(np.float32))[0]
-        k = k > 0.99
-        if k.sum() < 0.25 * (h // BLOCK) * (w // BLOCK):
-            # Most of the picture differs from the reference: a covered or a different scene.
-            out[i] = np.inf
-            continue
-        gain = np.median(a[k]) / max(float(np.median(b[k])), 1e-3)
-        out[i] = float(np.median(np.abs(a[k] / max(gain, 1e-3) - b[k])))
+    h, w = ref.shape
+    hb, wb = fb.shape[1:]
+    out = np.full(len(fb), np.inf)
+    keys = np.round(shifts).astype(int)
+    for key in sorted(set(map(tuple, keys.tolist()))):
+        sy, sx = key
+        group = np.nonzero((keys[:, 0] == sy) & (keys[:, 1] == sx))[0]
+        # Frame pixel q shows reference pixel q - shift: the reference moved by +shift.
+        moved = np.full((h, w), np.nan, dtype=np.float32)
+        ys, yd = slice(max(0, -sy), min(h, h - sy)), slice(max(0, sy), min(h, h + sy))
+        xs, xd = slice(max(0, -sx), min(w, w - sx)), slice(max(0, sx), min(w, w + sx))
+        moved[yd, xd] = ref[ys, xs]
+        b = block_means(moved)[:hb, :wb]
+        k = ~hand[group] & np.isfinite(b)[None]
+        count = k.sum(axis=(1, 2))
+        a = fb[group]
+        med_a = _masked_median(a, k, count)
+        med_b = _masked_median(np.broadcast_to(b, a.shape), k, count)
+        gain = med_a / np.maximum(med_b, 1e-3)
+        diff = np.abs(a / np.maximum(gain, 1e-3)[:, None, None] - b[None])
+        res = _masked_median(diff, k, count)
+        # Most of the picture differs from the reference: a covered or a different scene.
+        out[group] = np.where(count >= 0.25 * hb * wb, res, np.inf)
     return out
+
+
+def _masked_median(x: np.ndarray, keep: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per-frame median of ``x`` over ``keep`` (exactly ``np.median`` of the kept values)."""
+    vals = np.sort(np.where(keep, x, np.inf).reshape(len(x), -1), axis=1)
+    lo = np.clip((count - 1) // 2, 0, None)
+    hi = np.clip(count // 2, 0, None)
+    rows = np.arange(len(x))
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, 0.5 * (vals[rows, lo].astype(np.float64) + vals[rows, hi]), np.inf)
