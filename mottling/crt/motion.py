@@ -90,9 +90,9 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     ky = sp_fft.fftfreq(ch)[:, None]
     kx = sp_fft.rfftfreq(cw)[None, :]
     lowpass = np.exp(-(ky**2 + kx**2) / (2 * LOWPASS**2)).astype(np.float32)
-    reach = np.zeros((ch, cw), dtype=bool)
+    # Shifts up to a quarter of the window are searched (offsets wrap round the surface).
     ry, rx = ch // 4, cw // 4
-    reach[:ry + 1, :rx + 1] = reach[:ry + 1, -rx:] = reach[-ry:, :rx + 1] = reach[-ry:, -rx:] = True
+    reach = (np.arange(-ry, ry + 1) % ch, np.arange(-rx, rx + 1) % cw)
 
     peaks = np.empty((len(idx), 3))
     fb = np.empty((len(idx),) + ref_b.shape, dtype=np.float32)
@@ -102,7 +102,11 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
         frames = luma[idx[part]].astype(np.float32)
         fb[part] = block_means(frames)
         hand[part] = _hand_blocks(fb[part], ref_b)
-        weight = _soft_keep(~hand[part], h, w)[:, oy:oy + ch, ox:ox + cw] * window
+        # Frames with no hand in them (most of the video) are weighted by the window alone.
+        weight = np.broadcast_to(window, (len(frames), ch, cw)).copy()
+        covered = np.nonzero(hand[part].any(axis=(1, 2)))[0]
+        if len(covered):
+            weight[covered] *= _soft_keep(~hand[part][covered], h, w)[:, oy:oy + ch, ox:ox + cw]
         frames = frames[:, oy:oy + ch, ox:ox + cw]
         mean = (frames * weight).sum(axis=(1, 2), dtype=np.float64) / np.maximum(
             weight.sum(axis=(1, 2), dtype=np.float64), 1e-6)
@@ -122,24 +126,14 @@ def track_camera(luma: np.ndarray, t_s: np.ndarray, n_base: int) -> CameraTrack:
     return CameraTrack(shifts=all_shifts, mismatch=rel)
 
 
-# Weights of the previous, own and next 4-pixel block in a 5-pixel box average, by position in
-# the block: the box filter of a block-constant mask, computed on the blocks.
-_BOX5 = np.array([[2, 3, 0], [1, 4, 0], [0, 4, 1], [0, 3, 2]], dtype=np.float32) / 5
-
-
 def _soft_keep(keep_b: np.ndarray, h: int, w: int) -> np.ndarray:
-    """(c, h, w) float32: the block mask ``keep_b`` (c, h/4, w/4) at pixel resolution, with its
-    edges softened by a 5 x 5 box, so a hard hole does not add edges of its own for the
-    correlation to lock onto. Pixels past the last whole block count as kept."""
+    """(c, h, w) float32: the block mask ``keep_b`` (c, h/4, w/4) at pixel resolution, its edges
+    softened by a 5 x 5 box, so a hard hole does not add edges of its own for the correlation to
+    lock onto. Pixels past the last whole block count as kept."""
     c, hb, wb = keep_b.shape
-    m = np.pad(keep_b.astype(np.float32), ((0, 0), (1, 1), (1, 1)), mode="edge")
-    rows = np.einsum("ja,cayx->cjyx", _BOX5,
-                     np.stack([m[:, :-2], m[:, 1:-1], m[:, 2:]], axis=1))[..., :hb, :]
-    both = np.einsum("ib,cjbyx->cyjxi", _BOX5,
-                     np.stack([rows[..., :-2], rows[..., 1:-1], rows[..., 2:]], axis=2))
-    out = np.ones((c, h, w), dtype=np.float32)
-    out[:, :hb * BLOCK, :wb * BLOCK] = both.reshape(c, hb * BLOCK, wb * BLOCK)
-    return out
+    up = np.ones((c, h, w), dtype=np.float32)
+    up[:, :hb * BLOCK, :wb * BLOCK] = np.repeat(np.repeat(keep_b, BLOCK, axis=1), BLOCK, axis=2)
+    return ndimage.uniform_filter(up, size=(1, 5, 5), mode="nearest")
 
 
 def _hand_blocks(fb: np.ndarray, ref_b: np.ndarray) -> np.ndarray:
@@ -176,17 +170,21 @@ def _smooth_track(shifts: np.ndarray, psr: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(pos, pos[good], shifts[good, k]) for k in range(2)], axis=1)
 
 
-def _peaks(corr: np.ndarray, reach: np.ndarray) -> np.ndarray:
-    """(c, 3): sub-pixel (dy, dx) of each correlation peak within ``reach``, and its sharpness
-    (peak over the surface's spread)."""
+def _peaks(corr: np.ndarray, reach: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(c, 3): sub-pixel (dy, dx) of each correlation peak within ``reach`` (the row and column
+    offsets searched, wrapped), and its sharpness (peak over the surface's spread)."""
     c, hh, ww = corr.shape
-    flat = np.argmax(np.where(reach[None], corr, -np.inf).reshape(c, -1), axis=1)
-    iy, ix = np.divmod(flat, ww)
+    rows_r, cols_r = reach
+    near = corr[:, rows_r[:, None], cols_r[None, :]].reshape(c, -1)
+    best = np.argmax(near, axis=1)
+    iy, ix = rows_r[best // len(cols_r)], cols_r[best % len(cols_r)]
     rows = np.arange(c)
     top = corr[rows, iy, ix].astype(np.float64)
-    flat_c = corr.reshape(c, -1)
-    psr = (top - flat_c.mean(axis=1, dtype=np.float64)) / (flat_c.std(axis=1, dtype=np.float64)
-                                                           + 1e-12)
+    flat = corr.reshape(c, -1)
+    mean = flat.mean(axis=1, dtype=np.float64)
+    spread = np.sqrt(np.maximum(np.einsum("ij,ij->i", flat, flat, dtype=np.float64) / flat.shape[1]
+                                - mean**2, 0.0))
+    psr = (top - mean) / (spread + 1e-12)
     dy = iy + _parabola(corr[rows, (iy - 1) % hh, ix], top, corr[rows, (iy + 1) % hh, ix])
     dx = ix + _parabola(corr[rows, iy, (ix - 1) % ww], top, corr[rows, iy, (ix + 1) % ww])
     dy = np.where(dy > hh / 2, dy - hh, dy)
