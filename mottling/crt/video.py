@@ -198,8 +198,7 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     # Frames go straight into one preallocated array (grown by doubling if the count was wrong),
     # so no second copy of the whole video is ever made.
     sampler = _PlaneSampler(width, height, w, h)
-    stack = np.empty((max(2, min(expected, limits.max_frames)), 3, sampler.h, sampler.w),
-                     dtype=np.uint8)
+    stack = np.empty(0)     # allocated at the first frame, once its display rotation is known
     count = 0
     times: list[float] = []
     rotation = 0
@@ -221,6 +220,10 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
                     "press and the refill")
             if count == 0:
                 rotation = int(round(frame.rotation or 0)) % 360
+                # Frames are turned upright as they are sampled: no second pass over the video.
+                sampler.turn = (rotation // 90) % 4
+                stack = np.empty((max(2, min(expected, limits.max_frames)), 3) + sampler.shape,
+                                 dtype=np.uint8)
                 matrix = matrix_for(frame)
             if count == len(stack):
                 stack = np.concatenate([stack, np.empty_like(stack)])
@@ -250,8 +253,6 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     if not np.array_equal(order, np.arange(count)):
         stack = stack[order]
     k = (rotation // 90) % 4
-    if k:
-        stack = np.ascontiguousarray(np.rot90(stack, k=k, axes=(2, 3)))
     up_w, up_h = (height, width) if k % 2 else (width, height)
     scale = stack.shape[3] / up_w
     return DecodedVideo(yuv=np.moveaxis(stack, 1, -1), t_s=t_s - t_s[0], width=up_w, height=up_h,
@@ -277,9 +278,15 @@ class _PlaneSampler:
         self.src = (width, height)
         self._reformatter = None
         self._plans: dict[tuple[int, int], list] = {}
+        self.turn = 0       # quarter turns counterclockwise that make the frame upright
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(h, w) of the upright samples."""
+        return (self.w, self.h) if self.turn % 2 else (self.h, self.w)
 
     def _plan(self, sub: tuple[int, int]) -> list:
-        """Per plane: (row slice, column slice) or (row index, column index) arrays."""
+        """Per plane: (row slice, column slice) or (row indices, column indices)."""
         plan = self._plans.get(sub)
         if plan is None:
             k, o, h, w = self.k, self.off, self.h, self.w
@@ -289,13 +296,13 @@ class _PlaneSampler:
                 if k % sx == 0 and k % sy == 0:
                     plan.append((slice(o // sy, o // sy + (h - 1) * (k // sy) + 1, k // sy),
                                  slice(o // sx, o // sx + (w - 1) * (k // sx) + 1, k // sx)))
-                else:
-                    plan.append(np.ix_((o + k * np.arange(h)) // sy, (o + k * np.arange(w)) // sx))
+                else:   # an odd step on a subsampled plane: rows and columns picked by index
+                    plan.append(((o + k * np.arange(h)) // sy, (o + k * np.arange(w)) // sx))
             self._plans[sub] = plan
         return plan
 
     def sample(self, frame, out: np.ndarray) -> None:
-        """Write the frame's samples into ``out`` (3, h, w)."""
+        """Write the frame's samples, upright, into ``out`` (3, *self.shape)."""
         sub = PLANAR_8BIT.get(frame.format.name)
         if sub is None or (frame.width, frame.height) != self.src:
             if self._reformatter is None:
@@ -305,9 +312,14 @@ class _PlaneSampler:
             frame = self._reformatter.reformat(frame, format="yuv444p", width=self.src[0],
                                                height=self.src[1])
             sub = (1, 1)
-        for c, (plane, where) in enumerate(zip(frame.planes[:3], self._plan(sub))):
+        for c, (plane, (ys, xs)) in enumerate(zip(frame.planes[:3], self._plan(sub))):
             rows = np.frombuffer(plane, np.uint8)[:plane.line_size * plane.height]
-            out[c] = rows.reshape(plane.height, plane.line_size)[where]
+            rows = rows.reshape(plane.height, plane.line_size)
+            if isinstance(ys, slice):
+                picked = rows[ys, xs]
+            else:       # two plain gathers: several times faster than one np.ix_ gather
+                picked = np.take(rows.take(ys, axis=0), xs, axis=1)
+            out[c] = np.rot90(picked, self.turn) if self.turn else picked
 
 
 def _main_video_stream(streams):
