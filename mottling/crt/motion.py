@@ -30,7 +30,7 @@ HAND_CODES = 22.0    # a block this far (luma codes) from the reference is not t
 MIN_PSR = 8.0        # correlation peak height over the correlation's spread, to be believed
 TRACK_HZ = 30.0      # higher frame rates are tracked at about this rate and interpolated
 LOWPASS = 0.15      # cycles per pixel: the Gaussian weight of the whitened cross-power
-HALF_ABOVE = 160     # analysis frames with a longer side are correlated at half resolution
+HALF_ABOVE = 100     # analysis frames with a longer side are correlated at half resolution
 CHUNK = 64           # tracked frames handled together: bounds the temporaries' memory
 
 
