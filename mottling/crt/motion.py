@@ -49,15 +49,23 @@ class CameraTrack:
 
 
 def shrink(img: np.ndarray, f: int) -> np.ndarray:
-    """(..., h/f, w/f) float32 means of f x f blocks over the last two axes (strided adds: exact
-    order, so the same bits on every machine)."""
+    """(..., h/f, w/f) float32 means of f x f blocks over the last two axes.
+
+    Rows of each block are added first, then columns, each as f plain adds over contiguous
+    reshapes: a fixed order (the same bits on every machine) and no fancy indexing.
+    """
     h, w = img.shape[-2:]
     hh, ww = h // f, w // f
-    acc = np.zeros(img.shape[:-2] + (hh, ww), dtype=np.float32)
-    for dy in range(f):
-        for dx in range(f):
-            acc += img[..., dy:hh * f:f, dx:ww * f:f]
-    return acc * np.float32(1.0 / f**2) if f > 1 else acc
+    lead = img.shape[:-2]
+    x = img[..., :hh * f, :ww * f].reshape(lead + (hh, f, ww * f))
+    rows = x[..., 0, :].astype(np.float32)
+    for dy in range(1, f):
+        rows += x[..., dy, :]
+    cols = rows.reshape(lead + (hh, ww, f))
+    out = cols[..., 0].copy()
+    for dx in range(1, f):
+        out += cols[..., dx]
+    return out * np.float32(1.0 / f**2) if f > 1 else out
 
 
 def block_means(luma: np.ndarray) -> np.ndarray:
