@@ -34,8 +34,9 @@ def _frames(shifts: np.ndarray, hand_from: int | None = None,
     return np.stack(out)
 
 
-# 60 x 80 is correlated at full resolution, 150 x 200 at half resolution with the DFT refinement.
-@pytest.mark.parametrize("size", [(60, 80), (150, 200)])
+# 60 x 80 and 120 x 213 are correlated at full resolution, 135 x 240 (1080p) at half resolution
+# with the DFT refinement.
+@pytest.mark.parametrize("size", [(60, 80), (120, 213), (135, 240)])
 def test_recovers_known_sub_pixel_shifts_with_a_hand_in_the_picture(size):
     n = 60
     t = np.arange(n) / 30.0

@@ -30,7 +30,7 @@ HAND_CODES = 22.0    # a block this far (luma codes) from the reference is not t
 MIN_PSR = 8.0        # correlation peak height over the correlation's spread, to be believed
 TRACK_HZ = 30.0      # higher frame rates are tracked at about this rate and interpolated
 LOWPASS = 0.15      # cycles per pixel: the Gaussian weight of the whitened cross-power
-HALF_ABOVE = 100     # analysis frames with a longer side are correlated at half resolution
+HALF_ABOVE = 224     # longer analysis frames (sources from ~720p) are correlated at half size
 CHUNK = 64           # tracked frames handled together: bounds the temporaries' memory
 
 
@@ -168,7 +168,8 @@ def _refine(cross: np.ndarray, coarse: np.ndarray, fy: np.ndarray, fx: np.ndarra
     top = grid[rows, by, bx]
     dy = _parabola(grid[rows, by - 1, bx], top, grid[rows, by + 1, bx])
     dx = _parabola(grid[rows, by, bx - 1], top, grid[rows, by, bx + 1])
-    return np.stack([coarse[:, 0] + steps[by] + 0.25 * dy, coarse[:, 1] + steps[bx] + 0.25 * dx], axis=1)
+    return np.stack([coarse[:, 0] + steps[by] + 0.25 * dy,
+                     coarse[:, 1] + steps[bx] + 0.25 * dx], axis=1)
 
 
 def _soft_keep(keep_b: np.ndarray, h: int, w: int, block: int = BLOCK) -> np.ndarray:
@@ -289,4 +290,5 @@ def _masked_median(x: np.ndarray, keep: np.ndarray, count: np.ndarray) -> np.nda
     hi = np.clip(count // 2, 0, None)
     rows = np.arange(len(x))
     with np.errstate(invalid="ignore"):
-        return np.where(count > 0, 0.5 * (vals[rows, lo].astype(np.float64) + vals[rows, hi]), np.inf)
+        mid = 0.5 * (vals[rows, lo].astype(np.float64) + vals[rows, hi])
+        return np.where(count > 0, mid, np.inf)

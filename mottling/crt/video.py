@@ -7,8 +7,9 @@ scaler or RGB conversion runs), so memory stays bounded by ``VideoLimits`` whate
 resolution. The samples are stored plane by plane (each frame's Y, U and V contiguous), which makes
 both the per-frame copy and the later per-plane reads cheap. The decoder may use several threads:
 FFmpeg's frame and slice threading give the same frames, bit for bit, as one thread (a test checks
-it on our videos), so the result does not depend on the machine. Colour stays in YUV: the means over the spot are converted to RGB in float64 afterwards
-(``colour.py``), so a slow colour change is not rounded into a staircase of whole RGB codes.
+it on our videos), so the result does not depend on the machine. Colour stays in YUV: the means
+over the spot are converted to RGB in float64 afterwards (``colour.py``), so a slow colour change
+is not rounded into a staircase of whole RGB codes.
 """
 
 from __future__ import annotations
