@@ -29,7 +29,7 @@ BLOCK = 4            # hand mask and mismatch work on 4x4-pixel block means
 HAND_CODES = 22.0    # a block this far (luma codes) from the reference is not the skin scene
 MIN_PSR = 8.0        # correlation peak height over the correlation's spread, to be believed
 TRACK_HZ = 30.0      # higher frame rates are tracked at about this rate and interpolated
-LOWPASS = 0.15      # cycles per pixel: the Gaussian weight of the whitened cross-power
+LOWPASS = 0.25      # cycles per pixel: the Gaussian weight of the whitened cross-power
 HALF_ABOVE = 224     # longer analysis frames (sources from ~720p) are correlated at half size
 CHUNK = 64           # tracked frames handled together: bounds the temporaries' memory
 
