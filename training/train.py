@@ -111,7 +111,8 @@ def build_data(cfg: TrainConfig, run_dir: Path, net: MottlingNet, reuse: bool):
     """Train/val datasets (photos, or cached frozen-layer activations) and their loaders."""
     train_recs, val_recs = split_records(cfg, run_dir, reuse=reuse)
     spec = checkpoint.spec_from_config(cfg)
-    augment = PhonePhotoAugment(cfg.augment_strength, cfg.augment_profile) if cfg.augment else None
+    augment = (PhonePhotoAugment(cfg.augment_strength, cfg.augment_profile, fade=cfg.augment_fade,
+                                 zoom_out=cfg.augment_zoom_out) if cfg.augment else None)
     train_ds = ManifestDataset(train_recs, spec, augment, cfg.seed, cfg.cache_images)
     val_ds = ManifestDataset(val_recs, spec, None, cfg.seed, cfg.cache_images)
     info = {"train": describe(train_recs), "val": describe(val_recs) if val_recs else {}}
