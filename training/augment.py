@@ -26,12 +26,13 @@ def fade_mottling(pixels: np.ndarray, mask: np.ndarray | None, rng: np.random.Ge
     several times bolder than renderer B's: benchmarks/mottling_visibility.py). The label does
     not change: the extent is the same, only fainter. Photos without a mask are left alone.
     """
-    if mask is None or rng.random() >= p or not (mask > 127).any():
+    area = None if mask is None else (mask if mask.ndim == 2 else mask[..., 0])
+    if area is None or rng.random() >= p or not (area > 127).any():
         return pixels
     keep = np.float32(rng.uniform(*FADE_KEEP))
     img = pixels.astype(np.float32)
     low = cv2.GaussianBlur(img, (0, 0), 0.02 * max(img.shape[:2]))
-    soft = cv2.GaussianBlur((mask > 127).astype(np.float32), (0, 0), 2.0)[..., None]
+    soft = cv2.GaussianBlur((area > 127).astype(np.float32), (0, 0), 2.0)[..., None]
     out = img - soft * (np.float32(1) - keep) * (img - low)
     return np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)
 

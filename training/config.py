@@ -49,6 +49,8 @@ class TrainConfig:
     seg_head: bool = True                # auxiliary mottled-area segmentation from masks
     head_width: int = 64                 # channels of the fused stride-8 map
     seg_weight: float = 0.5
+    landmark_head: bool = False          # knee/kneecap/mid-thigh/groin heatmaps (the geometric route)
+    landmark_weight: float = 0.2
     dropout: float = 0.2
     bn_momentum: float = 0.1             # torchvision's MobileNetV3 default (0.01) lags in short runs
     # optimisation
