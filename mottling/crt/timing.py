@@ -92,6 +92,26 @@ def _sustained(mask: np.ndarray, start: int, run: int) -> int | None:
     return None
 
 
+def _ring_release(ring_dev: np.ndarray, ring_level: float, start: int, run: int) -> int | None:
+    """The release read from the ring alone, for a press whose spot barely steps back.
+
+    A faint or slow refill (a noisy plateau under a fingertip of the same tone, a slow
+    bi-exponential on pale skin) may move the spot less than the plateau's own swings, so the
+    spot test above finds nothing; the ring the hand covered still comes back when it lifts. The
+    ring must fall below ``RING_CLEAR_SHARE`` of its covered level and stay there; the release is
+    the last frame, looking back from there, still near the covered level (the lift's start).
+    A press that never ends keeps the ring covered, so this cannot invent a release.
+    """
+    low = ring_dev < max(RING_CLEAR_SHARE * ring_level, 1.0)
+    cleared = _sustained(low, start, max(run, 3))
+    if cleared is None:
+        return None
+    i = cleared
+    while i > start and ring_dev[i - 1] < RING_LIFT_SHARE * ring_level:
+        i -= 1
+    return max(i, start + 1)
+
+
 def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_base: int,
                  release_feature: np.ndarray) -> tuple[PressTiming | None, str | None]:
     """Find press, release and the moment the occluder has gone.
@@ -177,6 +197,8 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
                 release = ring_lift(release, lo, hi)
             break
         i += 1
+    if release is None and ring_covered:
+        release = _ring_release(ring_dev, ring_level, w1, clear_run)
     if release is None:
         return None, "no release found: the spot stays pressed until the end of the video"
     # The occluder has gone when the ring's own colour is back near its baseline.
