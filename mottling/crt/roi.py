@@ -109,10 +109,16 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     iy, ix = np.unravel_index(int(np.argmax(weighted)), weighted.shape)
     labels, _ = ndimage.label(score > 0.5 * score[iy, ix])
     blob = labels == labels[iy, ix]
+    # The single highest pixel sits on a noise peak; half of the blob's typical level (its
+    # median) is the edge of the blanched patch, so the ROI (and the ring laid out from its
+    # size) is not shrunk on noisy, faint maps.
+    level = 0.5 * float(np.median(score[blob]))
+    labels, _ = ndimage.label(score > level)
+    blob = labels == labels[iy, ix]
     area = float(blob.sum())
     cy, cx = ndimage.center_of_mass(blob)
     radius = np.sqrt(area / np.pi)
-    half = max(1.5, 0.45 * radius)
+    half = max(1.5, 0.5 * radius)
     cy, cx = cy + 0.5, cx + 0.5
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     side = max(2, int(round(2 * half)))
