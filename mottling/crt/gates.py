@@ -23,7 +23,7 @@ class QualityGates:
     max_light_shift: float = 0.15        # log-brightness after the refill against before the press
     max_mismatch: float = 4.0            # aligned frame against the reference, over its own noise
     max_lost_share: float = 0.2          # share of the needed frames the tracking may lose
-    max_crt_rel_uncertainty: float = 0.25  # half-width of the 95% interval / crt, over 1.96
+    max_crt_rel_uncertainty: float = 0.25  # standard error of crt over crt (95% interval about +-49%)
     min_snr: float = 6.0                 # blanching amplitude over baseline noise
     crt_range_s: tuple[float, float] = (0.15, 20.0)
 
