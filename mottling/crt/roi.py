@@ -82,29 +82,18 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
         return None
     base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32)) + 1.0
     window = list(range(i0, min(i1, n), max(1, (min(i1, n) - i0) // 12)))
-    blanched = _blanch_map(yuv, matrix, window, shifts, base_rgb)
+    score = _blanch_map(yuv, matrix, window, shifts, base_rgb)
     # The spot is what recovers: against the last frames (refilled skin) it must differ as much
     # as against the pre-press ones. Drift, a changed light or a misaligned edge differ from
-    # the baseline but not from the end of the video, so they drop out. Where nothing recovers
-    # (the video ends pressed, the light changed for good) the blanched spot is taken as it is,
-    # and the timing and light checks downstream say what is wrong with the video.
+    # the baseline but not from the end of the video, so they drop out.
     late0 = int(np.searchsorted(t_s, max(t_s[-1] - 0.6, t_s[min(i1, n - 1)])))
     late = list(range(late0, n, max(1, (n - late0) // 8)))
     if late:
-        recovered = np.minimum(blanched, blanched - _blanch_map(yuv, matrix, late, shifts, base_rgb))
-        roi = _spot_box(recovered, shifts[window + late], base_rgb)
-        if roi is not None:
-            return roi
-    return _spot_box(blanched, shifts[window], base_rgb)
-
-
-def _spot_box(score: np.ndarray, shifts: np.ndarray,
-              base_rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The blob of ``score`` (a blanch map) most likely to be the spot, as an x, y, w, h box."""
-    score = score.copy()
+        score = np.minimum(score, score - _blanch_map(yuv, matrix, late, shifts, base_rgb))
+        window = window + late
     score[base_rgb.mean(axis=2) < 15] = 0
     # Aligning rolls the frame: the band that wrapped round from the far edge is not the scene.
-    edge = int(np.ceil(np.abs(shifts).max())) + 2
+    edge = int(np.ceil(np.abs(shifts[window]).max())) + 2
     score[:edge] = score[-edge:] = 0
     score[:, :edge] = score[:, -edge:] = 0
     # Smoothed over a few pixels (the spot is tens of analysis pixels wide): faint blanching on
