@@ -8,13 +8,19 @@ runs in a subprocess. Its own 12% relative-uncertainty rule is switched off so t
 number to compare (how many would have passed it is printed). As its users must, it gets the true ROI and a time window around the release
 (0.5 s before release to the end of the video); we get the same ROI and nothing else. Compared:
 our ``tau_s`` and its pCRT against the true time constant, per stratum, and end-to-end wall time per
-video (decode included, interpreter start excluded on both sides).
+video (decode included, interpreter start excluded on both sides), run one after the other in the
+same sitting, each with every core the machine lends it (OpenCV's FFmpeg reader and our PyAV
+decoder both decode with threads). Where each spends its time is printed too: for pyCRT, OpenCV's
+``read`` (decode plus the per-frame BGR conversion; it also reads up to 300 frames a second time
+to estimate the frame rate), its ROI means and the rest (curve fitting); for us, the stages of
+``measure_crt`` (see ``crt_speed.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -33,11 +39,32 @@ PYCRT_VENV = ROOT / ".venv-pycrt"
 
 PYCRT_RUNNER = r"""
 import json, sys, time
-jobs = json.load(sys.stdin)
 from pyCRT import PCRT
-out = []
-for job in jobs:
+import pyCRT.videoReading as vr
+stage = {"read": 0.0, "means": 0.0}
+
+class TimedCapture(vr.cv.VideoCapture):
+    def read(self, *args):
+        t0 = time.perf_counter()
+        try:
+            return super().read(*args)
+        finally:
+            stage["read"] += time.perf_counter() - t0
+
+vr.cv.VideoCapture = TimedCapture
+means = vr.calcAvgInten
+def timed_means(*args, **kw):
     t0 = time.perf_counter()
+    try:
+        return means(*args, **kw)
+    finally:
+        stage["means"] += time.perf_counter() - t0
+vr.calcAvgInten = timed_means
+print("ready", flush=True)
+for line in sys.stdin:
+    job = json.loads(line)
+    stage["read"] = stage["means"] = 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         p = PCRT.fromVideoFile(job["path"], roi=tuple(job["roi"]), displayVideo=False,
                                livePlot=False, fromTime=job["from_s"], toTime=job["to_s"],
@@ -47,8 +74,9 @@ for job in jobs:
     except BaseException as err:
         res = {"pcrt_s": None, "unc_s": None, "error": f"{type(err).__name__}: {err}"[:200]}
     res["wall_s"] = time.perf_counter() - t0
-    out.append(res)
-json.dump(out, sys.stdout)
+    res["cpu_s"] = time.process_time() - c0
+    res["stages"] = dict(stage)
+    print(json.dumps(res), flush=True)
 """
 
 
@@ -61,25 +89,53 @@ def ensure_pycrt() -> Path:
     return py
 
 
-def run_pycrt(jobs: list[dict]) -> list[dict]:
-    py = ensure_pycrt()
-    proc = subprocess.run([str(py), "-c", PYCRT_RUNNER], input=json.dumps(jobs),
-                          capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        raise SystemExit(f"pyCRT runner failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+def run_both(jobs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Each video through pyCRT (a long-lived subprocess in its own venv) and then through ours,
+    alternately, so a change of machine load hits both alike. Wall and CPU time per video."""
+    from crt_speed import install_stage_timers
 
-
-def run_ours(jobs: list[dict]) -> list[dict]:
     from mottling.crt import measure_crt
 
-    out = []
-    for job in jobs:
-        t0 = time.perf_counter()
-        r = measure_crt(job["path"], job["site"], roi=job["roi"])
-        out.append({"tau_s": r.tau_s if r.status == "ok" else None, "status": r.status,
-                    "reason": r.reason, "wall_s": time.perf_counter() - t0})
-    return out
+    py = ensure_pycrt()
+    proc = subprocess.Popen([str(py), "-c", PYCRT_RUNNER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit(f"pyCRT runner failed:\n{proc.stderr.read()[-2000:]}")
+    stages = install_stage_timers()
+    ours, theirs = [], []
+    try:
+        for job in jobs:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+            if not line:
+                raise SystemExit(f"pyCRT runner died:\n{proc.stderr.read()[-2000:]}")
+            theirs.append(json.loads(line))
+            stages.clear()
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = measure_crt(job["path"], job["site"], roi=job["roi"])
+            ours.append({"tau_s": r.tau_s if r.status == "ok" else None, "status": r.status,
+                         "reason": r.reason, "wall_s": time.perf_counter() - t0,
+                         "cpu_s": time.process_time() - c0, "stages": dict(stages)})
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    return ours, theirs
+
+
+def where_time_goes(results: list[dict], names: dict[str, str], clock: str = "wall") -> str:
+    """Share of the summed time per stage, largest first, the rest as 'other'."""
+    total = sum(r[f"{clock}_s"] for r in results)
+
+    def of(r: dict, key: str) -> float:
+        v = r.get("stages", {}).get(key, 0.0)
+        return v[clock] if isinstance(v, dict) else (v if clock == "wall" else 0.0)
+
+    sums = {label: sum(of(r, key) for r in results) for key, label in names.items()}
+    sums = {k: v for k, v in sums.items() if v > 0}
+    sums["other"] = total - sum(sums.values())
+    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
+                     sorted(sums.items(), key=lambda kv: -kv[1]))
 
 
 def line(rows) -> str:
@@ -108,8 +164,7 @@ def main() -> None:
                and r["rotation"] == 0][:args.n]
     jobs = [{"path": str(args.out / r["path"]), "site": r["site"], "roi": r["roi"],
              "from_s": max(0.0, r["release_s"] - 0.5), "to_s": r["duration_s"]} for r in records]
-    ours = run_ours(jobs)
-    theirs = run_pycrt(jobs)
+    ours, theirs = run_both(jobs)
     rows = list(zip(records, ours, theirs))
     print(f"{len(rows)} clean mono-exponential videos (seed {args.seed}); truth tau = crt / ln 10")
     print(f"all            {line(rows)}")
@@ -122,8 +177,23 @@ def main() -> None:
         print(f"  {key:12s} {line(groups[key])}")
     ours_wall = sum(o["wall_s"] for o in ours)
     their_wall = sum(p["wall_s"] for p in theirs)
+    ours_cpu = sum(o["cpu_s"] for o in ours)
+    their_cpu = sum(p["cpu_s"] for p in theirs)
     print(f"wall time per video: ours {ours_wall / len(rows):.2f} s, pyCRT {their_wall / len(rows):.2f} s,"
-          f" pyCRT/ours = {their_wall / ours_wall:.1f}x")
+          f" pyCRT/ours = {their_wall / ours_wall:.1f}x (ours is {their_wall / ours_wall:.1f}x as fast;"
+          f" target >= 3, goal 10; {os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable)")
+    print(f"CPU time per video (all threads): ours {ours_cpu / len(rows):.2f} s, pyCRT "
+          f"{their_cpu / len(rows):.2f} s, pyCRT/ours = {their_cpu / ours_cpu:.1f}x")
+    from crt_speed import STAGES
+
+    print("  where our time goes (wall): "
+          + where_time_goes(ours, {label: label for _, _, label in STAGES}))
+    print("  where our time goes (CPU):  "
+          + where_time_goes(ours, {label: label for _, _, label in STAGES}, "cpu"))
+    print("  where pyCRT's time goes (wall): "
+          + where_time_goes(theirs, {"read": "OpenCV read (decode + BGR conversion)",
+                                     "means": "ROI means"})
+          + " (other: its fps estimate, curve fitting)")
     errors = defaultdict(int)
     for p in theirs:
         if p["error"]:

@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mottling.photo.model import DEFAULT_MODEL_NAME
 from tests.serving_support import REPO, photo_jpeg, running_server, tiny_model
 
 pytestmark = pytest.mark.slow
-SHIPPED = "mottling-v0.2.0"
+SHIPPED = DEFAULT_MODEL_NAME.removesuffix(".onnx")
 
 
 def parse_dockerfile(path: Path) -> list[tuple[str, str]]:

@@ -295,7 +295,7 @@ shipped = pytest.mark.skipif(not SHIPPED.exists(),
 @shipped
 def test_shipped_model_loads_with_full_metadata():
     model = load_model(SHIPPED)
-    assert model.version == "0.2.0"
+    assert model.version == json.loads(SHIPPED.with_suffix(".card.json").read_text())["semver"]
     for key in ("mottling.semver", "mottling.git_commit", "mottling.labels", "mottling.input_size",
                 "mottling.mean", "mottling.std", "mottling.resize", "mottling.scale_version",
                 "mottling.training_data", "mottling.metrics", "mottling.backbone",
@@ -305,11 +305,11 @@ def test_shipped_model_loads_with_full_metadata():
 
 
 _B_WEAK = pytest.mark.xfail(
-    reason="known weakness of v0.2.0 on renderer B (card: B QWK 0.73, Monk 8-10 0.49, half the "
-           "clean B legs called non-zero): a clean leg crossed by cables, with faint veins and a "
-           "blanket over the shin, is read as score 4 from Monk 6 down", strict=False)
-_CASES = [(t, "a") for t in (1, 4, 6, 8, 10)] + [(1, "b"), (4, "b")] + [
-    pytest.param(t, "b", marks=_B_WEAK) for t in (6, 8, 10)]
+    reason="known weakness of v0.2.0 on renderer B's darkest skin (B 1.1: QWK 0.79, Monk 8-10 "
+           "0.66, half the clean B legs called non-zero): one of the two severe (score 5) legs is "
+           "read as 0, its faint lace not seen", strict=False)
+_CASES = [(t, "a") for t in (1, 4, 6, 8, 10)] + [(1, "b"), (4, "b"), (6, "b")] + [
+    pytest.param(t, "b", marks=_B_WEAK) for t in (8, 10)]
 
 
 @shipped

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from mottling.cli import main
+from mottling.photo.model import DEFAULT_MODEL_NAME
 from tests.photos import encode, leg_photo
 
 pytest.importorskip("onnx", reason="building the test model needs the onnx package")
@@ -166,7 +167,7 @@ def test_console_script_exit_codes(model, photos, tmp_path):
     assert mixed.stderr.strip().startswith(f"error: {bad}: ")
 
 
-SHIPPED = Path(__file__).resolve().parents[1] / "models" / "mottling-v0.2.0.onnx"
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_NAME
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped model is not in models/ yet")
@@ -177,6 +178,6 @@ def test_default_model_scores_without_model_option(photos, capsys, monkeypatch):
     assert rc == 0, err
     rows = json.loads(out)
     assert [list(r) for r in rows] == [CONTRACT_KEYS] * 2
-    assert {r["model_version"] for r in rows} == {"0.2.0"}
-    card = json.loads(SHIPPED.with_name("mottling-v0.2.0.card.json").read_text())
+    card = json.loads(SHIPPED.with_suffix(".card.json").read_text())
+    assert {r["model_version"] for r in rows} == {card["semver"]}
     assert {r["model_sha256"] for r in rows} == {card["sha256"]}

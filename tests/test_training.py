@@ -333,6 +333,42 @@ def test_feature_cache_gives_the_same_outputs_as_the_photos(synth_manifest):
             assert score == records[i].score and mask.shape[-1] == f8.shape[-1]
 
 
+def test_landmark_heatmaps_follow_the_photo_and_train_the_landmark_head(synth_manifest, tmp_path):
+    """With ``landmark_head`` the landmarks travel as mask channels: through augmentation and the
+    letterbox they peak where the landmark went, and a run trains the head on them."""
+    from PIL import Image
+
+    from training.data import LANDMARKS
+    from training.model import MottlingNet, landmark_loss
+    from training.train import train
+
+    cfg = _tiny_cfg(synth_manifest, tmp_path / "run", landmark_head=True)
+    records = read_manifest(synth_manifest)[:4]
+    spec = spec_from_config(cfg)
+    plain = ManifestDataset(records, spec, None, 0, landmark_maps=True)
+    x, _, m, has_mask, _ = plain[0]
+    assert m.shape == (1 + len(LANDMARKS), 64, 64) and has_mask
+    r = records[0]
+    photo_w, photo_h = Image.open(r.path).size
+    scale = 64 / max(photo_w, photo_h)
+    kx, ky = r.landmarks["knee"]
+    px, py = kx * scale + (64 - photo_w * scale) / 2, ky * scale + (64 - photo_h * scale) / 2
+    iy, ix = np.unravel_index(int(torch.argmax(m[1])), m[1].shape)
+    assert abs(ix - px) <= 2 and abs(iy - py) <= 2
+    flipped = ManifestDataset(records, spec, PhonePhotoAugment(1.0, "ward"), 0, landmark_maps=True)
+    assert not torch.equal(flipped[0][2][1], m[1])          # moved with the augmented photo
+    net = MottlingNet.from_config(cfg).eval()
+    out = net(x[None])
+    assert out["lmk_logits"].shape[1] == len(LANDMARKS)
+    target = m[None, 1:]
+    peaked = torch.log(torch.nn.functional.adaptive_avg_pool2d(target, out["lmk_logits"].shape[-2:])
+                       + 1e-4)
+    assert landmark_loss(peaked, target) < landmark_loss(torch.zeros_like(peaked), target)
+    run = tmp_path / "run"
+    train(cfg)
+    assert (run / "best.pt").is_file()
+
+
 def test_ward_augmentation_keeps_the_landmarks_in_frame():
     from mottling.synth.images import render_photo
 
@@ -349,6 +385,29 @@ def test_ward_augmentation_keeps_the_landmarks_in_frame():
     assert len({o[0].tobytes() for o in outs}) == 12
     with pytest.raises(ValueError, match="profile"):
         PhonePhotoAugment(1.0, "studio")
+
+
+def test_fade_mottling_thins_the_lace_inside_the_mask_only():
+    """The fade keeps the label's extent (the mask) and cuts the pattern's contrast only there."""
+    import cv2
+
+    from mottling.synth.images import render_photo
+    from training.augment import fade_mottling
+
+    photo = render_photo(seed=78, score=4, skin_tone=3, size=256, renderer="a")
+    pixels, mask = np.asarray(photo.image), photo.mask.astype(np.uint8) * 255
+    faded = fade_mottling(pixels, mask, np.random.default_rng(0), p=1.0)
+
+    def lace(img):  # local contrast: distance from a wide blur
+        f = img.astype(np.float32)
+        return np.abs(f - cv2.GaussianBlur(f, (0, 0), 0.02 * max(img.shape[:2]))).mean(axis=2)
+
+    inner = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 127
+    outer = cv2.dilate(mask, np.ones((15, 15), np.uint8)) == 0
+    assert lace(faded)[inner].mean() < 0.8 * lace(pixels)[inner].mean()
+    assert np.array_equal(faded[outer], pixels[outer])
+    assert fade_mottling(pixels, None, np.random.default_rng(0), p=1.0) is pixels
+    assert fade_mottling(pixels, mask, np.random.default_rng(0), p=0.0) is pixels
 
 
 def test_protocol_rows_by_monk_group_and_clean_legs():

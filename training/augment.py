@@ -14,17 +14,40 @@ import cv2
 import numpy as np
 
 GEOMETRIC_TRIES = 6
+FADE_KEEP = (0.3, 0.75)   # how much of the lace's local contrast is kept
+
+
+def fade_mottling(pixels: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator,
+                  p: float) -> np.ndarray:
+    """Inside the mottled mask, cut the pattern's local contrast to 30-75 %.
+
+    Mottling on dark skin, under a dim lamp or through a soft phone lens is a faint lace; a model
+    that has only seen it bold calls the faint one clean (renderer A's dark-skin mottling is
+    several times bolder than renderer B's: benchmarks/mottling_visibility.py). The label does
+    not change: the extent is the same, only fainter. Photos without a mask are left alone.
+    """
+    area = None if mask is None else (mask if mask.ndim == 2 else mask[..., 0])
+    if area is None or rng.random() >= p or not (area > 127).any():
+        return pixels
+    keep = np.float32(rng.uniform(*FADE_KEEP))
+    img = pixels.astype(np.float32)
+    low = cv2.GaussianBlur(img, (0, 0), 0.02 * max(img.shape[:2]))
+    soft = cv2.GaussianBlur((area > 127).astype(np.float32), (0, 0), 2.0)[..., None]
+    out = img - soft * (np.float32(1) - keep) * (img - low)
+    return np.clip(out + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 class PhonePhotoAugment:
     """``augment(pixels, mask, landmarks, seed) -> (pixels, mask, landmarks)``; deterministic per
     seed, so a resumed run sees the same augmented images."""
 
-    def __init__(self, strength: float = 1.0, profile: str = "phone", margin: float = 0.02):
+    def __init__(self, strength: float = 1.0, profile: str = "phone", margin: float = 0.02,
+                 fade: float = 0.0, zoom_out: float = 1.0):
         s = float(strength)
         self.margin = margin
+        self.fade_p = float(fade)   # share of mottled photos given ``fade_mottling``
         if profile == "ward":
-            self._ward(s)
+            self._ward(s, zoom_out)
             return
         if profile != "phone":
             raise ValueError(f"augment profile must be 'phone' or 'ward', got {profile!r}")
@@ -51,7 +74,7 @@ class PhonePhotoAugment:
             A.ImageCompression(quality_range=(55, 95), p=0.4),
         ])
 
-    def _ward(self, s: float) -> None:
+    def _ward(self, s: float, zoom_out: float = 1.0) -> None:
         """Stronger: the leg at any angle, wide-angle perspective, colour casts from mixed ward
         light, low contrast (mottling on dark skin in a dim room), shadows, down-sampling and
         heavy JPEG. The mottling's own colour (hue) still moves only a little."""
@@ -63,6 +86,10 @@ class PhonePhotoAugment:
                          rotate=(-45 * s, 45 * s), shear=(-6 * s, 6 * s),
                          border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.85),
                 A.Perspective(scale=(0.01, 0.08 * s), fit_output=False, p=0.4),
+                # a wide phone field of view: the same leg at a third to all of the frame, so the
+                # score cannot be read off where the mottling sits in the picture
+                A.Affine(scale=(min(zoom_out, 1.0), 1.0), border_mode=cv2.BORDER_CONSTANT, fill=0,
+                         fill_mask=0, p=0.5 if zoom_out < 1.0 else 0.0),
             ],
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
         )
@@ -95,6 +122,8 @@ class PhonePhotoAugment:
         names = list(landmarks)
         points = np.array([landmarks[k] for k in names], np.float32).reshape(-1, 2)
         h, w = pixels.shape[:2]
+        if self.fade_p:
+            pixels = fade_mottling(pixels, mask, np.random.default_rng([seed, 0xFADE]), self.fade_p)
         out_pixels, out_mask, out_points = pixels, mask, points
         for attempt in range(GEOMETRIC_TRIES):
             self.geometric.set_random_seed(seed + 104_729 * attempt)

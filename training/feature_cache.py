@@ -83,15 +83,15 @@ class FeatureCache(torch.utils.data.Dataset):
                 items = [ds[i] for i in range(start, min(n, start + batch))]
                 x = torch.stack([it[0] for it in items]).numpy()
                 f8, frozen = sess.run(None, {"x": x})
+                m = torch.stack([it[2] for it in items])   # area (+ landmark heatmaps)
                 if self.f8 is None:
                     self.f8 = np.zeros((views, n) + f8.shape[1:], np.float16)
                     self.frozen = np.zeros((views, n) + frozen.shape[1:], np.float16)
-                    self.masks = np.zeros((views, n, 1) + f8.shape[2:], np.float16)
+                    self.masks = np.zeros((views, n, m.shape[1]) + f8.shape[2:], np.float16)
                     self.has_mask = np.zeros((n,), np.float32)
                 sl = slice(start, start + len(items))
                 self.f8[v, sl] = f8
                 self.frozen[v, sl] = frozen
-                m = torch.stack([it[2] for it in items])
                 pooled = nn.functional.adaptive_avg_pool2d(m, f8.shape[2:]).numpy()
                 self.masks[v, sl] = pooled
                 self.has_mask[sl] = [it[3] for it in items]

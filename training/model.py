@@ -20,6 +20,9 @@ from torch import nn
 from mottling.scale import N_CLASSES
 from training.backbones import build_features
 from training.config import TrainConfig
+from training.data import LANDMARKS
+
+N_LANDMARKS = len(LANDMARKS)
 
 
 def _taps(features: nn.Sequential) -> tuple[int, int, int, int]:
@@ -57,7 +60,7 @@ class MottlingNet(nn.Module):
     def __init__(self, backbone: str = "mobilenet_v3_small", head: str = "corn",
                  coord_conv: bool = True, seg_head: bool = True, dropout: float = 0.2,
                  width: int = 64, bn_momentum: float = 0.1, pretrained: bool = False,
-                 freeze: int = 0):
+                 freeze: int = 0, landmark_head: bool = False):
         super().__init__()
         self.backbone_name, self.head_name = backbone, head
         self.coord_conv, self.has_seg = coord_conv, seg_head
@@ -79,6 +82,10 @@ class MottlingNet(nn.Module):
         self.lat32 = _conv_bn(c32, width, 1)
         self.fuse = _conv_bn(width, width, 3)
         self.seg = nn.Conv2d(width, 1, 1) if seg_head else None
+        # one heatmap per landmark (knee, kneecap top, mid-thigh, groin) on the stride-8 map:
+        # where the scale's rule is measured from, for the geometric route
+        self.lmk = (nn.Sequential(_conv_bn(width, width, 3), nn.Conv2d(width, N_LANDMARKS, 1))
+                    if landmark_head else None)
         extra = (1 if seg_head else 0) + (2 if coord_conv else 0)
         self.spatial = nn.Sequential(_conv_bn(width + extra, 96, 3, 2), _conv_bn(96, 128, 3, 2))
         self.global_proj = nn.Linear(c32, 128)
@@ -100,7 +107,7 @@ class MottlingNet(nn.Module):
     def from_config(cls, cfg: TrainConfig) -> "MottlingNet":
         return cls(cfg.backbone, cfg.head, cfg.coord_conv, cfg.seg_head, cfg.dropout,
                    width=cfg.head_width, bn_momentum=cfg.bn_momentum, pretrained=cfg.pretrained,
-                   freeze=cfg.freeze)
+                   freeze=cfg.freeze, landmark_head=cfg.landmark_head)
 
     def train(self, mode: bool = True) -> "MottlingNet":
         super().train(mode)
@@ -146,7 +153,8 @@ class MottlingNet(nn.Module):
         pooled = torch.cat([s.mean(dim=(2, 3)), s.amax(dim=(2, 3)),
                             self.global_proj(f32.mean(dim=(2, 3)))], dim=1)
         logits = self.out(self.mlp(pooled))
-        return {"logits": logits, "seg_logits": seg_logits}
+        lmk_logits = self.lmk(fused) if self.lmk is not None else None
+        return {"logits": logits, "seg_logits": seg_logits, "lmk_logits": lmk_logits}
 
     # -- probabilities and losses ------------------------------------------------------------
     def cutpoints(self) -> torch.Tensor:
@@ -197,6 +205,18 @@ def seg_loss(seg_logits: torch.Tensor, masks: torch.Tensor, has_mask: torch.Tens
     dice = 1.0 - (2 * inter + 1.0) / (denom + 1.0)
     dice = (dice * has_mask).sum() / has_mask.sum()
     return bce + dice
+
+
+def landmark_loss(lmk_logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each landmark's spatial softmax against its (pooled) target heatmap,
+    over the landmarks that have one."""
+    target = F.adaptive_avg_pool2d(heat, lmk_logits.shape[-2:]).flatten(2)
+    mass = target.sum(dim=2, keepdim=True)
+    present = (mass > 1e-6).float()
+    target = target / mass.clamp_min(1e-6)
+    logp = F.log_softmax(lmk_logits.flatten(2), dim=2)
+    ce = -(target * logp).sum(dim=2, keepdim=True) * present
+    return ce.sum() / present.sum().clamp_min(1.0)
 
 
 class ExportWrapper(nn.Module):

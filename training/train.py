@@ -24,7 +24,7 @@ from training.config import TrainConfig
 from training.data import (EpochSampler, ManifestDataset, describe, make_splits, read_manifest,
                            read_splits, write_splits)
 from training.feature_cache import FeatureCache, forward_any
-from training.model import MottlingNet, seg_loss
+from training.model import MottlingNet, landmark_loss, seg_loss
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,12 @@ def build_data(cfg: TrainConfig, run_dir: Path, net: MottlingNet, reuse: bool):
     """Train/val datasets (photos, or cached frozen-layer activations) and their loaders."""
     train_recs, val_recs = split_records(cfg, run_dir, reuse=reuse)
     spec = checkpoint.spec_from_config(cfg)
-    augment = PhonePhotoAugment(cfg.augment_strength, cfg.augment_profile) if cfg.augment else None
-    train_ds = ManifestDataset(train_recs, spec, augment, cfg.seed, cfg.cache_images)
-    val_ds = ManifestDataset(val_recs, spec, None, cfg.seed, cfg.cache_images)
+    augment = (PhonePhotoAugment(cfg.augment_strength, cfg.augment_profile, fade=cfg.augment_fade,
+                                 zoom_out=cfg.augment_zoom_out) if cfg.augment else None)
+    train_ds = ManifestDataset(train_recs, spec, augment, cfg.seed, cfg.cache_images,
+                               landmark_maps=cfg.landmark_head)
+    val_ds = ManifestDataset(val_recs, spec, None, cfg.seed, cfg.cache_images,
+                             landmark_maps=cfg.landmark_head)
     info = {"train": describe(train_recs), "val": describe(val_recs) if val_recs else {}}
     if cfg.cache_features:
         train_ds = FeatureCache(net, train_ds, cfg.cache_views, cfg.threads)
@@ -137,9 +140,11 @@ def train_one_epoch(net: MottlingNet, loader, opt, sched, cfg: TrainConfig, devi
         y, m, has_m = y.to(device), m.to(device), has_m.to(device).float()
         out = forward_any(net, _to(x, device))
         l_cls = net.class_loss(out["logits"], y, cfg.label_smoothing)
-        l_seg = seg_loss(out["seg_logits"], m, has_m) if out["seg_logits"] is not None \
+        l_seg = seg_loss(out["seg_logits"], m[:, :1], has_m) if out["seg_logits"] is not None \
             else l_cls * 0.0
         loss = l_cls + cfg.seg_weight * l_seg
+        if out.get("lmk_logits") is not None:
+            loss = loss + cfg.landmark_weight * landmark_loss(out["lmk_logits"], m[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

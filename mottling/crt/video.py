@@ -4,8 +4,12 @@ Phone videos are often variable-rate, so every frame keeps its own presentation 
 frame rate is never used for timing. Frames are shrunk while decoding by sampling the decoder's own
 Y, U and V planes on a regular grid (a colour mean over a spot needs few pixels, and no per-frame
 scaler or RGB conversion runs), so memory stays bounded by ``VideoLimits`` whatever the source
-resolution. Colour stays in YUV: the means over the spot are converted to RGB in float64 afterwards
-(``colour.py``), so a slow colour change is not rounded into a staircase of whole RGB codes.
+resolution. The samples are stored plane by plane (each frame's Y, U and V contiguous), which makes
+both the per-frame copy and the later per-plane reads cheap. The decoder may use several threads:
+FFmpeg's frame and slice threading give the same frames, bit for bit, as one thread (a test checks
+it on our videos), so the result does not depend on the machine. Colour stays in YUV: the means
+over the spot are converted to RGB in float64 afterwards (``colour.py``), so a slow colour change
+is not rounded into a staircase of whole RGB codes.
 """
 
 from __future__ import annotations
@@ -45,13 +49,15 @@ class VideoLimits:
     min_frames: int = 2
     analysis_long_side: int = 256          # frames are shrunk to this while decoding
     analysis_budget_bytes: int = 96 * 1024 * 1024  # all shrunk frames together
+    decoder_threads: int = 0               # 0: as many as the process may use (FFmpeg decides)
 
 
 @dataclass(frozen=True)
 class DecodedVideo:
     """Upright, shrunk frames. ``scale`` maps upright source pixels to analysis pixels."""
 
-    yuv: np.ndarray           # (N, h, w, 3) uint8 Y, U, V samples, upright
+    yuv: np.ndarray           # (N, h, w, 3) uint8 Y, U, V samples, upright (a view of planar
+                              # storage: yuv[i, ..., c] is contiguous)
     t_s: np.ndarray           # (N,) presentation times in seconds, starting at 0
     width: int                # upright display size of the source
     height: int
@@ -183,8 +189,9 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
                                       * min(rate, 240)) or limits.max_frames
     w, h = _analysis_size(width, height, min(expected, limits.max_frames), limits)
 
-    # One decoder thread: the same frames in the same order on every machine and engine.
-    stream.thread_count = 1
+    # Threads change the speed, never the frames (bit-exact decoding; tests/test_crt_video_threads.py).
+    cc.thread_type = "AUTO"
+    cc.thread_count = max(0, int(limits.decoder_threads))
     # The deblocking filter changes nothing that a colour mean over a spot can see; skipping it
     # makes H.264/HEVC decoding about a fifth faster.
     cc.options = {"skip_loop_filter": "all"}
@@ -192,8 +199,7 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     # Frames go straight into one preallocated array (grown by doubling if the count was wrong),
     # so no second copy of the whole video is ever made.
     sampler = _PlaneSampler(width, height, w, h)
-    stack = np.empty((max(2, min(expected, limits.max_frames)), sampler.h, sampler.w, 3),
-                     dtype=np.uint8)
+    stack = np.empty(0)     # allocated at the first frame, once its display rotation is known
     count = 0
     times: list[float] = []
     rotation = 0
@@ -215,6 +221,10 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
                     "press and the refill")
             if count == 0:
                 rotation = int(round(frame.rotation or 0)) % 360
+                # Frames are turned upright as they are sampled: no second pass over the video.
+                sampler.turn = (rotation // 90) % 4
+                stack = np.empty((max(2, min(expected, limits.max_frames)), 3) + sampler.shape,
+                                 dtype=np.uint8)
                 matrix = matrix_for(frame)
             if count == len(stack):
                 stack = np.concatenate([stack, np.empty_like(stack)])
@@ -244,11 +254,9 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     if not np.array_equal(order, np.arange(count)):
         stack = stack[order]
     k = (rotation // 90) % 4
-    if k:
-        stack = np.ascontiguousarray(np.rot90(stack, k=k, axes=(1, 2)))
     up_w, up_h = (height, width) if k % 2 else (width, height)
-    scale = stack.shape[2] / up_w
-    return DecodedVideo(yuv=stack, t_s=t_s - t_s[0], width=up_w, height=up_h,
+    scale = stack.shape[3] / up_w
+    return DecodedVideo(yuv=np.moveaxis(stack, 1, -1), t_s=t_s - t_s[0], width=up_w, height=up_h,
                         rotation=rotation, scale=scale, codec=cc.name, matrix=matrix)
 
 
@@ -261,6 +269,7 @@ class _PlaneSampler:
 
     The grid has a whole-pixel step ``k`` in the source; the sample sits at the middle of its
     k x k cell. Other pixel formats (10-bit, NV12) go through one reused scaler to yuv444p first.
+    The slices for each pixel format are worked out once, so a frame costs three strided copies.
     """
 
     def __init__(self, width: int, height: int, w: int, h: int) -> None:
@@ -269,8 +278,32 @@ class _PlaneSampler:
         self.off = self.k // 2
         self.src = (width, height)
         self._reformatter = None
+        self._plans: dict[tuple[int, int], list] = {}
+        self.turn = 0       # quarter turns counterclockwise that make the frame upright
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(h, w) of the upright samples."""
+        return (self.w, self.h) if self.turn % 2 else (self.h, self.w)
+
+    def _plan(self, sub: tuple[int, int]) -> list:
+        """Per plane: (row slice, column slice) or (row indices, column indices)."""
+        plan = self._plans.get(sub)
+        if plan is None:
+            k, o, h, w = self.k, self.off, self.h, self.w
+            plan = []
+            for c in range(3):
+                sx, sy = (1, 1) if c == 0 else sub
+                if k % sx == 0 and k % sy == 0:
+                    plan.append((slice(o // sy, o // sy + (h - 1) * (k // sy) + 1, k // sy),
+                                 slice(o // sx, o // sx + (w - 1) * (k // sx) + 1, k // sx)))
+                else:   # an odd step on a subsampled plane: rows and columns picked by index
+                    plan.append(((o + k * np.arange(h)) // sy, (o + k * np.arange(w)) // sx))
+            self._plans[sub] = plan
+        return plan
 
     def sample(self, frame, out: np.ndarray) -> None:
+        """Write the frame's samples, upright, into ``out`` (3, *self.shape)."""
         sub = PLANAR_8BIT.get(frame.format.name)
         if sub is None or (frame.width, frame.height) != self.src:
             if self._reformatter is None:
@@ -280,18 +313,14 @@ class _PlaneSampler:
             frame = self._reformatter.reformat(frame, format="yuv444p", width=self.src[0],
                                                height=self.src[1])
             sub = (1, 1)
-        k, o, h, w = self.k, self.off, self.h, self.w
-        for c, plane in enumerate(frame.planes[:3]):
-            sx, sy = (1, 1) if c == 0 else sub
+        for c, (plane, (ys, xs)) in enumerate(zip(frame.planes[:3], self._plan(sub))):
             rows = np.frombuffer(plane, np.uint8)[:plane.line_size * plane.height]
             rows = rows.reshape(plane.height, plane.line_size)
-            if k % sx == 0 and k % sy == 0:
-                out[..., c] = rows[o // sy:o // sy + (h - 1) * (k // sy) + 1:k // sy,
-                                   o // sx:o // sx + (w - 1) * (k // sx) + 1:k // sx]
-            else:
-                ys = (o + k * np.arange(h)) // sy
-                xs = (o + k * np.arange(w)) // sx
-                out[..., c] = rows[np.ix_(ys, xs)]
+            if isinstance(ys, slice):
+                picked = rows[ys, xs]
+            else:       # two plain gathers: several times faster than one np.ix_ gather
+                picked = np.take(rows.take(ys, axis=0), xs, axis=1)
+            out[c] = np.rot90(picked, self.turn) if self.turn else picked
 
 
 def _main_video_stream(streams):

@@ -16,7 +16,7 @@ from mottling.skin import ita_degrees, monk_rgb
 from mottling.synth.ward_leg import sample_leg
 from mottling.synth.ward_scene import compose, label_holds
 
-GENERATOR_VERSION = "photos-ward/1.0"
+GENERATOR_VERSION = "photos-ward/1.1"
 
 
 def finish(rng: np.random.Generator, rgb8: np.ndarray) -> tuple[bytes, int]:

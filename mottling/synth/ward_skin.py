@@ -147,7 +147,12 @@ def paint_skin(rng: np.random.Generator, leg: WardLeg, score: int, extent: float
         dens = np.clip(mix * lace + (F32(1) - mix) * blot, 0, 1)
         dens *= F32(0.6) + F32(0.4) * np.clip(_noise(rng, shape, 30) + F32(0.5), 0, 1)
         soft = cv2.GaussianBlur(region.astype(F32), (0, 0), 1.2)
-        contrast = float(rng.uniform(0.5, 1.2) * (1 - 0.45 * dark))
+        # The lace is an absorbance in the dermis: in log reflectance it is the same on any skin
+        # tone (melanin above it scales skin and lace alike; the surface glare that does dilute
+        # it on dark skin comes from the lighting). Version 1.0 also cut it by up to 45 % on dark
+        # skin, which left most Monk 8-10 mottling below one just-noticeable difference at the
+        # model's input size (benchmarks/mottling_visibility.py).
+        contrast = float(rng.uniform(0.5, 1.2))
         od = dens * soft * F32(contrast)
         hue = np.array([rng.uniform(0.45, 0.7), 1.0, rng.uniform(0.35, 0.6)], F32)
         albedo *= np.exp(-od[None] * hue[:, None, None])
