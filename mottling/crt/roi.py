@@ -15,6 +15,7 @@ from mottling.crt.motion import block_means
 from mottling.errors import UnprocessableInputError
 
 TRACK_HZ = 60.0   # the occluder's exit is found on frames at about this rate
+LATE_MOVE_PX = 4.0  # the video's end is compared only if the camera is within this of the exit
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,10 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     # the baseline but not from the end of the video, so they drop out.
     late0 = int(np.searchsorted(t_s, max(t_s[-1] - 0.6, t_s[min(i1, n - 1)])))
     late = list(range(late0, n, max(1, (n - late0) // 8)))
-    if late:
+    # ...unless the camera has since moved well away (the end shows another view, and aligning
+    # it would roll most of the frame out of the comparison).
+    reach = float(np.abs(shifts[window]).max()) + LATE_MOVE_PX
+    if late and float(np.abs(shifts[late]).max()) <= reach:
         score = np.minimum(score, score - _blanch_map(yuv, matrix, late, shifts, base_rgb))
         window = window + late
     score[base_rgb.mean(axis=2) < 15] = 0
