@@ -5,7 +5,8 @@
 Two check sets, side by side: the project's own generator (``mottling.synth.videos``, seeds
 910000+, never used by the tests, with the real-phone conditions mixed in) and a differently built
 renderer (``benchmarks/crt_independent.py``, seeds 4242000+). Prints the median absolute error of
-crt_s, its 90th percentile, the share within +-10% of truth and the rejection rate, overall and by
+crt_s, its 90th percentile, the share within +-10% of truth, the rejection rate and how often the
+reported 95% interval holds the truth, overall and by
 skin-tone group, frame rate, site, frame timing and curve kind, for automatic and manual ROI; the
 automatic ROI's centre against the true spot (within half its radius); the reported camera motion
 against the true displacement; and whether every deliberately broken video was rejected with the
@@ -81,8 +82,11 @@ def summarise(rows: list[tuple[dict, dict]]) -> str:
         return f"n={len(clean):3d}  rejected {100 * rej:5.1f}%"
     err = np.array([abs(r["crt_s"] - t["crt_s"]) for t, r in ok])
     rel = np.array([abs(r["crt_s"] / t["crt_s"] - 1) for t, r in ok])
+    # Does the reported 95% interval hold the truth? An honest interval does about 95% of the time.
+    cover = [r["ci"][0] <= t["crt_s"] <= r["ci"][1] for t, r in ok if r.get("ci")]
     return (f"n={len(clean):3d}  median|err| {np.median(err):.3f} s  p90 {np.percentile(err, 90):.3f} s"
-            f"  within10% {100 * np.mean(rel <= 0.10):5.1f}%  rejected {100 * rej:5.1f}%")
+            f"  within10% {100 * np.mean(rel <= 0.10):5.1f}%  rejected {100 * rej:5.1f}%"
+            f"  ci95 holds truth {100 * np.mean(cover) if cover else float('nan'):5.1f}%")
 
 
 def _spot(t: dict) -> tuple[float, float, float] | None:

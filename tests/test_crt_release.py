@@ -48,3 +48,33 @@ def test_plain_press_release_still_found():
     timing, reason = detect_press(t, spot, ring, baseline_count(t), raw)
     assert reason is None, reason
     assert abs(timing.release_s - RELEASE_S) < 0.15, timing.release_s
+
+
+def _faint_signals(seed: int, ends: bool):
+    """A noisy plateau under a fingertip of the skin's own tone: the spot steps back by less
+    than the plateau's swings, while the ring the fingertip covers clears at the lift."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, END_S, 1 / FPS)
+    release = RELEASE_S if ends else END_S + 1.0
+    pressed = (t >= PRESS_S) & (t < release)
+    swing = 0.06 * np.sin(2 * np.pi * 0.7 * t + seed) + rng.normal(0.0, 0.03, len(t))
+    level = np.where(pressed, 0.1 + swing, 0.0)
+    after = np.where(t >= release, 0.06 * np.exp(-(t - release) / 1.5), 0.0)
+    spot = (level + after)[:, None] * np.array([0.8, 1.0, 1.1])
+    ring = pressed[:, None] * np.array([-0.05, 0.03, 0.05, 0.2])
+    noise = lambda shape: rng.normal(0.0, 0.003, shape)  # noqa: E731
+    return t, spot + noise(spot.shape), ring + noise(ring.shape), spot + noise(spot.shape)
+
+
+def test_release_read_from_the_ring_when_the_spot_barely_steps():
+    for seed in range(3):
+        t, spot, ring, raw = _faint_signals(seed, ends=True)
+        timing, reason = detect_press(t, spot, ring, baseline_count(t), raw)
+        assert reason is None, (seed, reason)
+        assert abs(timing.release_s - RELEASE_S) < 0.15, (seed, timing.release_s)
+
+
+def test_a_press_that_never_ends_still_has_no_release():
+    t, spot, ring, raw = _faint_signals(11, ends=False)
+    timing, reason = detect_press(t, spot, ring, baseline_count(t), raw)
+    assert timing is None and reason.startswith("no release"), reason

@@ -8,8 +8,8 @@ The colour signal is normalised so that the pre-press baseline is 0 (docs/design
 - bi-exponential: ``A (w exp(-t / tau_fast) + (1 - w) exp(-t / tau_slow))``, whose 90% point is found
   numerically and whose ``tau_s`` is reported as the single exponential with the same CRT.
 
-Intervals come from the fit covariance (delta method), widened by the timing uncertainty of the
-release frame.
+Intervals come from the fit covariance (delta method), widened for the residuals' own serial
+correlation (``_correlation_inflation``) and by the timing uncertainty of the release frame.
 """
 
 from __future__ import annotations
@@ -116,6 +116,23 @@ def _cov(res) -> np.ndarray | None:
         return np.linalg.inv(jtj) * s2
     except np.linalg.LinAlgError:
         return None
+
+
+def _correlation_inflation(resid: np.ndarray) -> float:
+    """How much wider an interval must be because neighbouring residuals are not independent.
+
+    The covariance above assumes white residuals. Phone video is not: the encoder holds a slowly
+    changing block until it refreshes it (steps), the camera track wobbles over skin texture, the
+    pulse swings. With lag-1 autocorrelation ``rho`` the effective number of points is about
+    ``n (1 - rho) / (1 + rho)``, so the standard error grows by ``sqrt((1 + rho) / (1 - rho))``.
+    A fit that tracks the data's steps gets an honest, wide interval instead of a false 2%.
+    """
+    r = resid - resid.mean()
+    den = float((r * r).sum())
+    if len(r) < 3 or den <= 0:
+        return 1.0
+    rho = min(max(float((r[1:] * r[:-1]).sum()) / den, 0.0), 0.98)
+    return math.sqrt((1 + rho) / (1 - rho))
 
 
 def _delta_sd(fn, theta: np.ndarray, cov: np.ndarray) -> float:
@@ -239,7 +256,9 @@ def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
     else:
         crt_sd = _delta_sd(crt_fn, theta, cov)
         tau_sd = _delta_sd(tau_fn, theta, cov)
-    crt_sd = math.hypot(crt_sd, release_sd_s)
+    inflation = _correlation_inflation(np.asarray(res.fun, dtype=float))
+    crt_sd = math.hypot(crt_sd * inflation, release_sd_s)
+    tau_sd = tau_sd * inflation
     a = float(theta[0])
     resid_sd = math.sqrt(2 * res.cost / max(n - len(theta), 1)) / abs(a) if a else float("inf")
     tss = float(((y - y.mean()) ** 2).sum()) or 1e-12

@@ -15,6 +15,7 @@ from mottling.crt.motion import block_means
 from mottling.errors import UnprocessableInputError
 
 TRACK_HZ = 60.0   # the occluder's exit is found on frames at about this rate
+LATE_MOVE_PX = 4.0  # the video's end is compared only if the camera is within this of the exit
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
 
     The moment the occluder leaves is the largest drop of the frame's overall change from its
     pre-press look. Just after it, only the pressed skin still differs from baseline, and it differs
-    in the blanching direction (green rises against red as blood leaves). Frames are aligned on the
+    in the blanching direction (green rises against red as blood leaves), and it recovers: by the
+    end of the video it is back, so it differs from the last frames too. Frames are aligned on the
     camera track first, so a wandering phone does not smear the map. Returns analysis-pixel
     x, y, w, h or None.
     """
@@ -80,18 +82,27 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     if i0 >= n - 1:
         return None
     base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32)) + 1.0
-    window = range(i0, min(i1, n), max(1, (min(i1, n) - i0) // 12))
-    maps = []
-    for i in window:
-        rgb = _aligned(matrix.to_rgb(yuv[i].astype(np.float32)), shifts[i]) / base_rgb
-        maps.append(rgb[..., 1] - rgb[..., 0])                # green up against red
-    score = np.median(np.stack(maps), axis=0)
+    window = list(range(i0, min(i1, n), max(1, (min(i1, n) - i0) // 12)))
+    score = _blanch_map(yuv, matrix, window, shifts, base_rgb)
+    # The spot is what recovers: against the last frames (refilled skin) it must differ as much
+    # as against the pre-press ones. Drift, a changed light or a misaligned edge differ from
+    # the baseline but not from the end of the video, so they drop out.
+    late0 = int(np.searchsorted(t_s, max(t_s[-1] - 0.6, t_s[min(i1, n - 1)])))
+    late = list(range(late0, n, max(1, (n - late0) // 8)))
+    # ...unless the camera has since moved well away (the end shows another view, and aligning
+    # it would roll most of the frame out of the comparison).
+    reach = float(np.abs(shifts[window]).max()) + LATE_MOVE_PX
+    if late and float(np.abs(shifts[late]).max()) <= reach:
+        score = np.minimum(score, score - _blanch_map(yuv, matrix, late, shifts, base_rgb))
+        window = window + late
     score[base_rgb.mean(axis=2) < 15] = 0
     # Aligning rolls the frame: the band that wrapped round from the far edge is not the scene.
-    edge = int(np.ceil(np.abs(shifts[list(window)]).max())) + 2
+    edge = int(np.ceil(np.abs(shifts[window]).max())) + 2
     score[:edge] = score[-edge:] = 0
     score[:, :edge] = score[:, -edge:] = 0
-    score = ndimage.uniform_filter(score, 3)
+    # Smoothed over a few pixels (the spot is tens of analysis pixels wide): faint blanching on
+    # dark skin sits near the per-pixel noise.
+    score = ndimage.uniform_filter(score, max(3, min(score.shape) // 40))
     hh, ww = score.shape
     yy, xx = np.mgrid[0:hh, 0:ww]
     centre = np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
@@ -102,10 +113,16 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     iy, ix = np.unravel_index(int(np.argmax(weighted)), weighted.shape)
     labels, _ = ndimage.label(score > 0.5 * score[iy, ix])
     blob = labels == labels[iy, ix]
+    # The single highest pixel sits on a noise peak; half of the blob's typical level (its
+    # median) is the edge of the blanched patch, so the ROI (and the ring laid out from its
+    # size) is not shrunk on noisy, faint maps.
+    level = 0.5 * float(np.median(score[blob]))
+    labels, _ = ndimage.label(score > level)
+    blob = labels == labels[iy, ix]
     area = float(blob.sum())
     cy, cx = ndimage.center_of_mass(blob)
     radius = np.sqrt(area / np.pi)
-    half = max(1.5, 0.45 * radius)
+    half = max(1.5, 0.5 * radius)
     cy, cx = cy + 0.5, cx + 0.5
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     side = max(2, int(round(2 * half)))
@@ -151,3 +168,14 @@ def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
             f"roi must be X,Y,W,H integers with X, Y >= 0 and a positive width and height, "
             f"got {text[:60]!r}")
     return parts  # type: ignore[return-value]
+
+
+def _blanch_map(yuv: np.ndarray, matrix, frames, shifts: np.ndarray,
+                base_rgb: np.ndarray) -> np.ndarray:
+    """Median over ``frames`` of green-over-red against the baseline, aligned on the track."""
+    maps = []
+    for i in frames:
+        rgb = _aligned(matrix.to_rgb(yuv[i].astype(np.float32)), shifts[i]) / base_rgb
+        maps.append(rgb[..., 1] - rgb[..., 0])                # green up against red
+    return np.median(np.stack(maps), axis=0)
+

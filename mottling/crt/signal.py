@@ -62,24 +62,46 @@ def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarr
     return out
 
 
-def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None) -> np.ndarray:
-    """(N, 3) float64 mean YUV over ``mask``, moved by each frame's whole-pixel shift if given."""
+def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
+                subpixel: bool = False) -> np.ndarray:
+    """(N, 3) float64 mean YUV over ``mask``, moved by each frame's shift if given.
+
+    With ``subpixel`` the means at the four surrounding whole-pixel positions are blended
+    bilinearly (as for the spot): a reference read at the nearest whole pixel jumps over the skin
+    texture each time the rounded shift changes, and the spot-over-ring ratio shows that as a step.
+    """
     n, h, w = yuv.shape[:3]
     ys, xs = np.nonzero(mask)
     out = np.full((n, 3), np.nan)
     if len(ys) == 0:
         return out
     if shifts is None:
-        keys = np.zeros((n, 2), dtype=int)
+        shifts = np.zeros((n, 2))
+        subpixel = False
+    if subpixel:
+        base = np.floor(shifts).astype(int)
+        frac = shifts - base
+        corners = ((0, 0), (0, 1), (1, 0), (1, 1))
     else:
-        keys = np.round(shifts).astype(int)
-    for key in sorted(set(map(tuple, keys.tolist()))):
-        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
-        yy, xx = ys + key[0], xs + key[1]
-        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-        if inside.sum() < max(4, 0.3 * len(ys)):
-            continue
-        out[g] = yuv[g][:, yy[inside], xx[inside]].sum(axis=1, dtype=np.float64) / inside.sum()
+        base = np.round(shifts).astype(int)
+        frac = np.zeros_like(shifts)
+        corners = ((0, 0),)
+    for key in sorted(set(map(tuple, base.tolist()))):
+        g = np.nonzero((base[:, 0] == key[0]) & (base[:, 1] == key[1]))[0]
+        acc = np.zeros((len(g), 3))
+        ok = True
+        for oy, ox in corners:
+            yy, xx = ys + key[0] + oy, xs + key[1] + ox
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            if inside.sum() < max(4, 0.3 * len(ys)):
+                ok = False
+                break
+            m = yuv[g][:, yy[inside], xx[inside]].sum(axis=1, dtype=np.float64) / inside.sum()
+            wy = frac[g, 0] if oy else 1 - frac[g, 0]
+            wx = frac[g, 1] if ox else 1 - frac[g, 1]
+            acc += (wy * wx)[:, None] * m
+        if ok:
+            out[g] = acc
     return out
 
 
@@ -104,7 +126,7 @@ def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
     far = skin_like(base_rgb, geom.roi_mask, geom.far_mask)
     x, y, rw, rh = geom.inner_box
     roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
-    ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts))
+    ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts, subpixel=True))
     # The far field is the global light reference (every other pixel is plenty); it is tracked
     # too, or a wandering phone would slide sheet in and out of it and fake a colour change.
     sub = np.zeros_like(far)

@@ -92,6 +92,50 @@ def _sustained(mask: np.ndarray, start: int, run: int) -> int | None:
     return None
 
 
+def _lift_start(t_s: np.ndarray, ring_dev: np.ndarray, level: float, j: int, end: int,
+                floor: int) -> int:
+    """Where the ring began to clear, from its clearing line rather than a threshold crossing.
+
+    A lift is smooth: the ring is a fifth of the way back only some way into it, so the frame
+    where it first crosses that share is late by about a third of the lift. The clearing from
+    80% to 50% of the covered level is nearly straight; extended back to the covered level it
+    gives the start. A threshold nearer the covered level would fire on the ring's own noise
+    instead. Never earlier than the lift can be (``MAX_LIFT_S`` before ``j``) or ``floor``.
+    """
+    half = np.nonzero(ring_dev[j:end] < 0.5 * level)[0]
+    if not len(half) or half[0] < 2:
+        return j
+    k = j + int(half[0])
+    tt, dd = t_s[j:k + 1], ring_dev[j:k + 1]
+    tm, dm = float(tt.mean()), float(dd.mean())
+    slope = float(((tt - tm) * (dd - dm)).sum()) / max(float(((tt - tm) ** 2).sum()), 1e-12)
+    if slope >= 0:
+        return j
+    t0 = tm + (level - dm) / slope
+    t0 = max(t0, float(t_s[j]) - MAX_LIFT_S)
+    return max(int(np.searchsorted(t_s, t0)), floor, 1) if t0 < t_s[j] else j
+
+
+def _ring_release(ring_dev: np.ndarray, ring_level: float, start: int, run: int) -> int | None:
+    """The release read from the ring alone, for a press whose spot barely steps back.
+
+    A faint or slow refill (a noisy plateau under a fingertip of the same tone, a slow
+    bi-exponential on pale skin) may move the spot less than the plateau's own swings, so the
+    spot test above finds nothing; the ring the hand covered still comes back when it lifts. The
+    ring must fall below ``RING_CLEAR_SHARE`` of its covered level and stay there; the release is
+    the last frame, looking back from there, still near the covered level (the lift's start).
+    A press that never ends keeps the ring covered, so this cannot invent a release.
+    """
+    low = ring_dev < max(RING_CLEAR_SHARE * ring_level, 1.0)
+    cleared = _sustained(low, start, max(run, 3))
+    if cleared is None:
+        return None
+    i = cleared
+    while i > start and ring_dev[i - 1] < RING_LIFT_SHARE * ring_level:
+        i -= 1
+    return max(i, start + 1)
+
+
 def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_base: int,
                  release_feature: np.ndarray) -> tuple[PressTiming | None, str | None]:
     """Find press, release and the moment the occluder has gone.
@@ -155,11 +199,14 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
 
     def ring_lift(i: int, lo: int, hi: int) -> int:
         # The spot's colour can drift before the lift (the hand tilting); the ring says when
-        # the occluder starts to leave it: the first frame well below its covered level.
+        # the occluder starts to leave it: the first frame well below its covered level...
         end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         level = float(np.median(ring_dev[lo:hi]))
         drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
-        return i + int(drop[0]) if len(drop) else i
+        if not len(drop):
+            return i
+        j = i + int(drop[0])
+        return _lift_start(t_s, ring_dev, level, j, end, lo)
 
     release = None
     i = w1
@@ -177,6 +224,8 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
                 release = ring_lift(release, lo, hi)
             break
         i += 1
+    if release is None and ring_covered:
+        release = _ring_release(ring_dev, ring_level, w1, clear_run)
     if release is None:
         return None, "no release found: the spot stays pressed until the end of the video"
     # The occluder has gone when the ring's own colour is back near its baseline.
