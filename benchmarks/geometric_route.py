@@ -79,12 +79,12 @@ class Predictor:
             self._run = run
 
     def __call__(self, path: str):
-        """Probabilities, the area map on the photo's pixels, and (with a landmark head) the
-        predicted landmark pixels (soft-argmax of each heatmap, mapped out of the letterbox)."""
+        """Probabilities, the area map on the decoded photo's pixels, (with a landmark head) the
+        predicted landmark pixels (soft-argmax of each heatmap, mapped out of the letterbox), and
+        the factor from the manifest's pixels to the decoded ones."""
         photo = load_photo(path, self.spec.input_size)
         image = photo.image
         x, geom = to_input(image, self.spec)
-        self.to_decoded = image.width / photo.full_size[0]   # manifest pixels -> decoded pixels
         probs, area, lmk = self._run(x[None])
         amap = np.asarray(area, np.float32).reshape(np.shape(area)[-2:])
         points = None
@@ -98,7 +98,8 @@ class Predictor:
             bx = (p @ xs.ravel() + 0.5) * stride
             by = (p @ ys.ravel() + 0.5) * stride
             points = np.stack([(bx - geom.pad_x) / geom.scale, (by - geom.pad_y) / geom.scale], 1)
-        return np.asarray(probs)[0], unletterbox_map(np.clip(amap, 0, 1), geom), points
+        to_decoded = image.width / photo.full_size[0]   # manifest pixels -> decoded pixels
+        return np.asarray(probs)[0], unletterbox_map(np.clip(amap, 0, 1), geom), points, to_decoded
 
 
 def axis_position(px: np.ndarray, pts: np.ndarray, units: np.ndarray) -> np.ndarray:
@@ -158,8 +159,8 @@ def main() -> None:
         rows = list(csv.DictReader(open(path, newline="")))
         truth, direct, geo, pgeo, groups = [], [], [], [], []
         for row in rows:
-            probs, area, points = predictor(str(root / row["path"]))
-            true_pts = predictor.to_decoded * np.array(
+            probs, area, points, to_decoded = predictor(str(root / row["path"]))
+            true_pts = to_decoded * np.array(
                 [[float(row[f"{p}_x"]), float(row[f"{p}_y"])] for p in POINTS])
             units = np.array([0.0, float(row["patella_top_u"]), float(row["mid_thigh_u"]), 1.0])
             truth.append(int(row["score"]))
