@@ -31,19 +31,33 @@ from mottling.skin import monk_group
 DEFAULT_SEED = 910000
 
 
+def cached_records(out: Path, n: int, key: dict) -> list[dict] | None:
+    """The first ``n`` truth records of a cached video set, if it was made with exactly ``key``
+    (seed, generator options); None when it must be (re)generated. A cache made with another seed
+    is never silently reused."""
+    truth, stamp = out / "truth.json", out / "cache_key.json"
+    if not (truth.exists() and stamp.exists()) or json.loads(stamp.read_text()) != key:
+        return None
+    records = json.loads(truth.read_text())
+    return records[:n] if len(records) >= n else None
+
+
 def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: float = 0.15,
                   site: str = "both") -> list[dict]:
+    from mottling.synth.videos import GENERATOR_VERSION, generate_videos
+
+    key = {"generator": GENERATOR_VERSION, "seed": seed, "broken_fraction": broken_fraction,
+           "site": site}
+    records = cached_records(out, n, key)
+    if records is not None:
+        return records
     truth = out / "truth.json"
-    if truth.exists():
-        records = json.loads(truth.read_text())
-        if len(records) >= n:
-            return records[:n]
-    from mottling.synth.videos import generate_videos
 
     t0 = time.perf_counter()
     generate_videos(n=n, out_dir=out, seed=seed, broken_fraction=broken_fraction, site=site,
                     workers=workers)
     print(f"generated {n} videos in {time.perf_counter() - t0:.0f} s -> {out}")
+    (out / "cache_key.json").write_text(json.dumps(key) + "\n")
     return json.loads(truth.read_text())
 
 
@@ -172,6 +186,7 @@ def main() -> None:
                     help="videos from the independent renderer (0: skip)")
     ap.add_argument("--independent-out", type=Path,
                     default=Path("/tmp/mottling-bench/crt_independent"))
+    ap.add_argument("--independent-seed", type=int, default=4242000)
     args = ap.parse_args()
     records = ensure_videos(args.out, args.n, args.seed, args.workers)
     print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
@@ -181,8 +196,8 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from crt_independent import ensure_independent
 
-        indep = ensure_independent(args.independent_out, args.independent, 4242000)
-        print(f"independent renderer: {len(indep)} clean videos (seed 4242000)")
+        indep = ensure_independent(args.independent_out, args.independent, args.independent_seed)
+        print(f"independent renderer: {len(indep)} clean videos (seed {args.independent_seed})")
         sets.append(("independent renderer", indep, args.independent_out))
     summary = []
     for name, recs, root in sets:

@@ -222,11 +222,13 @@ def render(case: dict, path: Path) -> dict:
 
 
 def ensure_independent(out: Path, n: int, seed: int) -> list[dict]:
+    from crt_accuracy import cached_records
+
+    key = {"renderer": "crt_independent", "seed": seed}
+    records = cached_records(out, n, key)
+    if records is not None:
+        return records
     truth = out / "truth.json"
-    if truth.exists():
-        records = json.loads(truth.read_text())
-        if len(records) >= n:
-            return records[:n]
     (out / "videos").mkdir(parents=True, exist_ok=True)
     records = []
     for i in range(n):
@@ -236,6 +238,7 @@ def ensure_independent(out: Path, n: int, seed: int) -> list[dict]:
         rec["path"] = rel
         records.append(rec)
     truth.write_text(json.dumps(records, indent=1) + "\n")
+    (out / "cache_key.json").write_text(json.dumps(key) + "\n")
     return records
 
 
