@@ -59,6 +59,38 @@ class _ReleaseFeature:
         out = np.max(dev / thr, axis=1)
         return out if len(out) == run else np.zeros(run)
 
+    def window_stats(self, lo: np.ndarray, hi: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(M, 3) reference, threshold and sign of the plateaus [lo[m], hi[m]), as ``departure``
+        computes them for one window, bit for bit: the median is the middle order statistic, or
+        the two middle ones added and halved (as ``np.median`` takes it); the swing is the
+        larger distance from the reference to the window's extremes, which is the largest
+        ``|hist - ref|`` since rounding a difference is monotonic and symmetric."""
+        length = hi - lo
+        pos = lo[:, None] + np.arange(int(length.max()))
+        inside = pos < hi[:, None]
+        win = self.smooth[np.minimum(pos, len(self.smooth) - 1)]
+        win[~inside] = np.inf
+        win.sort(axis=1)
+        rows = np.arange(len(lo))
+        a = win[rows, (length - 1) // 2]
+        b = win[rows, length // 2]
+        ref = np.where((length % 2 == 1)[:, None], a, (a + b) / 2)
+        swing = np.maximum(win[rows, length - 1] - ref, ref - win[:, 0])
+        thr = np.maximum(1.5 * swing + 4 * self.sd_frame, self.min_step)
+        toward = self.base - ref
+        sign = np.where(np.abs(toward) > 2 * self.min_step, np.sign(toward), 0.0)
+        return ref, thr, sign
+
+    def departures(self, idx: np.ndarray, run: int, ref: np.ndarray, thr: np.ndarray,
+                   sign: np.ndarray) -> np.ndarray:
+        """(M, run) ``departure(idx[m], run, ...)`` for each candidate, from ``window_stats``;
+        every frame idx[m] + run - 1 must lie inside the video."""
+        dev = self.smooth[idx[:, None] + np.arange(run)] - ref[:, None]
+        s = sign[:, None]
+        dev = np.where(s != 0, dev * s, np.abs(dev))
+        return np.max(dev / thr[:, None], axis=2)
+
 
 @dataclass(frozen=True)
 class PressTiming:
@@ -84,11 +116,89 @@ def _ring_deviation(ring_log: np.ndarray, n_base: int) -> np.ndarray:
 
 
 def _sustained(mask: np.ndarray, start: int, run: int) -> int | None:
+    """First index from ``start`` on where ``mask`` holds for ``run`` frames in a row, or None."""
+    if run < 1 or start < 0:
+        return _sustained_frames(mask, start, run)
+    m = np.asarray(mask[start:], dtype=bool)
+    if len(m) < run:
+        return None
+    count = np.concatenate([[0], np.cumsum(m, dtype=np.int64)])
+    full = np.flatnonzero(count[run:] - count[:-run] == run)
+    return start + int(full[0]) if len(full) else None
+
+
+def _sustained_frames(mask: np.ndarray, start: int, run: int) -> int | None:
+    """``_sustained`` frame by frame (the reference the tests hold it to)."""
     count = 0
     for i in range(start, len(mask)):
         count = count + 1 if mask[i] else 0
         if count >= run:
             return i - run + 1
+    return None
+
+
+def _plateau_windows(t_s: np.ndarray, w0: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The trailing plateau [lo, hi) each candidate release ``idx`` is judged against."""
+    lo = np.maximum(np.searchsorted(t_s, t_s[idx] - 1.5), w0)
+    hi = np.maximum(np.searchsorted(t_s, t_s[idx] - 0.2), lo + 2)
+    return lo, hi
+
+
+def _scan_release_frames(t_s: np.ndarray, feats: list[_ReleaseFeature], w0: int, w1: int,
+                         run: int, run_alone: int, ring_clears) -> tuple[int, int, int] | None:
+    """The first frame from ``w1`` on where the press plateau ends, with its plateau window.
+
+    Frame by frame: the reference ``_scan_release`` is held to (tests/test_crt_timing_vectorised.py).
+    """
+    n = len(t_s)
+    i = w1
+    while i < n - run:
+        lo = max(int(np.searchsorted(t_s, t_s[i] - 1.5)), w0)
+        hi = max(int(np.searchsorted(t_s, t_s[i] - 0.2)), lo + 2)
+        z = np.min([f.departure(i, run, lo, hi) for f in feats], axis=0)
+        alone = feats[0].departure(i, run_alone, lo, hi) if i < n - run_alone else np.zeros(1)
+        if (np.all(z > 1.0) or np.all(alone > 1.0)) and ring_clears(i):
+            return i, lo, hi
+        i += 1
+    return None
+
+
+def _scan_release(t_s: np.ndarray, feats: list[_ReleaseFeature], w0: int, w1: int, run: int,
+                  run_alone: int, ring_clears) -> tuple[int, int, int] | None:
+    """``_scan_release_frames`` on blocks of candidate frames at once, bit for bit the same.
+
+    Each candidate's plateau statistics (median, swing, threshold, direction) are computed for a
+    block of candidates together from their sorted windows; the departures of the following
+    ``run`` (and ``run_alone``) frames then come from the same elementwise arithmetic as
+    ``_ReleaseFeature.departure``. ``ring_clears`` is asked, in order, only where the spot says
+    the plateau has ended.
+    """
+    n = len(t_s)
+    if not all(np.isfinite(f.smooth).all() for f in feats):
+        return _scan_release_frames(t_s, feats, w0, w1, run, run_alone, ring_clears)
+    start, block = w1, 64
+    while start < n - run:
+        idx = np.arange(start, min(start + block, n - run))
+        lo, hi = _plateau_windows(t_s, w0, idx)
+        spot_says = None
+        alone_says = None
+        for k, f in enumerate(feats):
+            ref, thr, sign = f.window_stats(lo, hi)
+            z = f.departures(idx, run, ref, thr, sign)
+            spot_says = z if spot_says is None else np.minimum(spot_says, z)
+            if k == 0:
+                has_alone = idx < n - run_alone
+                alone_says = np.zeros(len(idx), dtype=bool)
+                if has_alone.any():
+                    a = has_alone.nonzero()[0]
+                    alone_says[a] = np.all(
+                        f.departures(idx[a], run_alone, ref[a], thr[a], sign[a]) > 1.0, axis=1)
+        ends = np.all(spot_says > 1.0, axis=1) | alone_says
+        for j in np.flatnonzero(ends):
+            if ring_clears(int(idx[j])):
+                return int(idx[j]), int(lo[j]), int(hi[j])
+        start += len(idx)
+        block = min(2 * block, 512)
     return None
 
 
@@ -190,12 +300,13 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     ring_covered = ring_level > RING_COVERED
     clear_run = max(2, int(round(0.1 * fps)))
 
+    ring_low = ring_dev < max(RING_CLEAR_SHARE * ring_level, 1.0)
+
     def ring_clears(i: int) -> bool:
         if not ring_covered:
             return True
         end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
-        low = ring_dev[:end] < max(RING_CLEAR_SHARE * ring_level, 1.0)
-        return _sustained(low, max(i - clear_run, w1), clear_run) is not None
+        return _sustained(ring_low[:end], max(i - clear_run, w1), clear_run) is not None
 
     def ring_lift(i: int, lo: int, hi: int) -> int:
         # The spot's colour can drift before the lift (the hand tilting); the ring says when
@@ -209,21 +320,14 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         return _lift_start(t_s, ring_dev, level, j, end, lo)
 
     release = None
-    i = w1
-    while i < n - run:
-        lo = max(int(np.searchsorted(t_s, t_s[i] - 1.5)), w0)
-        hi = max(int(np.searchsorted(t_s, t_s[i] - 0.2)), lo + 2)
-        z = np.min([f.departure(i, run, lo, hi) for f in feats], axis=0)
-        alone = feats[0].departure(i, run_alone, lo, hi) if i < n - run_alone else np.zeros(1)
-        if (np.all(z > 1.0) or np.all(alone > 1.0)) and ring_clears(i):
-            release = i
-            # Step back to the last frame still on the plateau.
-            while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
-                release -= 1
-            if ring_covered:
-                release = ring_lift(release, lo, hi)
-            break
-        i += 1
+    found = _scan_release(t_s, feats, w0, w1, run, run_alone, ring_clears)
+    if found is not None:
+        release, lo, hi = found
+        # Step back to the last frame still on the plateau.
+        while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
+            release -= 1
+        if ring_covered:
+            release = ring_lift(release, lo, hi)
     if release is None and ring_covered:
         release = _ring_release(ring_dev, ring_level, w1, clear_run)
     if release is None:
