@@ -62,6 +62,33 @@ def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarr
     return out
 
 
+def _pixel_sums(yuv: np.ndarray, frames: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """(len(frames), 3) float64 sums of the Y, U, V codes at the pixels ``flat`` (indices into
+    h * w) of each frame in ``frames``: exact integers, so bit for bit what a float64 sum of the
+    same pixels gives in any order. Only those pixels are read, straight from the planar storage
+    ``decode_video`` makes (yuv[i, ..., c] contiguous); other layouts are gathered as they are.
+    """
+    n, h, w = yuv.shape[:3]
+    planes = np.moveaxis(yuv, -1, 1)
+    out = np.empty((len(frames), 3))
+    if not planes.flags.c_contiguous:
+        ys, xs = np.divmod(flat, w)
+        for s in range(0, len(frames), 256):
+            sub = yuv[frames[s:s + 256, None], ys[None, :], xs[None, :]]
+            out[s:s + 256] = sub.sum(axis=1, dtype=np.int64)
+        return out
+    buf = planes.reshape(-1)
+    hw = h * w
+    # Frames in chunks, so the index array stays small next to the video.
+    step = max(1, (1 << 20) // max(3 * len(flat), 1))
+    chan = np.arange(3) * hw
+    for s in range(0, len(frames), step):
+        f = frames[s:s + step]
+        idx = ((f * (3 * hw))[:, None, None] + chan[None, :, None]) + flat[None, None, :]
+        out[s:s + step] = np.take(buf, idx).sum(axis=2, dtype=np.int64)
+    return out
+
+
 def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
                 subpixel: bool = False) -> np.ndarray:
     """(N, 3) float64 mean YUV over ``mask``, moved by each frame's shift if given.
@@ -96,7 +123,7 @@ def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
             if inside.sum() < max(4, 0.3 * len(ys)):
                 ok = False
                 break
-            m = yuv[g][:, yy[inside], xx[inside]].sum(axis=1, dtype=np.float64) / inside.sum()
+            m = _pixel_sums(yuv, g, yy[inside] * w + xx[inside]) / inside.sum()
             wy = frac[g, 0] if oy else 1 - frac[g, 0]
             wx = frac[g, 1] if ox else 1 - frac[g, 1]
             acc += (wy * wx)[:, None] * m

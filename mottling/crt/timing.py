@@ -40,6 +40,7 @@ class _ReleaseFeature:
         # share of how far the press itself moved the feature, capped at the usual step.
         press_step = np.abs(np.median(self.smooth[w0:w1], axis=0) - self.base)
         self.min_step = np.minimum(MIN_RELEASE_STEP, np.maximum(RELEASE_SHARE * press_step, 0.01))
+        self._by_channel: np.ndarray | None = None   # smooth, channel by channel (window_stats)
 
     def departure(self, i: int, run: int, lo: int, hi: int) -> np.ndarray:
         """(run,) how far frames i.. have left the trailing plateau [lo, hi), in thresholds.
@@ -66,17 +67,19 @@ class _ReleaseFeature:
         the two middle ones added and halved (as ``np.median`` takes it); the swing is the
         larger distance from the reference to the window's extremes, which is the largest
         ``|hist - ref|`` since rounding a difference is monotonic and symmetric."""
+        if self._by_channel is None:
+            self._by_channel = np.ascontiguousarray(self.smooth.T)
         length = hi - lo
-        pos = lo[:, None] + np.arange(int(length.max()))
-        inside = pos < hi[:, None]
-        win = self.smooth[np.minimum(pos, len(self.smooth) - 1)]
-        win[~inside] = np.inf
-        win.sort(axis=1)
-        rows = np.arange(len(lo))
-        a = win[rows, (length - 1) // 2]
-        b = win[rows, length // 2]
-        ref = np.where((length % 2 == 1)[:, None], a, (a + b) / 2)
-        swing = np.maximum(win[rows, length - 1] - ref, ref - win[:, 0])
+        m = len(lo)
+        ref, low, high = np.empty((m, 3)), np.empty((m, 3)), np.empty((m, 3))
+        for size in np.unique(length):
+            rows = np.flatnonzero(length == size)
+            a, b = (size - 1) // 2, size // 2
+            win = self._by_channel[:, lo[rows, None] + np.arange(size)]   # (3, R, size)
+            win.partition(sorted({0, a, b, size - 1}), axis=-1)
+            mid = win[..., a] if a == b else (win[..., a] + win[..., b]) / 2
+            ref[rows], low[rows], high[rows] = mid.T, win[..., 0].T, win[..., size - 1].T
+        swing = np.maximum(high - ref, ref - low)
         thr = np.maximum(1.5 * swing + 4 * self.sd_frame, self.min_step)
         toward = self.base - ref
         sign = np.where(np.abs(toward) > 2 * self.min_step, np.sign(toward), 0.0)
@@ -168,7 +171,7 @@ def _scan_release(t_s: np.ndarray, feats: list[_ReleaseFeature], w0: int, w1: in
     """``_scan_release_frames`` on blocks of candidate frames at once, bit for bit the same.
 
     Each candidate's plateau statistics (median, swing, threshold, direction) are computed for a
-    block of candidates together from their sorted windows; the departures of the following
+    block of candidates together from their partitioned windows; the departures of the following
     ``run`` (and ``run_alone``) frames then come from the same elementwise arithmetic as
     ``_ReleaseFeature.departure``. ``ring_clears`` is asked, in order, only where the spot says
     the plateau has ended.
@@ -180,20 +183,23 @@ def _scan_release(t_s: np.ndarray, feats: list[_ReleaseFeature], w0: int, w1: in
     while start < n - run:
         idx = np.arange(start, min(start + block, n - run))
         lo, hi = _plateau_windows(t_s, w0, idx)
-        spot_says = None
-        alone_says = None
-        for k, f in enumerate(feats):
-            ref, thr, sign = f.window_stats(lo, hi)
-            z = f.departures(idx, run, ref, thr, sign)
-            spot_says = z if spot_says is None else np.minimum(spot_says, z)
-            if k == 0:
-                has_alone = idx < n - run_alone
-                alone_says = np.zeros(len(idx), dtype=bool)
-                if has_alone.any():
-                    a = has_alone.nonzero()[0]
-                    alone_says[a] = np.all(
-                        f.departures(idx[a], run_alone, ref[a], thr[a], sign[a]) > 1.0, axis=1)
-        ends = np.all(spot_says > 1.0, axis=1) | alone_says
+        # Both views must depart for ``run`` frames, or the far-field view (feats[0]) alone for
+        # ``run_alone`` frames, whose first ``run`` departures are the same numbers: so only
+        # candidates where feats[0] departs for ``run`` frames need the rest.
+        f0 = feats[0]
+        ref, thr, sign = f0.window_stats(lo, hi)
+        maybe = np.flatnonzero(np.all(f0.departures(idx, run, ref, thr, sign) > 1.0, axis=1))
+        ends = np.zeros(len(idx), dtype=bool)
+        if len(maybe):
+            both = np.ones(len(maybe), dtype=bool)
+            for f in feats[1:]:
+                st = f.window_stats(lo[maybe], hi[maybe])
+                both &= np.all(f.departures(idx[maybe], run, *st) > 1.0, axis=1)
+            ends[maybe] = both
+            alone = maybe[idx[maybe] < n - run_alone]
+            if len(alone):
+                ends[alone] |= np.all(f0.departures(idx[alone], run_alone, ref[alone],
+                                                    thr[alone], sign[alone]) > 1.0, axis=1)
         for j in np.flatnonzero(ends):
             if ring_clears(int(idx[j])):
                 return int(idx[j]), int(lo[j]), int(hi[j])
