@@ -117,13 +117,27 @@ def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
         g = np.nonzero((base[:, 0] == key[0]) & (base[:, 1] == key[1]))[0]
         acc = np.zeros((len(g), 3))
         ok = True
+        first = None
         for oy, ox in corners:
             yy, xx = ys + key[0] + oy, xs + key[1] + ox
             inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
             if inside.sum() < max(4, 0.3 * len(ys)):
                 ok = False
                 break
-            m = _pixel_sums(yuv, g, yy[inside] * w + xx[inside]) / inside.sum()
+            flat = yy[inside] * w + xx[inside]
+            if first is None:
+                first = (flat, _pixel_sums(yuv, g, flat))
+                sums = first[1]
+            else:
+                # A mask moved by one pixel shares most of its pixels with the first corner's:
+                # only the pixels it gains and loses are read (integer sums, so still exact).
+                gained = np.setdiff1d(flat, first[0], assume_unique=True)
+                lost = np.setdiff1d(first[0], flat, assume_unique=True)
+                if len(gained) + len(lost) < len(flat):
+                    sums = first[1] + _pixel_sums(yuv, g, gained) - _pixel_sums(yuv, g, lost)
+                else:
+                    sums = _pixel_sums(yuv, g, flat)
+            m = sums / inside.sum()
             wy = frac[g, 0] if oy else 1 - frac[g, 0]
             wx = frac[g, 1] if ox else 1 - frac[g, 1]
             acc += (wy * wx)[:, None] * m
