@@ -56,11 +56,12 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     idx = np.arange(0, n, step)
     # Change of luma and of both chroma planes, so a faint glass slide on dark skin (which hardly
     # changes the brightness) still shows where it leaves.
+    # (block_means takes the uint8 codes as they are: its float32 sums are the same numbers.)
     energy = np.zeros(len(idx))
-    y_base = np.median(block_means(yuv[:n_base, ..., 0].astype(np.float32)), axis=0) + 1.0
+    y_base = np.median(block_means(yuv[:n_base, ..., 0]), axis=0) + 1.0
     for c in range(3):
-        plane = block_means(yuv[idx, ..., c].astype(np.float32))
-        base_c = np.median(block_means(yuv[:n_base, ..., c].astype(np.float32)), axis=0)
+        plane = block_means(yuv[idx, ..., c])
+        base_c = np.median(block_means(yuv[:n_base, ..., c]), axis=0)
         energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
     t_i = t_s[idx]
     m = len(idx)
