@@ -33,7 +33,7 @@ class _ReleaseFeature:
 
     def __init__(self, feature: np.ndarray, k: int, n_base: int, w0: int, w1: int) -> None:
         # A centred running median removes single-frame flicker without delaying the edge.
-        self.smooth = ndimage.median_filter(feature, size=(k, 1), mode="nearest")
+        self.smooth = _running_median(feature, k)
         self.sd_frame = _robust_sd(self.smooth[w0:max(w1, w0 + 6)])
         self.base = np.median(self.smooth[:n_base], axis=0)
         # A faint press (dark skin, low blanching contrast) releases by less: the floor is a
@@ -70,15 +70,15 @@ class _ReleaseFeature:
         if self._by_channel is None:
             self._by_channel = np.ascontiguousarray(self.smooth.T)
         length = hi - lo
-        m = len(lo)
-        ref, low, high = np.empty((m, 3)), np.empty((m, 3)), np.empty((m, 3))
-        for size in np.unique(length):
-            rows = np.flatnonzero(length == size)
-            a, b = (size - 1) // 2, size // 2
-            win = self._by_channel[:, lo[rows, None] + np.arange(size)]   # (3, R, size)
-            win.partition(sorted({0, a, b, size - 1}), axis=-1)
-            mid = win[..., a] if a == b else (win[..., a] + win[..., b]) / 2
-            ref[rows], low[rows], high[rows] = mid.T, win[..., 0].T, win[..., size - 1].T
+        rows = np.arange(len(lo))
+        pos = lo[:, None] + np.arange(int(length.max()))
+        inside = pos < hi[:, None]
+        win = np.take(self._by_channel, np.where(inside, pos, 0), axis=1)  # (3, M, longest)
+        win[:, ~inside] = np.inf
+        win.sort(axis=-1)
+        a, b = win[:, rows, (length - 1) // 2], win[:, rows, length // 2]
+        ref = np.where(length % 2 == 1, a, (a + b) / 2).T
+        low, high = win[:, :, 0].T, win[:, rows, length - 1].T
         swing = np.maximum(high - ref, ref - low)
         thr = np.maximum(1.5 * swing + 4 * self.sd_frame, self.min_step)
         toward = self.base - ref
@@ -93,6 +93,18 @@ class _ReleaseFeature:
         s = sign[:, None]
         dev = np.where(s != 0, dev * s, np.abs(dev))
         return np.max(dev / thr[:, None], axis=2)
+
+
+def _running_median(x: np.ndarray, k: int) -> np.ndarray:
+    """``ndimage.median_filter(x, size=(k, 1), mode="nearest")`` for an odd ``k``: the middle of
+    each sorted window is one of its values, so picking it by partition gives the same numbers
+    (equal numbers have equal bits, except 0.0 and -0.0, which go the slow way)."""
+    if (k % 2 == 0 or x.ndim != 2 or not np.isfinite(x).all()
+            or np.any(np.signbit(x) & (x == 0))):
+        return ndimage.median_filter(x, size=(k, 1), mode="nearest")
+    pad = np.pad(x, ((k // 2, k // 2), (0, 0)), mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(pad, k, axis=0)   # (N, C, k)
+    return np.ascontiguousarray(np.partition(win, k // 2, axis=-1)[..., k // 2])
 
 
 @dataclass(frozen=True)
@@ -171,13 +183,16 @@ def _scan_release(t_s: np.ndarray, feats: list[_ReleaseFeature], w0: int, w1: in
     """``_scan_release_frames`` on blocks of candidate frames at once, bit for bit the same.
 
     Each candidate's plateau statistics (median, swing, threshold, direction) are computed for a
-    block of candidates together from their partitioned windows; the departures of the following
+    block of candidates together from their sorted windows; the departures of the following
     ``run`` (and ``run_alone``) frames then come from the same elementwise arithmetic as
     ``_ReleaseFeature.departure``. ``ring_clears`` is asked, in order, only where the spot says
     the plateau has ended.
     """
     n = len(t_s)
-    if not all(np.isfinite(f.smooth).all() for f in feats):
+    # Order statistics are compared by value: 0.0 and -0.0 tie but differ in bits, so a series
+    # holding -0.0 (or NaN) takes the frame-by-frame way.
+    if not all(np.isfinite(f.smooth).all() and not np.any(np.signbit(f.smooth) & (f.smooth == 0))
+               for f in feats):
         return _scan_release_frames(t_s, feats, w0, w1, run, run_alone, ring_clears)
     start, block = w1, 64
     while start < n - run:

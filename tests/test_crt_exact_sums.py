@@ -1,0 +1,86 @@
+"""The faster colour sums give the same bits as the plain ones they replaced.
+
+``signal._mask_means`` reads only the mask's pixels from the planar frames and gets three of the
+four bilinear corners from the pixels they gain and lose; ``motion.shrink`` adds 8-bit codes as
+integers. Each is held here to the plain computation (kept in this file) on random frames,
+shifts that push the mask off the picture, and both frame layouts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mottling.crt import motion, signal
+
+
+def _mask_means_plain(yuv, mask, shifts, subpixel=False):
+    n, h, w = yuv.shape[:3]
+    ys, xs = np.nonzero(mask)
+    out = np.full((n, 3), np.nan)
+    if len(ys) == 0:
+        return out
+    if shifts is None:
+        shifts = np.zeros((n, 2))
+        subpixel = False
+    if subpixel:
+        base = np.floor(shifts).astype(int)
+        frac = shifts - base
+        corners = ((0, 0), (0, 1), (1, 0), (1, 1))
+    else:
+        base = np.round(shifts).astype(int)
+        frac = np.zeros_like(shifts)
+        corners = ((0, 0),)
+    for key in sorted(set(map(tuple, base.tolist()))):
+        g = np.nonzero((base[:, 0] == key[0]) & (base[:, 1] == key[1]))[0]
+        acc = np.zeros((len(g), 3))
+        ok = True
+        for oy, ox in corners:
+            yy, xx = ys + key[0] + oy, xs + key[1] + ox
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            if inside.sum() < max(4, 0.3 * len(ys)):
+                ok = False
+                break
+            m = yuv[g][:, yy[inside], xx[inside]].sum(axis=1, dtype=np.float64) / inside.sum()
+            wy = frac[g, 0] if oy else 1 - frac[g, 0]
+            wx = frac[g, 1] if ox else 1 - frac[g, 1]
+            acc += (wy * wx)[:, None] * m
+        if ok:
+            out[g] = acc
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("planar", [True, False])
+def test_mask_means_bit_identical(seed, planar):
+    rng = np.random.default_rng(seed)
+    n, h, w = int(rng.integers(5, 60)), int(rng.integers(20, 70)), int(rng.integers(20, 90))
+    if planar:   # as decode_video stores frames: each frame's Y, U and V planes contiguous
+        yuv = np.moveaxis(rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8), 1, -1)
+    else:
+        yuv = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(3, 25)
+    d = np.hypot(yy - cy, xx - cx)
+    mask = (d > r) & (d < r * rng.uniform(1.2, 2.0))
+    if rng.random() < 0.3:
+        mask &= rng.random((h, w)) < 0.7
+    shifts = np.cumsum(rng.normal(0, rng.choice([0.3, 3.0]), (n, 2)), axis=0)
+    for sub in (True, False):
+        got = signal._mask_means(yuv, mask, shifts, subpixel=sub)
+        want = _mask_means_plain(yuv, mask, shifts, subpixel=sub)
+        assert got.tobytes() == want.tobytes()
+
+
+def _shrink_plain(img, f):
+    return motion.shrink(img.astype(np.float32), f)
+
+
+@pytest.mark.parametrize("f", [1, 2, 3, 4, 8])
+def test_shrink_of_8bit_codes_bit_identical(f):
+    rng = np.random.default_rng(f)
+    img = rng.integers(0, 256, (7, 41, 67), dtype=np.uint8)
+    img[0] = 255
+    got, want = motion.shrink(img, f), _shrink_plain(img, f)
+    assert got.dtype == want.dtype == np.float32
+    assert got.tobytes() == want.tobytes()
