@@ -47,6 +47,7 @@ def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarr
     ty = shifts[:, 0] - fy
     tx = shifts[:, 1] - fx
     out = np.zeros((n, 3))
+    planes = np.moveaxis(yuv, -1, 1)    # (N, 3, h, w): contiguous planes as decode_video stores them
     for key in sorted(set(zip(fy.tolist(), fx.tolist()))):
         g = np.nonzero((fy == key[0]) & (fx == key[1]))[0]
         corner = {}
@@ -54,8 +55,10 @@ def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarr
             for ox in (0, 1):
                 y0 = int(np.clip(y + key[0] + oy, 0, h - bh))
                 x0 = int(np.clip(x + key[1] + ox, 0, w - bw))
-                sub = yuv[g, y0:y0 + bh, x0:x0 + bw]
-                corner[oy, ox] = sub.reshape(len(g), -1, 3).sum(axis=1, dtype=np.float64) / (bh * bw)
+                # Integer sums of the codes: the same numbers as a float64 sum, in any order.
+                sub = planes[g, :, y0:y0 + bh, x0:x0 + bw]
+                corner[oy, ox] = (sub.sum(axis=(2, 3), dtype=np.uint32).astype(np.float64)
+                                  / (bh * bw))
         wy, wx = ty[g, None], tx[g, None]
         out[g] = ((1 - wy) * ((1 - wx) * corner[0, 0] + wx * corner[0, 1])
                   + wy * ((1 - wx) * corner[1, 0] + wx * corner[1, 1]))
@@ -75,7 +78,7 @@ def _pixel_sums(yuv: np.ndarray, frames: np.ndarray, flat: np.ndarray) -> np.nda
         ys, xs = np.divmod(flat, w)
         for s in range(0, len(frames), 256):
             sub = yuv[frames[s:s + 256, None], ys[None, :], xs[None, :]]
-            out[s:s + 256] = sub.sum(axis=1, dtype=np.int64)
+            out[s:s + 256] = sub.sum(axis=1, dtype=np.uint32)
         return out
     buf = planes.reshape(-1)
     hw = h * w
@@ -85,7 +88,8 @@ def _pixel_sums(yuv: np.ndarray, frames: np.ndarray, flat: np.ndarray) -> np.nda
     for s in range(0, len(frames), step):
         f = frames[s:s + step]
         idx = ((f * (3 * hw))[:, None, None] + chan[None, :, None]) + flat[None, None, :]
-        out[s:s + step] = np.take(buf, idx).sum(axis=2, dtype=np.int64)
+        # 32-bit sums are exact: a frame has far fewer than 2**32 / 255 pixels.
+        out[s:s + step] = np.take(buf, idx).sum(axis=2, dtype=np.uint32)
     return out
 
 
