@@ -104,9 +104,16 @@ def lighting_shift(log_light: np.ndarray, log_light_base: np.ndarray,
     return None
 
 
-def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates) -> str | None:
+def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates,
+                blanch_sign: float = 1.0) -> str | None:
+    """``blanch_sign``: the sign a blanched spot has in the fitted signal (+1 for the green and
+    projection signals, which rise as the blood is pressed out; -1 for a*, which falls)."""
     if fit is None:
         return "poor fit: the recovery could not be fitted"
+    if fit.amplitude * blanch_sign <= 0:
+        # The spot came back from darker or redder than its baseline: whatever that is (a shadow,
+        # the track off the spot, a flush), it is not a refill, however well a curve fits it.
+        return "no blanching: the spot was not paler after the release than before the press"
     if snr < gates.min_snr:
         return f"no blanching: the colour change is only {snr:.1f}x the noise"
     lo, hi = gates.crt_range_s

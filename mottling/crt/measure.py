@@ -147,7 +147,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
             t_s=tuple(float(v) for v in t), signal=tuple(float(v) for v in y / amp),
             fit_t_s=tuple(float(v + release_s) for v in t_fit),
             fit=tuple(float(v) for v in fit.predict(t_fit)))
-    reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates)
+    reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
+                           blanch_sign=-1.0 if colour == "a_star" else 1.0)
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out, curve=curve)
     return CrtResult(
