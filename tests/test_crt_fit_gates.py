@@ -38,3 +38,33 @@ def test_a_signal_that_falls_on_blanching_keeps_its_refill():
     t, y = _recovery(0.1)
     assert fit_quality(fit_recovery(t, y), snr=25.0, t_end_s=float(t[-1]),
                        gates=DEFAULT_GATES) is None
+
+
+def test_a_switched_light_changes_the_whole_picture_alike():
+    from mottling.crt.gates import light_is_global
+
+    # Ring, far field and whole frame, log-brightness after the refill against before the press
+    # (values as measured on generated videos: a light switched off; a camera turned away).
+    assert light_is_global((-0.389, -0.381, -0.387))
+    assert not light_is_global((-0.592, -0.428, -0.464))
+    assert not light_is_global((1.692, 1.732, 0.162))
+    assert not light_is_global((-0.4, float("nan"), -0.39))   # far field out of the picture
+
+
+def test_motion_gate_can_judge_the_spot_leaving_and_the_track_apart():
+    from types import SimpleNamespace
+
+    from mottling.crt.gates import camera_motion
+
+    n = 10
+    shifts = np.zeros((n, 2))
+    shifts[5:, 1] = 200.0                        # the spot slides out of a 100 px wide frame
+    lost = SimpleNamespace(shifts=np.zeros((n, 2)), mismatch=np.full(n, 9.0),
+                           displacement=lambda idx: 0.0)
+    left = SimpleNamespace(shifts=shifts, mismatch=np.ones(n), displacement=lambda idx: 200.0)
+    idx = np.arange(n)
+    box, shape = (40, 40, 10, 10), (100, 100)
+    assert camera_motion(left, idx, box, shape, 1.0, DEFAULT_GATES, check="left") is not None
+    assert camera_motion(lost, idx, box, shape, 1.0, DEFAULT_GATES, check="left") is None
+    assert camera_motion(lost, idx, box, shape, 1.0, DEFAULT_GATES, check="lost") is not None
+    assert camera_motion(left, idx, box, shape, 1.0, DEFAULT_GATES, check="lost") is None

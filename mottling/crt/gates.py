@@ -68,11 +68,13 @@ def no_channel_left(usable: list[int]) -> str | None:
 
 
 def camera_motion(track, idx: np.ndarray, spot_box: tuple[int, int, int, int],
-                  frame_shape: tuple[int, int], scale: float, gates: QualityGates) -> str | None:
+                  frame_shape: tuple[int, int], scale: float, gates: QualityGates,
+                  check: str = "both") -> str | None:
     """Reject only when the spot leaves the picture or the camera track cannot be trusted.
 
     Shifts are in analysis pixels; the message gives them in source pixels (``scale`` analysis
-    pixels per source pixel) and in % of the frame's short side.
+    pixels per source pixel) and in % of the frame's short side. ``check``: "left" (the spot
+    left the picture), "lost" (the track lost too many frames) or "both".
     """
     if len(idx) == 0:
         return None
@@ -82,11 +84,11 @@ def camera_motion(track, idx: np.ndarray, spot_box: tuple[int, int, int, int],
     x, y, bw, bh = spot_box
     sy, sx = track.shifts[idx, 0], track.shifts[idx, 1]
     outside = (y + sy < -0.5) | (x + sx < -0.5) | (y + sy + bh > h + 0.5) | (x + sx + bw > w + 0.5)
-    if outside.any():
+    if check != "lost" and outside.any():
         return (f"motion: the spot left the picture (the camera moved {moved_px:.0f} px, "
                 f"{share:.0f}% of the frame); hold the phone still")
     lost = ~(track.mismatch[idx] <= gates.max_mismatch)
-    if lost.mean() > gates.max_lost_share:
+    if check != "left" and lost.mean() > gates.max_lost_share:
         return (f"motion: the camera could not be followed in {100 * lost.mean():.0f}% of the "
                 f"frames after the release (moved at least {moved_px:.0f} px, {share:.0f}% of the "
                 "frame); hold the phone still")
@@ -102,6 +104,20 @@ def lighting_shift(log_light: np.ndarray, log_light_base: np.ndarray,
         return (f"lighting: the light changed during the refill ({100 * (np.exp(shift) - 1):.0f}% "
                 "brighter or darker)")
     return None
+
+
+def light_is_global(shifts: tuple[float, ...], share: float = 0.2) -> bool:
+    """Did the whole picture change brightness together (a light switched), not only the ring?
+
+    ``shifts``: the log-brightness change, after the refill against before the press, of the ring,
+    the far field and the whole frame. A switched light scales them all alike; a camera that
+    turned away from the spot changes each by a different amount, as different skin and
+    background come into each. Global when they agree within ``share`` of the ring's change.
+    """
+    ring = shifts[0]
+    if not all(np.isfinite(s) for s in shifts):
+        return False
+    return max(abs(s - ring) for s in shifts[1:]) <= share * abs(ring)
 
 
 def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates,
