@@ -68,3 +68,21 @@ def test_motion_gate_can_judge_the_spot_leaving_and_the_track_apart():
     assert camera_motion(lost, idx, box, shape, 1.0, DEFAULT_GATES, check="left") is None
     assert camera_motion(lost, idx, box, shape, 1.0, DEFAULT_GATES, check="lost") is not None
     assert camera_motion(left, idx, box, shape, 1.0, DEFAULT_GATES, check="lost") is None
+
+
+def test_too_short_only_while_the_colour_is_still_away_from_its_baseline():
+    from mottling.crt.gates import fit_quality
+
+    # A slow recovery cut off early: the colour at the end is still far from the baseline.
+    t = np.arange(0.3, 3.0, 1 / 30)
+    rng = np.random.default_rng(1)
+    y = 0.1 * np.exp(-t / 3.0) + rng.normal(0.0, 0.002, len(t))
+    fit = fit_recovery(t, y)
+    end_share = float(np.median(y[t >= t[-1] - 0.5])) / fit.amplitude
+    reason = fit_quality(fit, snr=25.0, t_end_s=float(t[-1]), gates=DEFAULT_GATES,
+                         end_share=end_share)
+    assert reason_category(reason) == "too short"
+    # The colour is back before the end, but a curve puts the 90% point past it: the fit is wrong
+    # (a faint, drifting recovery), not the recording.
+    reason = fit_quality(fit, snr=25.0, t_end_s=float(t[-1]), gates=DEFAULT_GATES, end_share=0.08)
+    assert reason_category(reason) == "poor fit"

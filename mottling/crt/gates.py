@@ -25,6 +25,8 @@ class QualityGates:
     max_lost_share: float = 0.2          # share of the needed frames the tracking may lose
     max_crt_rel_uncertainty: float = 0.25  # standard error of crt over crt (95% interval about +-49%)
     min_snr: float = 6.0                 # blanching amplitude over baseline noise
+    unrecovered_share: float = 0.2       # "too short" only while the colour at the end is still
+                                         # this share of the blanching away from the baseline
     crt_range_s: tuple[float, float] = (0.15, 20.0)
 
 
@@ -121,9 +123,11 @@ def light_is_global(shifts: tuple[float, ...], share: float = 0.2) -> bool:
 
 
 def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates,
-                blanch_sign: float = 1.0) -> str | None:
+                blanch_sign: float = 1.0, end_share: float | None = None) -> str | None:
     """``blanch_sign``: the sign a blanched spot has in the fitted signal (+1 for the green and
-    projection signals, which rise as the blood is pressed out; -1 for a*, which falls)."""
+    projection signals, which rise as the blood is pressed out; -1 for a*, which falls).
+    ``end_share``: the signal over the video's last half second as a share of the fitted
+    blanching (None: unknown)."""
     if fit is None:
         return "poor fit: the recovery could not be fitted"
     if fit.amplitude * blanch_sign <= 0:
@@ -136,6 +140,11 @@ def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: Qualit
     if not lo <= fit.crt_s <= hi:
         return f"poor fit: a refill of {fit.crt_s:.2f} s is outside the plausible {lo}-{hi} s"
     if t_end_s < fit.crt_s:
+        if end_share is not None and end_share <= gates.unrecovered_share:
+            # The colour is back (within the share) before the end, yet the curve puts the 90%
+            # point past it: the fit, not the recording, is wrong.
+            return (f"poor fit: the fitted refill ({fit.crt_s:.1f} s) runs past the end of the "
+                    "video, though the colour has already come back")
         return "too short: the video ends before the colour has come back"
     # The measurement's own uncertainty decides, not how much of the variance the curve explains
     # (R2): a faint but clean recovery has a low R2 and a usable interval; a fit that follows

@@ -160,8 +160,12 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
             t_s=tuple(float(v) for v in t), signal=tuple(float(v) for v in y / amp),
             fit_t_s=tuple(float(v + release_s) for v in t_fit),
             fit=tuple(float(v) for v in fit.predict(t_fit)))
+    end_share = None
+    if fit is not None and fit.amplitude != 0:
+        tail = post[t[post] >= t[post[-1]] - 0.5]
+        end_share = float(np.median(y[tail])) / fit.amplitude
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
-                           blanch_sign=-1.0 if colour == "a_star" else 1.0)
+                           blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share)
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out, curve=curve)
     return CrtResult(
