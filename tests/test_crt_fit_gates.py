@@ -86,3 +86,51 @@ def test_too_short_only_while_the_colour_is_still_away_from_its_baseline():
     # (a faint, drifting recovery), not the recording.
     reason = fit_quality(fit, snr=25.0, t_end_s=float(t[-1]), gates=DEFAULT_GATES, end_share=0.08)
     assert reason_category(reason) == "poor fit"
+
+
+def _analyse_series(monkeypatch, light_after_s: float, turned_away: bool):
+    """``measure.analyse`` on a made-up track and colour series: a clean refill after a release
+    at 4 s, then from ``light_after_s`` the track loses every frame and the light changes, alike
+    everywhere (a switched light) or differently in the ring, far field and frame (a camera turned
+    away)."""
+    from mottling.crt import measure as m
+    from mottling.crt.motion import CameraTrack
+    from mottling.crt.signal import SpotSeries
+    from mottling.crt.timing import PressTiming
+    from mottling.crt.video import DecodedVideo
+    from mottling.scale import DEFAULT_THRESHOLDS
+
+    t = np.arange(0.0, 9.0, 1 / 30)
+    n = len(t)
+    after = t >= light_after_s
+    skin = np.array([180.0, 120.0, 100.0])
+    s = np.where(t < 4.0, np.where(t > 1.5, 1.0, 0.0), np.exp(-(t - 4.0) / 0.8))
+    roi = skin[None, :] * (1 + 0.15 * s[:, None])
+    ring = np.repeat(skin[None, :], n, axis=0)
+    far = np.repeat(skin[None, :] * 0.9, n, axis=0)
+    luma = np.full(n, 110.0)
+    gain = np.where(after, 0.6, 1.0)
+    roi, ring, far, luma = roi * gain[:, None], ring * gain[:, None], far * gain[:, None], luma * gain
+    if turned_away:
+        far = far * np.where(after, 1.5, 1.0)[:, None]
+    series = SpotSeries(roi_rgb=roi, ring_rgb=ring, far_rgb=far, roi_sat=np.zeros((n, 3)),
+                        frame_luma=luma)
+    track = CameraTrack(shifts=np.zeros((n, 2)), mismatch=np.where(after, 9.0, 1.0))
+    timing = PressTiming(press_idx=45, release_idx=120, clear_idx=126, release_s=4.0)
+    monkeypatch.setattr(m, "track_camera", lambda *a, **k: track)
+    monkeypatch.setattr(m, "spot_series", lambda *a, **k: series)
+    monkeypatch.setattr(m, "detect_press", lambda *a, **k: (timing, None))
+    video = DecodedVideo(yuv=np.broadcast_to(np.zeros((1, 1, 1, 1), np.uint8), (n, 60, 80, 3)),
+                         t_s=t, width=80, height=60, rotation=0, scale=1.0, codec="h264")
+    return m.analyse(video, "finger", (30, 20, 10, 10), None, DEFAULT_THRESHOLDS, DEFAULT_GATES,
+                     "green")
+
+
+def test_a_switched_light_is_named_lighting_though_it_also_breaks_the_track(monkeypatch):
+    res = _analyse_series(monkeypatch, light_after_s=5.5, turned_away=False)
+    assert res.reason_category == "lighting", res.reason
+    res = _analyse_series(monkeypatch, light_after_s=5.5, turned_away=True)
+    assert res.reason_category == "motion", res.reason
+    # Without either fault the made-up refill is measured (the series itself is sound).
+    res = _analyse_series(monkeypatch, light_after_s=99.0, turned_away=False)
+    assert res.status == "ok", res.reason
