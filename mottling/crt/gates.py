@@ -25,6 +25,8 @@ class QualityGates:
     max_lost_share: float = 0.2          # share of the needed frames the tracking may lose
     max_crt_rel_uncertainty: float = 0.25  # standard error of crt over crt (95% interval about +-49%)
     min_snr: float = 6.0                 # blanching amplitude over baseline noise
+    unrecovered_share: float = 0.2       # "too short" only while the colour at the end is still
+                                         # this share of the blanching away from the baseline
     crt_range_s: tuple[float, float] = (0.15, 20.0)
 
 
@@ -68,11 +70,13 @@ def no_channel_left(usable: list[int]) -> str | None:
 
 
 def camera_motion(track, idx: np.ndarray, spot_box: tuple[int, int, int, int],
-                  frame_shape: tuple[int, int], scale: float, gates: QualityGates) -> str | None:
+                  frame_shape: tuple[int, int], scale: float, gates: QualityGates,
+                  check: str = "both") -> str | None:
     """Reject only when the spot leaves the picture or the camera track cannot be trusted.
 
     Shifts are in analysis pixels; the message gives them in source pixels (``scale`` analysis
-    pixels per source pixel) and in % of the frame's short side.
+    pixels per source pixel) and in % of the frame's short side. ``check``: "left" (the spot
+    left the picture), "lost" (the track lost too many frames) or "both".
     """
     if len(idx) == 0:
         return None
@@ -82,11 +86,11 @@ def camera_motion(track, idx: np.ndarray, spot_box: tuple[int, int, int, int],
     x, y, bw, bh = spot_box
     sy, sx = track.shifts[idx, 0], track.shifts[idx, 1]
     outside = (y + sy < -0.5) | (x + sx < -0.5) | (y + sy + bh > h + 0.5) | (x + sx + bw > w + 0.5)
-    if outside.any():
+    if check != "lost" and outside.any():
         return (f"motion: the spot left the picture (the camera moved {moved_px:.0f} px, "
                 f"{share:.0f}% of the frame); hold the phone still")
     lost = ~(track.mismatch[idx] <= gates.max_mismatch)
-    if lost.mean() > gates.max_lost_share:
+    if check != "left" and lost.mean() > gates.max_lost_share:
         return (f"motion: the camera could not be followed in {100 * lost.mean():.0f}% of the "
                 f"frames after the release (moved at least {moved_px:.0f} px, {share:.0f}% of the "
                 "frame); hold the phone still")
@@ -104,15 +108,43 @@ def lighting_shift(log_light: np.ndarray, log_light_base: np.ndarray,
     return None
 
 
-def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates) -> str | None:
+def light_is_global(shifts: tuple[float, ...], share: float = 0.2) -> bool:
+    """Did the whole picture change brightness together (a light switched), not only the ring?
+
+    ``shifts``: the log-brightness change, after the refill against before the press, of the ring,
+    the far field and the whole frame. A switched light scales them all alike; a camera that
+    turned away from the spot changes each by a different amount, as different skin and
+    background come into each. Global when they agree within ``share`` of the ring's change.
+    """
+    ring = shifts[0]
+    if not all(np.isfinite(s) for s in shifts):
+        return False
+    return max(abs(s - ring) for s in shifts[1:]) <= share * abs(ring)
+
+
+def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates,
+                blanch_sign: float = 1.0, end_share: float | None = None) -> str | None:
+    """``blanch_sign``: the sign a blanched spot has in the fitted signal (+1 for the green and
+    projection signals, which rise as the blood is pressed out; -1 for a*, which falls).
+    ``end_share``: the signal over the video's last half second as a share of the fitted
+    blanching (None: unknown)."""
     if fit is None:
         return "poor fit: the recovery could not be fitted"
+    if fit.amplitude * blanch_sign <= 0:
+        # The spot came back from darker or redder than its baseline: whatever that is (a shadow,
+        # the track off the spot, a flush), it is not a refill, however well a curve fits it.
+        return "no blanching: the spot was not paler after the release than before the press"
     if snr < gates.min_snr:
         return f"no blanching: the colour change is only {snr:.1f}x the noise"
     lo, hi = gates.crt_range_s
     if not lo <= fit.crt_s <= hi:
         return f"poor fit: a refill of {fit.crt_s:.2f} s is outside the plausible {lo}-{hi} s"
     if t_end_s < fit.crt_s:
+        if end_share is not None and end_share <= gates.unrecovered_share:
+            # The colour is back (within the share) before the end, yet the curve puts the 90%
+            # point past it: the fit, not the recording, is wrong.
+            return (f"poor fit: the fitted refill ({fit.crt_s:.1f} s) runs past the end of the "
+                    "video, though the colour has already come back")
         return "too short: the video ends before the colour has come back"
     # The measurement's own uncertainty decides, not how much of the variance the curve explains
     # (R2): a faint but clean recovery has a low R2 and a usable interval; a fit that follows

@@ -106,18 +106,31 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if len(post) < gates.min_post_frames:
         return rejected("too few frames after release", release_s=release_s, roi=roi_out)
 
-    # Order matters: a dark frame also loses the camera track, and a spot that left the picture
-    # also changes the light read around it, so each fault is named by its own gate first.
+    # Order matters: a dark frame also loses the camera track, a spot that left the picture also
+    # changes the light read around it, and a light switched on or off also breaks the track's
+    # match against the reference frames. So: dark frames; the spot out of the picture; a light
+    # change seen alike over the whole picture; a track that lost its frames; any other change of
+    # the light around the spot.
     reason = g.dark_frames(series.frame_luma, usable, gates)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
     # left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
+    judged = np.concatenate([base_idx, settled])
     if reason is None:
-        reason = g.camera_motion(track, np.concatenate([base_idx, settled]), geom.inner_box,
-                                 (h, w), video.scale, gates)
+        reason = g.camera_motion(track, judged, geom.inner_box, (h, w), video.scale, gates,
+                                 check="left")
     ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
-    if reason is None and len(settled) >= 4:
-        reason = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
+    light = None
+    if len(settled) >= 4:
+        light = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
+    if reason is None and light is not None and g.light_is_global(
+            _light_shifts(settled, base_idx, ring_light, series.far_rgb, series.frame_luma)):
+        reason = light
+    if reason is None:
+        reason = g.camera_motion(track, judged, geom.inner_box, (h, w), video.scale, gates,
+                                 check="lost")
+    if reason is None:
+        reason = light
     channels = usable_channels(series.roi_sat, usable, gates.max_saturated_share)
     extra["dropped_channels"] = tuple(CHANNELS[c] for c in range(3) if c not in channels)
     if reason is None:
@@ -147,7 +160,12 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
             t_s=tuple(float(v) for v in t), signal=tuple(float(v) for v in y / amp),
             fit_t_s=tuple(float(v + release_s) for v in t_fit),
             fit=tuple(float(v) for v in fit.predict(t_fit)))
-    reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates)
+    end_share = None
+    if fit is not None and fit.amplitude != 0:
+        tail = post[t[post] >= t[post[-1]] - 0.5]
+        end_share = float(np.median(y[tail])) / fit.amplitude
+    reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
+                           blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share)
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out, curve=curve)
     return CrtResult(
@@ -155,6 +173,20 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         tau_s=fit.tau_s, release_s=release_s, threshold_s=threshold_s,
         prolonged=is_crt_prolonged(fit.crt_s, site, thresholds), fps=fps, frames=n,
         tau_ci95=fit.tau_ci95, roi=roi_out, curve=curve, **extra)
+
+
+def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma) -> tuple[float, ...]:
+    """Log-brightness after the refill against before the press: ring, far field, whole frame
+    (the same late frames ``gates.lighting_shift`` reads; NaN where the far field was not seen)."""
+    late = settled[-max(3, len(settled) // 4):]
+    far = np.log(np.maximum(far_rgb.mean(axis=1), 1e-3))
+    luma = np.log(np.maximum(frame_luma, 1e-3))
+    out = []
+    for x in (ring_light, far, luma):
+        a, b = x[late], x[base_idx]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        out.append(float(np.median(a) - np.median(b)) if len(a) and len(b) else float("nan"))
+    return tuple(out)
 
 
 def _fill_gaps(rgb: np.ndarray) -> np.ndarray:

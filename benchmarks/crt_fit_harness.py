@@ -1,0 +1,183 @@
+"""Iterate on the CRT fit and gates without decoding: cache each video's track, colour series and
+press timing once, then re-run everything after them (gates, signal choice, fit) in seconds.
+
+    nice -n 5 python benchmarks/crt_fit_harness.py --set /tmp/s17-fit/dev            # cache + score
+    nice -n 5 python benchmarks/crt_fit_harness.py --set /tmp/s17-fit/dev --table    # per video
+
+``--set`` is a folder made by ``benchmarks/crt_accuracy.py`` (``truth.json``) or by
+``benchmarks/crt_independent.py``. Manual (true) ROI only. The cache (``<set>/fitcache/*.pkl``)
+holds what the decode, camera track, colour series and timing produced; those modules are not
+changed by fit/gate work, so the scores equal ``crt_accuracy.py``'s manual-ROI pass (checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _cache_one(job):
+    path, site, roi, cache = job
+    if Path(cache).exists():
+        return cache
+    from mottling.crt import measure as m
+
+    store = {}
+    orig_decode, orig_track, orig_series, orig_press = (m.decode_video, m.track_camera,
+                                                        m.spot_series, m.detect_press)
+
+    def decode(src, limits):
+        v = orig_decode(src, limits)
+        store["video"] = dict(t_s=v.t_s, width=v.width, height=v.height, rotation=v.rotation,
+                              scale=v.scale, codec=v.codec, matrix=v.matrix, shape=v.yuv.shape)
+        return v
+
+    def track(*a, **k):
+        store["track"] = orig_track(*a, **k)
+        return store["track"]
+
+    def series(*a, **k):
+        store["series"] = orig_series(*a, **k)
+        return store["series"]
+
+    def press(*a, **k):
+        store["press"] = orig_press(*a, **k)
+        return store["press"]
+
+    m.decode_video, m.track_camera, m.spot_series, m.detect_press = decode, track, series, press
+    try:
+        m.measure_crt(path, site, roi=roi)
+    finally:
+        m.decode_video, m.track_camera, m.spot_series, m.detect_press = (
+            orig_decode, orig_track, orig_series, orig_press)
+    Path(cache).write_bytes(pickle.dumps(store))
+    return cache
+
+
+class Cached:
+    """Context: ``measure_crt`` reads a cached video's track, series and timing."""
+
+    def __init__(self, cache_file: str) -> None:
+        self.store = pickle.loads(Path(cache_file).read_bytes())
+
+    def __enter__(self):
+        from mottling.crt import measure as m
+        from mottling.crt.video import DecodedVideo
+
+        self.m = m
+        self.saved = (m.decode_video, m.track_camera, m.spot_series, m.detect_press)
+        s = self.store
+        v = s["video"]
+
+        def decode(src, limits):
+            yuv = np.broadcast_to(np.zeros((1, 1, 1, 1), np.uint8), v["shape"])
+            return DecodedVideo(yuv=yuv, t_s=v["t_s"], width=v["width"], height=v["height"],
+                                rotation=v["rotation"], scale=v["scale"], codec=v["codec"],
+                                matrix=v["matrix"])
+
+        m.decode_video = decode
+        m.track_camera = lambda *a, **k: s["track"]
+        m.spot_series = lambda *a, **k: s["series"]
+        m.detect_press = lambda *a, **k: s["press"]
+        return self
+
+    def __exit__(self, *exc):
+        (self.m.decode_video, self.m.track_camera, self.m.spot_series,
+         self.m.detect_press) = self.saved
+
+
+def run_cached(cache_file: str, site: str, roi, **kw):
+    from mottling.crt import measure_crt
+
+    with Cached(cache_file):
+        return measure_crt("cached.mp4", site, roi=roi, **kw)
+
+
+def load_set(root: Path) -> list[dict]:
+    return json.loads((root / "truth.json").read_text())
+
+
+def ensure_cache(root: Path, records: list[dict], workers: int) -> list[str]:
+    (root / "fitcache").mkdir(exist_ok=True)
+    jobs = [(str(root / r["path"]), r["site"], r["roi"], str(root / "fitcache" / (Path(r["path"]).stem + ".pkl")))
+            for r in records]
+    todo = [j for j in jobs if not Path(j[3]).exists()]
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_cache_one, todo, chunksize=1))
+    return [j[3] for j in jobs]
+
+
+def evaluate(root: Path, records: list[dict], caches: list[str], **kw) -> list[dict]:
+    out = []
+    for r, c in zip(records, caches):
+        try:
+            res = run_cached(c, r["site"], r["roi"], **kw)
+            out.append({"status": res.status, "reason": res.reason, "category": res.reason_category,
+                        "crt_s": res.crt_s, "tau_s": res.tau_s, "release_s": res.release_s,
+                        "ci": res.crt_ci95, "roi": res.roi, "motion_px": res.motion_px,
+                        "channel": res.channel, "wall_s": 0.0})
+        except Exception as err:  # noqa: BLE001 - a benchmark records failures
+            out.append({"status": "error", "reason": f"{type(err).__name__}: {err}",
+                        "crt_s": None, "wall_s": 0.0})
+    return out
+
+
+def table(records, results) -> None:
+    from mottling.skin import monk_group
+
+    for t, r in zip(records, results):
+        if t.get("broken"):
+            continue
+        kind = t["curve"]["kind"] if isinstance(t.get("curve"), dict) else t.get("curve", "-")
+        tone = t.get("skin_tone", t.get("tone"))
+        err = "" if r["crt_s"] is None else f"{r['crt_s'] / t['crt_s'] - 1:+6.1%}"
+        crt = "" if r["crt_s"] is None else f"{r['crt_s']:.2f}"
+        print(f"{Path(t['path']).stem:>12s} {t['site']:6s} monk {tone:2d} ({monk_group(tone):4s}) "
+              f"{kind:10s} true {t['crt_s']:5.2f} got {crt:>5s} {err:>7s} "
+              f"{r['status']:8s} {r.get('reason') or ''}")
+
+
+def main() -> None:
+    from crt_accuracy import report, summarise
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", type=Path, action="append", required=True)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--table", action="store_true")
+    ap.add_argument("--full", action="store_true", help="crt_accuracy's full report per set")
+    args = ap.parse_args()
+    for root in args.set:
+        records = load_set(root)
+        for r in records:  # the independent renderer's truth has no "broken"/strata fields
+            r.setdefault("broken", None)
+        caches = ensure_cache(root, records, args.workers)
+        results = evaluate(root, records, caches)
+        if args.table:
+            table(records, results)
+        if args.full and "skin_tone" in records[0]:
+            report(str(root), records, results)
+        print(f"{str(root):32s} {summarise(list(zip(records, results)))}")
+        reasons: dict[str, int] = {}
+        for t, r in zip(records, results):
+            if t["broken"] is None and r["status"] != "ok":
+                k = (r["reason"] or "").split(":")[0]
+                reasons[k] = reasons.get(k, 0) + 1
+        broken = [(t, r) for t, r in zip(records, results) if t["broken"]]
+        if broken:
+            right = sum(r.get("category") == t.get("expected_reason") for t, r in broken)
+            print(f"{'':32s} broken right category {right}/{len(broken)}; clean rejections {reasons}")
+        else:
+            print(f"{'':32s} clean rejections {reasons}")
+
+
+if __name__ == "__main__":
+    main()
