@@ -157,26 +157,28 @@ def _skin_albedo(rng: np.random.Generator, anat: Anatomy, score: int, extent: fl
         od, contrast = mottling_absorbance(rng, anat, dens, envelope, region)
         albedo *= np.exp(-od)
         mask_region = region
+    # look-alikes draw from their own stream: with or without one, the rest of the photo is the same
+    look = np.random.default_rng(int(rng.integers(2**62)))
     if pattern == "bruise":
-        bu, bv = rng.uniform(0.05, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee
-        r = rng.uniform(0.05, 0.11)
+        bu, bv = look.uniform(0.05, 0.9), look.uniform(-0.6, 0.6) * anat.hw_knee
+        r = look.uniform(0.05, 0.11)
         d = np.sqrt((u - _f(bu)) ** 2 + ((v - _f(bv)) * _f(1.3)) ** 2) * _f(1 / r)
-        d = d + _f(0.5) * (smooth_noise(rng, h, w, 14.0) - _f(0.5))
+        d = d + _f(0.5) * (smooth_noise(look, h, w, 14.0) - _f(0.5))
         core, halo = _gauss(d, 0.7), _gauss(d, 1.2)
-        old = float(rng.uniform(0, 1))  # a fresh bruise is purple, an old one yellow-green
+        old = float(look.uniform(0, 1))  # a fresh bruise is purple, an old one yellow-green
         fresh = np.array([0.5, 1.0, 0.3], np.float32)[:, None, None] * _f(1 - old)
         yellow = np.array([0.1, 0.15, 0.8], np.float32)[:, None, None] * _f(0.5 + old)
         od_b = fresh * core[None] + yellow * halo[None]
-        albedo *= np.exp(-od_b * _f(rng.uniform(0.8, 1.5)))
+        albedo *= np.exp(-od_b * _f(look.uniform(0.8, 1.5)))
     if pattern == "hair":
-        hair = nz.draw_hair(rng, w, h, cam.axis_angle(), float(rng.uniform(0.4, 1.0)))
+        hair = nz.draw_hair(look, w, h, cam.axis_angle(), float(look.uniform(0.4, 1.0)))
         albedo *= (_f(1) - _f(0.55) * hair)[None]
     if pattern == "veins":
-        albedo *= np.exp(-la.veins(rng, cam, anat, h, w))
+        albedo *= np.exp(-la.veins(look, cam, anat, h, w))
     if pattern == "red_knee":
-        albedo *= np.exp(-la.red_knee(rng, u, v))
+        albedo *= np.exp(-la.red_knee(look, u, v))
     if pattern == "freckles":
-        albedo *= np.exp(-la.freckles(rng, cam, anat, h, w))
+        albedo *= np.exp(-la.freckles(look, cam, anat, h, w))
     return albedo, skin, mask_region, contrast, v_top
 
 
@@ -282,6 +284,7 @@ def _light(rng: np.random.Generator, img: np.ndarray, skin: np.ndarray, h: int, 
            pattern: str | None, skin_cov: np.ndarray):
     """Colour temperature (tungsten to blue LED, with a green/magenta tint), exposure (metered
     partly on the leg), a flash in 30 % of photos, a soft shadow or an arm's, vignetting."""
+    look = np.random.default_rng(int(rng.integers(2**62)))  # the arm's shadow's own stream
     temp = float(rng.uniform(-1.6, 1.6))
     tint = np.exp(rng.normal(0, 0.06, 3)).astype(np.float32)  # fluorescent green, sensor drift
     flash = rng.random() < 0.3
@@ -294,7 +297,7 @@ def _light(rng: np.random.Generator, img: np.ndarray, skin: np.ndarray, h: int, 
     exposure = float(np.exp(rng.normal(-0.1, 0.25)) * np.clip((0.25 / skin_lum) ** 0.3, 1.0, 2.0))
     field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else np.ones((h, w), np.float32)
     if pattern == "arm_shadow":
-        field = field * la.cast_shadow(rng, h, w)
+        field = field * la.cast_shadow(look, h, w)
     yy = (np.arange(h, dtype=np.float32)[:, None] / _f(h) - _f(0.5)) ** 2
     xx = (np.arange(w, dtype=np.float32)[None, :] / _f(w) - _f(0.5)) ** 2
     field = field * (_f(1) - _f(rng.uniform(0, 0.6)) * (xx + yy))
