@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The recipe (CPU only, generated data, 2 cores). At this commit it trains the v0.2 configuration on
-# renderer B 1.1 and exports the candidate models/mottling-v0.3.0.onnx, whose figures are in
-# training/README.md; the candidate is not the default (it calls more look-alikes mottling). The
-# shipped default v0.2.0 is this same recipe at commit 34facc6 (renderer B 1.0).
+# renderer A 1.2 (widened: ward look-alikes, gloves, flash, white balance, any roll, wide frames) and
+# renderer B 1.1, and exports the candidate models/mottling-v0.3.0.onnx, whose figures are in
+# training/README.md ("This round: renderer A widened"). The shipped default v0.2.0 is this same
+# recipe at commit 34facc6 (renderer A 1.1, renderer B 1.0).
 # Run from the repository root with the train extra installed. Measured wall times per step:
 # training/README.md ("The recipe"); each step's time goes to runs/recipe-times.txt as it runs.
 set -euo pipefail
@@ -10,34 +11,31 @@ mkdir -p runs
 T0=$SECONDS
 step() { echo "$1: $((SECONDS - T0)) s since start" | tee -a runs/recipe-times.txt; }
 CFG=training/configs/v0.2.yaml
-TRAIN_A=data/train-a-s1/manifest.csv
+TRAIN_A=data/train-a2-s1/manifest.csv
 TRAIN_B=data/train-b-s101/manifest.csv
-TEST_A=data/test-a-s777/manifest.csv
+TEST_A=data/test-a2-s777/manifest.csv
 TEST_B=data/test-b-s9777/manifest.csv
 
 # 1. photos from both renderers: training sets (seeds 1 and 101) and fresh test sets (other seeds,
 #    other patients: never trained on)
-mottling synth images --n 2400 --out data/train-a-s1 --seed 1 --renderer a --workers 2
+mottling synth images --n 2400 --out data/train-a2-s1 --seed 1 --renderer a --workers 2
 mottling synth images --n 2400 --out data/train-b-s101 --seed 101 --renderer b --workers 2
-mottling synth images --n 300 --out data/test-a-s777 --seed 777 --renderer a --workers 2
+mottling synth images --n 300 --out data/test-a2-s777 --seed 777 --renderer a --workers 2
 mottling synth images --n 300 --out data/test-b-s9777 --seed 9777 --renderer b --workers 2
 step photos
 
 # 2. the cross-renderer protocol: the same config trained on one renderer, tested on the other
-#    (10% of the training patients are held out for validation / early stopping)
-mottling train --config $CFG --data $TRAIN_A --out_dir runs/v0.3-A
-mottling evaluate --model runs/v0.3-A/best.pt --manifest B=$TEST_B --manifest A=$TEST_A \
-  --out runs/v0.3-A/protocol
+#    (10% of the training patients are held out for validation / early stopping). This round ran
+#    the A -> B direction only (renderer B is unchanged; B -> A on the old renderer A: runs/v0.3-B).
+mottling train --config $CFG --data $TRAIN_A --out_dir runs/w-A2
+mottling evaluate --model runs/w-A2/best.pt --manifest B=$TEST_B --manifest A2=$TEST_A \
+  --out runs/w-A2/protocol
 step "trained on A"
-mottling train --config $CFG --data $TRAIN_B --out_dir runs/v0.3-B
-mottling evaluate --model runs/v0.3-B/best.pt --manifest A=$TEST_A --manifest B=$TEST_B \
-  --out runs/v0.3-B/protocol
-step "trained on B"
 
 # 3. the shipped model: trained on both renderers, tested on fresh seeds of each
-mottling train --config $CFG --data $TRAIN_A,$TRAIN_B --out_dir runs/v0.3-AB
-mottling evaluate --model runs/v0.3-AB/best.pt --manifest A=$TEST_A --manifest B=$TEST_B \
-  --manifest "A+B=$TEST_A,$TEST_B" --out runs/v0.3-AB/protocol
+mottling train --config $CFG --data $TRAIN_A,$TRAIN_B --out_dir runs/w-A2B
+mottling evaluate --model runs/w-A2B/best.pt --manifest A2=$TEST_A --manifest B=$TEST_B \
+  --manifest "A2+B=$TEST_A,$TEST_B" --out runs/w-A2B/protocol
 step "trained on A+B"
 
 # 4. export (ONNX + parity check + card with every protocol row + weights for --init)
