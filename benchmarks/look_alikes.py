@@ -44,7 +44,9 @@ def main() -> None:
             scores = [r.score for r in m.predict(imgs)]
             bad = sum(s > 0 for s in scores)
             totals[k] += bad
-            shown = " ".join(map(str, scores)) if len(scores) <= 8 else f"{bad}/{len(scores)} > 0"
+            shown = " ".join(map(str, scores[:4]))  # the test's four patients
+            if len(scores) > 4:
+                shown += f" ({bad}/{len(scores)} > 0)"
             cells.append(shown)
         print(f"| {thing} | " + " | ".join(cells) + " |", flush=True)
     n = len(THINGS) * args.patients

@@ -2,8 +2,9 @@
 # The recipe (CPU only, generated data, 2 cores). At this commit it trains the v0.2 configuration on
 # renderer A 1.2 (widened: ward look-alikes, gloves, flash, white balance, any roll, wide frames) and
 # renderer B 1.1, and exports the candidate models/mottling-v0.3.0.onnx, whose figures are in
-# training/README.md ("This round: renderer A widened"). The shipped default v0.2.0 is this same
-# recipe at commit 34facc6 (renderer A 1.1, renderer B 1.0).
+# training/README.md ("This round: renderer A widened"); the candidate is not the default and its
+# file is not in the repository (it is worse than v0.2.0 on renderer B's QWK). The shipped default
+# v0.2.0 is this same recipe at commit 34facc6 (renderer A 1.1, renderer B 1.0).
 # Run from the repository root with the train extra installed. Measured wall times per step:
 # training/README.md ("The recipe"); each step's time goes to runs/recipe-times.txt as it runs.
 set -euo pipefail
@@ -25,12 +26,15 @@ mottling synth images --n 300 --out data/test-b-s9777 --seed 9777 --renderer b -
 step photos
 
 # 2. the cross-renderer protocol: the same config trained on one renderer, tested on the other
-#    (10% of the training patients are held out for validation / early stopping). This round ran
-#    the A -> B direction only (renderer B is unchanged; B -> A on the old renderer A: runs/v0.3-B).
+#    (10% of the training patients are held out for validation / early stopping)
 mottling train --config $CFG --data $TRAIN_A --out_dir runs/w-A2
 mottling evaluate --model runs/w-A2/best.pt --manifest B=$TEST_B --manifest A2=$TEST_A \
   --out runs/w-A2/protocol
 step "trained on A"
+mottling train --config $CFG --data $TRAIN_B --out_dir runs/w-B
+mottling evaluate --model runs/w-B/best.pt --manifest A2=$TEST_A --manifest B=$TEST_B \
+  --out runs/w-B/protocol
+step "trained on B"
 
 # 3. the shipped model: trained on both renderers, tested on fresh seeds of each
 mottling train --config $CFG --data $TRAIN_A,$TRAIN_B --out_dir runs/w-A2B
@@ -38,12 +42,15 @@ mottling evaluate --model runs/w-A2B/best.pt --manifest A2=$TEST_A --manifest B=
   --manifest "A2+B=$TEST_A,$TEST_B" --out runs/w-A2B/protocol
 step "trained on A+B"
 
-# 4. export (ONNX + parity check + card with every protocol row + weights for --init)
-mottling export runs/v0.3-AB/best.pt --out models/mottling-v0.3.0.onnx --semver 0.3.0 \
-  --metrics "runs/v0.3-AB/protocol/A+B/metrics.json" \
-  --test-set "600 generated photos of both renderers: mottling synth images --n 300 --seed 777 --renderer a, and --n 300 --seed 9777 --renderer b" \
-  --protocol "A=runs/v0.3-A/protocol/protocol.json" --protocol "B=runs/v0.3-B/protocol/protocol.json" \
-  --protocol "A+B=runs/v0.3-AB/protocol/protocol.json" --recipe-file training/recipe.sh
-# 5. the shipped ONNX file gives the same numbers
-mottling evaluate --model models/mottling-v0.3.0.onnx --manifest "$TEST_A,$TEST_B" --out runs/v0.3-AB/eval-onnx
+# 4. export (ONNX + parity check + card with every protocol row + weights for --init). This round
+#    the candidate did not beat v0.2.0 on every fresh-set figure, so it was exported to a scratch
+#    folder for the look-alike benchmark only and not kept (training/README.md).
+mottling export runs/w-A2B/best.pt --out models/mottling-v0.3.0.onnx --semver 0.3.0 \
+  --metrics "runs/w-A2B/protocol/A2+B/metrics.json" \
+  --test-set "600 generated photos of both renderers: mottling synth images --n 300 --seed 777 --renderer a (photos/1.2), and --n 300 --seed 9777 --renderer b" \
+  --protocol "A=runs/w-A2/protocol/protocol.json" --protocol "B=runs/w-B/protocol/protocol.json" \
+  --protocol "A+B=runs/w-A2B/protocol/protocol.json" --recipe-file training/recipe.sh
+# 5. the ONNX file gives the same numbers; look-alikes on clean renderer-B legs against v0.2.0
+mottling evaluate --model models/mottling-v0.3.0.onnx --manifest "$TEST_A,$TEST_B" --out runs/w-A2B/eval-onnx
+python benchmarks/look_alikes.py --model models/mottling-v0.2.0.onnx --model models/mottling-v0.3.0.onnx --patients 12
 step "exported and checked"
