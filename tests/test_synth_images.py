@@ -238,7 +238,8 @@ def test_the_leg_lies_at_any_angle_and_some_frames_are_wide():
     for spec in plan_photos(90, seed=41, size=128):
         meta = render_spec(spec).meta
         framings.add(meta["framing"])
-        a = np.degrees(np.arctan2(meta["groin_y"] - meta["knee_y"], meta["groin_x"] - meta["knee_x"]))
+        a = np.degrees(np.arctan2(meta["groin_y"] - meta["knee_y"],
+                                  meta["groin_x"] - meta["knee_x"]))
         angles.append(abs(((a + 45) % 90) - 45))  # distance to the nearest multiple of 90
     assert np.mean(np.array(angles) > 25) > 0.1, sorted(angles)[-10:]
     assert "wide" in framings, framings

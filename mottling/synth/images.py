@@ -16,9 +16,9 @@ Manifest columns beyond the obvious ones:
 - ``knee_x`` ... ``groin_y``: landmark pixels in the output image (after rotation, scale and
   perspective); ``coin_radius``, ``patella_top_u``, ``mid_thigh_u``: the patient's landmarks in
   landmark units, so the label can be re-derived from the mask alone.
-- ``framing``: ``wide`` (the leg small in a frame of sheet), ``full`` (below the knee to above the groin), ``thigh`` (knee to just above the
-  groin), ``close`` (knee to above mid-thigh; used only for scores 0-3, whose deciding landmark
-  stays in view).
+- ``framing``: ``wide`` (the leg small in a frame of sheet), ``full`` (below the knee to above
+  the groin), ``thigh`` (knee to just above the groin), ``close`` (knee to above mid-thigh; used
+  only for scores 0-3, whose deciding landmark stays in view).
 - ``pattern``: a look-alike that is not mottling (``fabric`` print, leg ``hair``, a ``bruise``,
   ``veins``, a ``red_knee``, ``freckles``, an ``arm_shadow`` (an arm's or the phone's shadow));
   about three clean legs in four carry one, mottled legs two in five.
@@ -46,8 +46,9 @@ from mottling.synth.scene import PATTERNS, clean_skin_srgb, label_holds, render_
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "photos/1.2"  # 1.0: first cut (flat tube leg, crisp mesh); 1.2: ward look-alikes,
-# gloves, flash, stronger white balance, any roll of the leg in the frame and wider framings
+# 1.0: first cut (flat tube leg, crisp mesh); 1.2: ward look-alikes, gloves, flash, stronger
+# white balance, any roll of the leg in the frame and wider framings
+GENERATOR_VERSION = "photos/1.2"
 # A skewed prior for an ICU population in shock: most patients score 0-2.
 ICU_PRIOR = (0.32, 0.18, 0.18, 0.14, 0.11, 0.07)
 # One look-alike per photo at most; clean legs get them far more often (they are what a clean leg

@@ -23,7 +23,8 @@ F = np.float32
 def _to_pixels(cam, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised ``Camera.to_pixels``: leg-plane points (u, v) to pixel (x, y)."""
     inv = np.linalg.inv(cam.pix_to_leg)
-    q = np.stack([cam.side_sign * np.asarray(v, float), -np.asarray(u, float), np.ones(np.shape(u))])
+    u, v = np.asarray(u, float), np.asarray(v, float)
+    q = np.stack([cam.side_sign * v, -u, np.ones(u.shape)])
     p = inv @ q.reshape(3, -1)
     return p[0] / p[2], p[1] / p[2]
 
