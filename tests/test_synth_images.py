@@ -64,7 +64,8 @@ def test_manifest_has_the_contract_columns(dataset):
     for row in rows:
         assert (dataset / row["path"]).is_file() and (dataset / row["mask_path"]).is_file()
         assert row["side"] in {"left", "right"}
-        assert row["pattern"] in {"", "fabric", "hair", "bruise"}
+        assert row["pattern"] in {"", "fabric", "hair", "bruise", "veins", "red_knee", "freckles",
+                                  "arm_shadow"}
         assert 0.0 <= float(row["mottled_fraction"]) <= 1.0
         assert row["generator_version"]
 
@@ -213,3 +214,54 @@ def test_cli_writes_photos(tmp_path):
     rows = _rows(out)
     assert len(rows) == 12 and len(list((out / "images").glob("*.jpg"))) == 12
     assert sheet.is_file() and Image.open(sheet).size[0] > 300
+
+
+def test_clean_legs_carry_look_alikes_and_clutter_more_often_than_mottled_legs():
+    """Renderer A 1.2 puts a look-alike (veins, red knee, freckles, an arm's shadow, ...) or a
+    gloved hand on most clean legs, so "not mottling" is learnt on ward-like clutter."""
+    specs = plan_photos(240, seed=31, size=128)
+    clean, mottled = [], []
+    for spec in specs:
+        meta = render_spec(spec).meta
+        (clean if spec.score == 0 else mottled).append(meta)
+    share = lambda rows: np.mean([bool(r["pattern"]) for r in rows])  # noqa: E731
+    assert share(clean) > 0.6 and share(mottled) < 0.5, (share(clean), share(mottled))
+    seen = {r["pattern"] for r in clean + mottled}
+    assert {"veins", "red_knee", "freckles", "arm_shadow"} <= seen, seen
+    assert any("glove" in r["occluders"] for r in clean), "no gloved hand on a clean leg"
+
+
+def test_the_leg_lies_at_any_angle_and_some_frames_are_wide():
+    """The knee -> groin axis is not only near a multiple of 90 degrees (phone held at any roll),
+    and some frames show the leg small among the bedding."""
+    angles, framings = [], set()
+    for spec in plan_photos(90, seed=41, size=128):
+        meta = render_spec(spec).meta
+        framings.add(meta["framing"])
+        a = np.degrees(np.arctan2(meta["groin_y"] - meta["knee_y"],
+                                  meta["groin_x"] - meta["knee_x"]))
+        angles.append(abs(((a + 45) % 90) - 45))  # distance to the nearest multiple of 90
+    assert np.mean(np.array(angles) > 25) > 0.1, sorted(angles)[-10:]
+    assert "wide" in framings, framings
+
+
+@pytest.mark.parametrize("pattern", ["veins", "red_knee", "freckles", "arm_shadow"])
+def test_look_alikes_change_the_skin_but_never_the_label(pattern):
+    """The same scene with and without a look-alike: the mottled mask is the same pixel for
+    pixel (it is not mottling), the picture differs on the leg."""
+    from mottling.synth.leg import sample_anatomy
+    from mottling.synth.scene import render_scene
+
+    anat = sample_anatomy(np.random.default_rng([12]), 4, "left")
+    for score in (0, 3):
+        plain = render_scene(np.random.default_rng([7, score]), anat, score, 192, None,
+                             occluders=False)
+        marked = render_scene(np.random.default_rng([7, score]), anat, score, 192, pattern,
+                              occluders=False)
+        assert np.array_equal(plain.mask, marked.mask)
+        diff = np.abs(plain.rgb.astype(int) - marked.rgb.astype(int)).sum(-1)
+        assert (diff[plain.skin] > 6).mean() > 0.002, (pattern, score)
+    if pattern == "red_knee":  # redder, not darker: green falls more than red on the knee
+        sel = plain.skin & (diff > 6)
+        r = marked.rgb[sel].astype(float).mean(0) - plain.rgb[sel].astype(float).mean(0)
+        assert r[1] < r[0] - 2, r

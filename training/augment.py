@@ -132,7 +132,8 @@ class PhonePhotoAugment:
                 kwargs["mask"] = mask
             res = self.geometric(**kwargs)
             kp = np.asarray(res["keypoints"], np.float32).reshape(-1, 2)
-            if self._inside(kp, w, h):
+            oh, ow = res["image"].shape[:2]  # a 90-degree turn swaps a portrait frame's sides
+            if self._inside(kp, ow, oh):
                 out_pixels, out_mask, out_points = res["image"], res.get("mask", None), kp
                 break
         self.photometric.set_random_seed(seed + 7)

@@ -16,12 +16,14 @@ Manifest columns beyond the obvious ones:
 - ``knee_x`` ... ``groin_y``: landmark pixels in the output image (after rotation, scale and
   perspective); ``coin_radius``, ``patella_top_u``, ``mid_thigh_u``: the patient's landmarks in
   landmark units, so the label can be re-derived from the mask alone.
-- ``framing``: ``full`` (below the knee to above the groin), ``thigh`` (knee to just above the
-  groin), ``close`` (knee to above mid-thigh; used only for scores 0-3, whose deciding landmark
-  stays in view).
-- ``pattern``: a look-alike that is not mottling (``fabric`` print, leg ``hair``, a ``bruise``).
-- ``occluders``: ``ecg_leads``, ``dressing``, ``sheet_edge`` (";"-joined); never over the
-  landmark or the part of the mottled edge that decides the score.
+- ``framing``: ``wide`` (the leg small in a frame of sheet), ``full`` (below the knee to above
+  the groin), ``thigh`` (knee to just above the groin), ``close`` (knee to above mid-thigh; used
+  only for scores 0-3, whose deciding landmark stays in view).
+- ``pattern``: a look-alike that is not mottling (``fabric`` print, leg ``hair``, a ``bruise``,
+  ``veins``, a ``red_knee``, ``freckles``, an ``arm_shadow`` (an arm's or the phone's shadow));
+  about three clean legs in four carry one, mottled legs two in five.
+- ``occluders``: ``ecg_leads``, ``dressing``, ``glove`` (a gloved hand), ``sheet_edge``
+  (";"-joined); never over the landmark or the part of the mottled edge that decides the score.
 """
 
 from __future__ import annotations
@@ -44,10 +46,17 @@ from mottling.synth.scene import PATTERNS, clean_skin_srgb, label_holds, render_
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "photos/1.1"  # 1.0: first cut (flat tube leg, crisp mesh)
+# 1.0: first cut (flat tube leg, crisp mesh); 1.2: ward look-alikes, gloves, flash, stronger
+# white balance, any roll of the leg in the frame and wider framings
+GENERATOR_VERSION = "photos/1.2"
 # A skewed prior for an ICU population in shock: most patients score 0-2.
 ICU_PRIOR = (0.32, 0.18, 0.18, 0.14, 0.11, 0.07)
-PATTERN_PROB = {"fabric": 0.12, "hair": 0.10, "bruise": 0.08}
+# One look-alike per photo at most; clean legs get them far more often (they are what a clean leg
+# must not be called mottled for), mottled legs sometimes (they must not change the score).
+PATTERN_PROB = {"fabric": 0.09, "hair": 0.08, "bruise": 0.08, "veins": 0.14, "red_knee": 0.12,
+                "freckles": 0.1, "arm_shadow": 0.12}
+PATTERN_PROB_MOTTLED = {"fabric": 0.08, "hair": 0.06, "bruise": 0.05, "veins": 0.06,
+                        "red_knee": 0.05, "freckles": 0.05, "arm_shadow": 0.07}
 
 MANIFEST_COLUMNS = (
     "path", "mask_path", "score", "patient_id", "side", "skin_tone", "ita", "mottled_fraction",
@@ -125,8 +134,9 @@ def render_spec(spec: PhotoSpec, decode: bool = True) -> SynthPhoto:
     prng = np.random.default_rng(key + [7])
     draw = prng.random()
     pattern, acc = "", 0.0
+    probs = PATTERN_PROB if spec.score == 0 else PATTERN_PROB_MOTTLED
     for name in PATTERNS:
-        acc += PATTERN_PROB[name]
+        acc += probs[name]
         if draw < acc:
             pattern = name
             break

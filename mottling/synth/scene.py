@@ -14,13 +14,14 @@ import numpy as np
 
 from mottling.scale import extent_bounds, score_for_extent
 from mottling.skin import monk_rgb
+from mottling.synth import lookalikes as la
 from mottling.synth import nuisances as nz
 from mottling.synth.leg import Anatomy, Camera, half_widths, make_camera, shade_leg
 from mottling.synth.mottle import mottled_region, mottling_absorbance, mottling_density
 from mottling.synth.patterns import smooth_noise, upsample
 
 LANDMARK_NAMES = ("knee", "patella_top", "mid_thigh", "groin")
-PATTERNS = ("fabric", "hair", "bruise")
+PATTERNS = ("fabric", "hair", "bruise", "veins", "red_knee", "freckles", "arm_shadow")
 
 
 @dataclass
@@ -73,15 +74,18 @@ def choose_camera(rng: np.random.Generator, score: int, anat: Anatomy, size: int
         width, height = size, size
     else:
         width, height = size, int(round(size * 0.75))
-    framing = str(rng.choice(["full", "thigh", "close"], p=[0.6, 0.28, 0.12]))
+    framing = str(rng.choice(["full", "thigh", "close", "wide"], p=[0.5, 0.24, 0.11, 0.15]))
     if score > 3 or score == 0 and rng.random() < 0.5:
         framing = "full" if framing == "close" else framing
+    any_roll = rng.random() < 0.4  # the phone held at any angle to the leg
     for attempt in range(16):
         if safe or attempt == 15:
             framing = "full"
             u_bot, u_top, rot, key, cv = -0.3, 1.32, 0.0, 0.0, 0.0
         elif framing == "full":
             u_bot, u_top = rng.uniform(-0.45, -0.12), rng.uniform(1.12, 1.42)
+        elif framing == "wide":  # the leg small in the frame, much of the bed around it
+            u_bot, u_top = rng.uniform(-0.75, -0.35), rng.uniform(1.4, 1.85)
         elif framing == "thigh":
             u_bot, u_top = rng.uniform(-0.14, -0.06), rng.uniform(1.08, 1.2)
         else:
@@ -89,12 +93,12 @@ def choose_camera(rng: np.random.Generator, score: int, anat: Anatomy, size: int
         if not (safe or attempt == 15):
             base = 90.0 * rng.choice([-1, 1]) if aspect_kind == "landscape" else (
                 180.0 if rng.random() < 0.1 else 0.0)
-            rot = base + rng.normal(0, 8)
+            rot = float(rng.uniform(-180, 180)) if any_roll else base + rng.normal(0, 8)
             key = rng.uniform(0.0, 0.22) if rng.random() < 0.7 else 0.0
             cv = rng.normal(0, 0.06)
         span = (u_top - u_bot) * (1.08 + 0.03 * attempt)
-        if abs(((rot + 90) % 180) - 90) > 45:  # leg runs along the frame's width
-            span *= height / width
+        th = np.radians(rot)  # the leg's axis needs span * |cos| of the height, span * |sin| of
+        span *= max(abs(np.cos(th)), abs(np.sin(th)) * height / width)  # the width
         cam = make_camera(width, height, anat.side_sign, 0.5 * (u_bot + u_top), cv, span, rot, key)
         need = deciding_u(score, anat) if framing != "close" else lm.mid_thigh
         if score == 5:
@@ -153,20 +157,28 @@ def _skin_albedo(rng: np.random.Generator, anat: Anatomy, score: int, extent: fl
         od, contrast = mottling_absorbance(rng, anat, dens, envelope, region)
         albedo *= np.exp(-od)
         mask_region = region
+    # look-alikes draw from their own stream: with or without one, the rest of the photo is the same
+    look = np.random.default_rng(int(rng.integers(2**62)))
     if pattern == "bruise":
-        bu, bv = rng.uniform(0.05, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee
-        r = rng.uniform(0.05, 0.11)
+        bu, bv = look.uniform(0.05, 0.9), look.uniform(-0.6, 0.6) * anat.hw_knee
+        r = look.uniform(0.05, 0.11)
         d = np.sqrt((u - _f(bu)) ** 2 + ((v - _f(bv)) * _f(1.3)) ** 2) * _f(1 / r)
-        d = d + _f(0.5) * (smooth_noise(rng, h, w, 14.0) - _f(0.5))
+        d = d + _f(0.5) * (smooth_noise(look, h, w, 14.0) - _f(0.5))
         core, halo = _gauss(d, 0.7), _gauss(d, 1.2)
-        old = float(rng.uniform(0, 1))  # a fresh bruise is purple, an old one yellow-green
+        old = float(look.uniform(0, 1))  # a fresh bruise is purple, an old one yellow-green
         fresh = np.array([0.5, 1.0, 0.3], np.float32)[:, None, None] * _f(1 - old)
         yellow = np.array([0.1, 0.15, 0.8], np.float32)[:, None, None] * _f(0.5 + old)
         od_b = fresh * core[None] + yellow * halo[None]
-        albedo *= np.exp(-od_b * _f(rng.uniform(0.8, 1.5)))
+        albedo *= np.exp(-od_b * _f(look.uniform(0.8, 1.5)))
     if pattern == "hair":
-        hair = nz.draw_hair(rng, w, h, cam.axis_angle(), float(rng.uniform(0.4, 1.0)))
+        hair = nz.draw_hair(look, w, h, cam.axis_angle(), float(look.uniform(0.4, 1.0)))
         albedo *= (_f(1) - _f(0.55) * hair)[None]
+    if pattern == "veins":
+        albedo *= np.exp(-la.veins(look, cam, anat, h, w))
+    if pattern == "red_knee":
+        albedo *= np.exp(-la.red_knee(look, u, v))
+    if pattern == "freckles":
+        albedo *= np.exp(-la.freckles(look, cam, anat, h, w))
     return albedo, skin, mask_region, contrast, v_top
 
 
@@ -229,6 +241,7 @@ def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Ca
         return True
 
     mean_shade = _f(float(shade.mean()))
+    clean = score == 0  # clutter on a clean leg is what must not be read as mottling
     if occluders and rng.random() < 0.3:
         pads = [cam.to_pixels(rng.uniform(0.15, 1.0), rng.uniform(-0.7, 0.7) * anat.hw_knee)
                 for _ in range(int(rng.integers(1, 3)))]
@@ -237,13 +250,22 @@ def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Ca
             img = img * (_f(1) - cov)[None] + col * (cov * mean_shade)[None]
             occl = np.maximum(occl, cov)
             names.append("ecg_leads")
-    if occluders and rng.random() < 0.2:
+    if occluders and rng.random() < (0.3 if clean else 0.2):
         c = cam.to_pixels(rng.uniform(-0.2, 0.9), rng.uniform(-0.5, 0.5) * anat.hw_knee)
         cov, col = nz.draw_dressing(rng, w, h, c, rng.uniform(0.05, 0.1) * cam.px_per_unit)
         if clear_of_keep_out(cov):
             img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.8) + _f(0.2) * shade))[None]
             occl = np.maximum(occl, cov)
             names.append("dressing")
+    if occluders and rng.random() < (0.25 if clean else 0.12):  # a gloved hand on the leg
+        for _ in range(3):
+            tip = cam.to_pixels(rng.uniform(-0.3, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee)
+            cov, col = la.draw_glove(rng, w, h, tip, rng.uniform(0.3, 0.45) * cam.px_per_unit)
+            if clear_of_keep_out(cov):
+                img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.7) + _f(0.3) * shade))[None]
+                occl = np.maximum(occl, cov)
+                names.append("glove")
+                break
     if occluders and rng.random() < 0.2:  # the sheet pulled over the outer side of the thigh
         reach = _f(rng.uniform(0.1, 0.7))
         edge = (-v) - lat * (_f(1) - reach) - _f(0.015) * np.sin(u * _f(rng.uniform(8, 20)))
@@ -258,20 +280,32 @@ def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Ca
     return img, occl, names
 
 
-def _light(rng: np.random.Generator, img: np.ndarray, skin: np.ndarray, h: int, w: int):
-    """Colour temperature, exposure (metered partly on the leg), a soft shadow, vignetting."""
-    temp = float(rng.uniform(-1, 1))
+def _light(rng: np.random.Generator, img: np.ndarray, skin: np.ndarray, h: int, w: int,
+           pattern: str | None, skin_cov: np.ndarray):
+    """Colour temperature (tungsten to blue LED, with a green/magenta tint), exposure (metered
+    partly on the leg), a flash in 30 % of photos, a soft shadow or an arm's, vignetting."""
+    look = np.random.default_rng(int(rng.integers(2**62)))  # the arm's shadow's own stream
+    temp = float(rng.uniform(-1.6, 1.6))
+    tint = np.exp(rng.normal(0, 0.06, 3)).astype(np.float32)  # fluorescent green, sensor drift
+    flash = rng.random() < 0.3
+    if flash:  # light falling off from the phone, glare on the (shiny, damp) skin
+        fgain, glare = la.flash_glare(rng, h, w, skin_cov)
+        img *= fgain[None]
+        img += glare[None]
     # phones meter partly on the subject: a dark leg on a white sheet gets a longer exposure
     skin_lum = float(skin @ np.array([0.2126, 0.7152, 0.0722], np.float32))
     exposure = float(np.exp(rng.normal(-0.1, 0.25)) * np.clip((0.25 / skin_lum) ** 0.3, 1.0, 2.0))
     field = nz.soft_shadow(rng, h, w) if rng.random() < 0.35 else np.ones((h, w), np.float32)
+    if pattern == "arm_shadow":
+        field = field * la.cast_shadow(look, h, w)
     yy = (np.arange(h, dtype=np.float32)[:, None] / _f(h) - _f(0.5)) ** 2
     xx = (np.arange(w, dtype=np.float32)[None, :] / _f(w) - _f(0.5)) ** 2
     field = field * (_f(1) - _f(rng.uniform(0, 0.6)) * (xx + yy))
-    gain = nz.colour_temperature_gains(temp) * _f(exposure)
+    g = nz.colour_temperature_gains(temp) * tint
+    gain = g / _f(g.mean()) * _f(exposure)
     img *= field[None]
     img *= gain[:, None, None]
-    return nz.linear_to_srgb8(img), temp, exposure
+    return nz.linear_to_srgb8(img), temp, exposure, flash
 
 
 def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
@@ -295,7 +329,8 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
                      pattern, h, w)
     img, occl, occluder_names = _occluders(rng, img, anat, cam, score, extent, v_top, shade, u, v,
                                            lat, ppu, occluders)
-    rgb8, temp, exposure = _light(rng, img, skin, h, w)
+    rgb8, temp, exposure, flash = _light(rng, img, skin, h, w, pattern,
+                                         leg_alpha * (_f(1) - cover_alpha) * (_f(1) - occl))
 
     visible = (leg_alpha > 0.5) & (cover_alpha < 0.5) & (occl < 0.5)
     mask = mask_region & visible
@@ -307,7 +342,7 @@ def render_scene(rng: np.random.Generator, anat: Anatomy, score: int, size: int,
         framing=framing, mottled_fraction=float(mask.sum() / max(int(visible.sum()), 1)),
         contrast=contrast, occluders=";".join(occluder_names), landmarks_px=landmarks_px,
         width=w, height=h, px_per_unit=cam.px_per_unit, colour_temperature=temp,
-        exposure=exposure, _deciding_visible=_visible_at(visible, cam, decide),
+        exposure=exposure, flash=flash, _deciding_visible=_visible_at(visible, cam, decide),
     )
     return Scene(rgb8, mask, meta, visible)
 
