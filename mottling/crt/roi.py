@@ -40,7 +40,7 @@ def _aligned(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
-             n_base: int) -> tuple[int, int, int, int] | None:
+             n_base: int, debug: dict | None = None) -> tuple[int, int, int, int] | None:
     """The spot that is still blanched once the slide or fingertip has gone.
 
     The moment the occluder leaves is the largest drop of the frame's overall change from its
@@ -75,6 +75,9 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
         after = (csum[i + gap + w] - csum[i + gap]) / w
         if before - after > best:
             best, drop = before - after, i
+    if debug is not None:
+        debug["energy"], debug["t_energy"] = energy, t_i
+        debug["drop_s"] = None if drop is None else float(t_i[drop])
     if drop is None:
         return None
     i0 = int(np.searchsorted(t_s, t_i[drop] + 0.35))
@@ -107,6 +110,8 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     yy, xx = np.mgrid[0:hh, 0:ww]
     centre = np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
     weighted = score * (0.5 + 0.5 * centre)
+    if debug is not None:
+        debug["score"] = score
     peak = float(weighted.max())
     if not np.isfinite(peak) or peak <= 0.003:
         return None
