@@ -41,25 +41,98 @@ def _aligned(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
              n_base: int, debug: dict | None = None) -> tuple[int, int, int, int] | None:
-    """The spot that is still blanched once the slide or fingertip has gone.
+    """The spot that is still blanched once the slide or fingertip has gone, and then recovers.
 
-    The moment the occluder leaves is the largest drop of the frame's overall change from its
-    pre-press look. Just after it, only the pressed skin still differs from baseline, and it differs
-    in the blanching direction (green rises against red as blood leaves), and it recovers: by the
-    end of the video it is back, so it differs from the last frames too. Frames are aligned on the
-    camera track first, so a wandering phone does not smear the map. Returns analysis-pixel
+    Candidate moments for the occluder's exit are the largest drops of the frame's overall change
+    from its pre-press look (on frames aligned by the camera track, so a wandering phone does not
+    count as a change). Just after the true exit only the pressed skin still differs from
+    baseline, in the blanching direction (green up against red as blood leaves), and it recovers:
+    by the end of the video it is back, so it differs from the last frames too. Each pixel's
+    difference is read against that pixel's own noise (its frame-to-frame spread before the press
+    and at the end, and what a fraction of a pixel's misalignment does at a colour edge), so the
+    edge of a dark finger against a bright sheet does not outshine faint blanching on dark skin.
+    The candidate exit whose map holds the strongest such spot wins. Returns analysis-pixel
     x, y, w, h or None.
     """
+    n = len(t_s)
+    base_idx = _spread(0, n_base, 8)
+    chroma = _Chroma(yuv, matrix, shifts)
+    c_base = chroma.median(base_idx)
+    base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32))
+    # Blanching is blood leaving tissue: only reddish skin can show it (a sheet, white, blue,
+    # green, grey or cream, cannot; an encoder's shift on a flat background is not a spot).
+    redness = np.log(np.maximum(base_rgb[..., 0], 1) / np.maximum(base_rgb[..., 1], 1))
+    dark = (base_rgb.mean(axis=2) < 14) | (redness < MIN_REDNESS)
+    gy, gx = np.gradient(c_base)
+    align_sd = ALIGN_PX * np.hypot(gy, gx)
+    base_sd = chroma.spread(base_idx, c_base)
+    # A code's rounding (SD 1/sqrt(12)) in log green and log red.
+    quant = 0.29 * np.hypot(1 / (np.maximum(base_rgb[..., 1], 0) + 2),
+                            1 / (np.maximum(base_rgb[..., 0], 0) + 2))
+    best = None
+    for exit_s in _exit_candidates(yuv, t_s, shifts, n_base):
+        cand = _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark)
+        if cand is not None and (best is None or cand[0] > best[0]):
+            best = cand + (exit_s,)
+    if debug is not None:
+        debug["drop_s"] = None if best is None else best[3]
+        if best is not None:
+            debug["score"] = best[1]
+    if best is None or best[0] < MIN_Z:
+        return None
+    return _blob_box(best[1], best[2])
+
+
+ALIGN_PX = 0.7     # misalignment a pixel's colour is allowed to show (track error + rounding)
+MIN_Z = 0.5        # the spot's smoothed recovery must reach this many of its own noise SDs
+MIN_REDNESS = 0.08  # log(red / green) of skin (about 0.15-0.3); sheets stay under 0.04
+N_EXITS = 1        # candidate exit moments tried
+
+
+def _spread(i0: int, i1: int, k: int) -> list[int]:
+    """Up to ``k`` frame indices spread evenly over [i0, i1)."""
+    if i1 <= i0:
+        return []
+    return sorted(set(np.linspace(i0, i1 - 1, min(k, i1 - i0)).round().astype(int).tolist()))
+
+
+class _Chroma:
+    """log(green) - log(red) of frames aligned on the camera track (cached per frame)."""
+
+    def __init__(self, yuv, matrix, shifts):
+        self.yuv, self.matrix, self.shifts, self.cache = yuv, matrix, shifts, {}
+
+    def frame(self, i: int) -> np.ndarray:
+        if i not in self.cache:
+            rgb = self.matrix.to_rgb(self.yuv[i].astype(np.float32))
+            c = np.log(np.maximum(rgb[..., 1], 0) + 2.0) - np.log(np.maximum(rgb[..., 0], 0) + 2.0)
+            self.cache[i] = _aligned(c, self.shifts[i])
+        return self.cache[i]
+
+    def median(self, idx) -> np.ndarray:
+        return np.median(np.stack([self.frame(i) for i in idx]), axis=0)
+
+    def spread(self, idx, centre) -> np.ndarray:
+        """Per-pixel frame-to-frame SD around ``centre`` (a robust one: 1.48 x median |dev|)."""
+        dev = np.abs(np.stack([self.frame(i) for i in idx]) - centre[None])
+        return 1.4826 * np.median(dev, axis=0)
+
+
+def _exit_candidates(yuv, t_s, shifts, n_base) -> list[float]:
+    """Times of the largest drops of whole-frame change from the pre-press look (the occluder
+    leaving), strongest first, at least a second apart."""
     n = len(t_s)
     fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
     step = max(1, int(round(fps / TRACK_HZ)))
     idx = np.arange(0, n, step)
     # Change of luma and of both chroma planes, so a faint glass slide on dark skin (which hardly
-    # changes the brightness) still shows where it leaves.
+    # changes the brightness) still shows where it leaves; on block means aligned to the track.
     energy = np.zeros(len(idx))
     y_base = np.median(block_means(yuv[:n_base, ..., 0].astype(np.float32)), axis=0) + 1.0
+    bshift = shifts[idx] / 4.0
     for c in range(3):
         plane = block_means(yuv[idx, ..., c].astype(np.float32))
+        plane = np.stack([_aligned(p, s) for p, s in zip(plane, bshift)])
         base_c = np.median(block_means(yuv[:n_base, ..., c].astype(np.float32)), axis=0)
         energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
     t_i = t_s[idx]
@@ -69,69 +142,106 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     gap = max(1, int(round(0.1 * rate)))
     nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
     csum = np.concatenate([[0.0], np.cumsum(energy)])
-    best, drop = 0.0, None
+    drops = []
     for i in range(nb + w, m - gap - w):
         before = (csum[i] - csum[i - w]) / w
         after = (csum[i + gap + w] - csum[i + gap]) / w
-        if before - after > best:
-            best, drop = before - after, i
-    if debug is not None:
-        debug["energy"], debug["t_energy"] = energy, t_i
-        debug["drop_s"] = None if drop is None else float(t_i[drop])
-    if drop is None:
-        return None
-    i0 = int(np.searchsorted(t_s, t_i[drop] + 0.35))
-    i1 = max(i0 + 2, int(np.searchsorted(t_s, t_i[drop] + 0.8)))
+        drops.append((before - after, float(t_i[i]), after))
+    out: list[tuple[float, float]] = []
+    for size, t, after in sorted(drops, reverse=True):
+        if size <= 0 or len(out) >= N_EXITS:
+            break
+        if all(abs(t - o) >= 1.0 for o, _ in out):
+            out.append((t, after))
+    return [t for t, _ in out]
+
+
+def _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark):
+    """(peak z, z map, centre weight) of the spot that is blanched 0.35-0.8 s after ``exit_s``
+    and recovered by the video's end, in units of each pixel's own noise; None if no frames."""
+    n = len(t_s)
+    i0 = int(np.searchsorted(t_s, exit_s + 0.35))
+    i1 = max(i0 + 2, int(np.searchsorted(t_s, exit_s + 0.8)))
     if i0 >= n - 1:
         return None
-    base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32)) + 1.0
-    window = list(range(i0, min(i1, n), max(1, (min(i1, n) - i0) // 12)))
-    score = _blanch_map(yuv, matrix, window, shifts, base_rgb)
+    window = _spread(i0, min(i1, n), 12)
+    early = chroma.median(window) - c_base
     # The spot is what recovers: against the last frames (refilled skin) it must differ as much
     # as against the pre-press ones. Drift, a changed light or a misaligned edge differ from
     # the baseline but not from the end of the video, so they drop out.
     late0 = int(np.searchsorted(t_s, max(t_s[-1] - 0.6, t_s[min(i1, n - 1)])))
-    late = list(range(late0, n, max(1, (n - late0) // 8)))
+    late = _spread(late0, n, 8)
     # ...unless the camera has since moved well away (the end shows another view, and aligning
     # it would roll most of the frame out of the comparison).
     reach = float(np.abs(shifts[window]).max()) + LATE_MOVE_PX
-    if late and float(np.abs(shifts[late]).max()) <= reach:
-        score = np.minimum(score, score - _blanch_map(yuv, matrix, late, shifts, base_rgb))
-        window = window + late
-    score[base_rgb.mean(axis=2) < 15] = 0
+    sd2 = base_sd ** 2 + align_sd ** 2
+    used = list(window)
+    if len(late) >= 3 and float(np.abs(shifts[late]).max()) <= reach:
+        c_late = chroma.median(late)
+        sd2 = 0.5 * (base_sd ** 2 + chroma.spread(late, c_late) ** 2) + align_sd ** 2
+        diff = np.minimum(early, early - (c_late - c_base))
+        used += late
+    else:
+        diff = early
+    # Each pixel's noise: its spread before the press and at the end, what a fraction of a
+    # pixel's misalignment does at a colour edge, and the rounding of a code on dark skin. The
+    # difference and the noise are both pooled over a few pixels (the spot is tens of analysis
+    # pixels wide; faint blanching on dark skin sits near the per-pixel noise), so a pixel whose
+    # codes happen never to change does not count as noiseless.
+    k = max(3, min(diff.shape) // 40)
+    num = ndimage.uniform_filter(np.where(dark, 0.0, diff), k)
+    z = num / np.sqrt(ndimage.uniform_filter(sd2 + quant ** 2, k))
+    z[dark] = 0
     # Aligning rolls the frame: the band that wrapped round from the far edge is not the scene.
-    edge = int(np.ceil(np.abs(shifts[window]).max())) + 2
-    score[:edge] = score[-edge:] = 0
-    score[:, :edge] = score[:, -edge:] = 0
-    # Smoothed over a few pixels (the spot is tens of analysis pixels wide): faint blanching on
-    # dark skin sits near the per-pixel noise.
-    score = ndimage.uniform_filter(score, max(3, min(score.shape) // 40))
-    hh, ww = score.shape
+    edge = int(np.ceil(np.abs(shifts[used]).max())) + 2 + k // 2
+    z[:edge] = z[-edge:] = 0
+    z[:, :edge] = z[:, -edge:] = 0
+    hh, ww = z.shape
     yy, xx = np.mgrid[0:hh, 0:ww]
     centre = np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
-    weighted = score * (0.5 + 0.5 * centre)
-    if debug is not None:
-        debug["score"] = score
-    peak = float(weighted.max())
-    if not np.isfinite(peak) or peak <= 0.003:
+    weight = 0.5 + 0.5 * centre
+    peak = float((z * weight).max())
+    if not np.isfinite(peak):
         return None
-    iy, ix = np.unravel_index(int(np.argmax(weighted)), weighted.shape)
-    labels, _ = ndimage.label(score > 0.5 * score[iy, ix])
-    blob = labels == labels[iy, ix]
-    # The single highest pixel sits on a noise peak; half of the blob's typical level (its
-    # median) is the edge of the blanched patch, so the ROI (and the ring laid out from its
-    # size) is not shrunk on noisy, faint maps.
-    level = 0.5 * float(np.median(score[blob]))
-    labels, _ = ndimage.label(score > level)
-    blob = labels == labels[iy, ix]
-    area = float(blob.sum())
-    cy, cx = ndimage.center_of_mass(blob)
-    radius = np.sqrt(area / np.pi)
+    return peak, z, weight
+
+
+def _blob_box(score: np.ndarray, centre: np.ndarray) -> tuple[int, int, int, int]:
+    """The round patch that holds the most recovery: a disc matched filter over sizes.
+
+    For each radius r, the map's mean over a disc less its mean over the ring just outside
+    (r to 1.6 r), times r (the map is in noise units, so a disc of area ~r^2 gains r in
+    significance): a faint but large patch beats a bright speck, and a line (an edge) fills
+    neither a disc nor leaves its ring empty. ``centre`` (0.5-1) favours the middle of the
+    frame, where a phone is aimed. The ROI half-side is half the disc's radius.
+    """
+    hh, ww = score.shape
+    best = (-np.inf, hh / 2, ww / 2, 2.0)
+    r_max = max(3.0, min(hh, ww) / 4)
+    for r in np.geomspace(2.0, r_max, 10):
+        disc = _disc(r)
+        ring = _disc(1.6 * r)
+        pad = (ring.shape[0] - disc.shape[0]) // 2
+        ring[pad:pad + disc.shape[0], pad:pad + disc.shape[1]] -= disc
+        inside = ndimage.correlate(score, disc / disc.sum(), mode="constant")
+        around = ndimage.correlate(score, ring / ring.sum(), mode="constant")
+        held = (inside - np.maximum(around, 0.0)) * r * centre
+        i = int(np.argmax(held))
+        if held.flat[i] > best[0]:
+            iy, ix = np.unravel_index(i, held.shape)
+            best = (float(held.flat[i]), float(iy), float(ix), float(r))
+    _, cy, cx, radius = best
     half = max(1.5, 0.5 * radius)
     cy, cx = cy + 0.5, cx + 0.5
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     side = max(2, int(round(2 * half)))
     return max(0, x0), max(0, y0), side, side
+
+
+def _disc(r: float) -> np.ndarray:
+    k = int(np.ceil(r))
+    dy, dx = np.mgrid[-k:k + 1, -k:k + 1]
+    return (np.hypot(dy, dx) <= r).astype(np.float64)
 
 
 def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> SpotGeometry:
