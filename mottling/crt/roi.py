@@ -70,8 +70,12 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     quant = 0.29 * np.hypot(1 / (np.maximum(base_rgb[..., 1], 0) + 2),
                             1 / (np.maximum(base_rgb[..., 0], 0) + 2))
     best = None
+    base_log = np.log(np.maximum(base_rgb, 0) + 2.0)
     for exit_s in _exit_candidates(yuv, t_s, shifts, n_base):
         cand = _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark)
+        if cand is not None:
+            covered = _press_weight(chroma, t_s, n_base, exit_s, base_log, cand[1].shape)
+            cand = (cand[0], cand[1] * covered, cand[2])
         if cand is not None and (best is None or cand[0] > best[0]):
             best = cand + (exit_s,)
     if debug is not None:
@@ -108,6 +112,12 @@ class _Chroma:
             c = np.log(np.maximum(rgb[..., 1], 0) + 2.0) - np.log(np.maximum(rgb[..., 0], 0) + 2.0)
             self.cache[i] = _aligned(c, self.shifts[i])
         return self.cache[i]
+
+    def change(self, i: int, base_log: np.ndarray) -> np.ndarray:
+        """Summed |log colour| change of aligned frame ``i`` from the baseline (not cached)."""
+        rgb = self.matrix.to_rgb(self.yuv[i].astype(np.float32))
+        lg = np.log(np.maximum(rgb, 0) + 2.0)
+        return _aligned(np.abs(lg - base_log).sum(axis=2), self.shifts[i])
 
     def median(self, idx) -> np.ndarray:
         return np.median(np.stack([self.frame(i) for i in idx]), axis=0)
@@ -204,6 +214,26 @@ def _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant,
     if not np.isfinite(peak):
         return None
     return peak, z, weight
+
+
+def _press_weight(chroma, t_s, n_base, exit_s, base_log, shape) -> np.ndarray:
+    """0-1 per pixel: how clearly the pixel was covered or changed during the press (the last
+    2.0-0.5 s before the occluder left), against the press's own strongest change. The pressed
+    spot is under the slide or fingertip; skin the press never touched cannot be it."""
+    i0 = max(n_base, int(np.searchsorted(t_s, exit_s - 2.0)))
+    i1 = int(np.searchsorted(t_s, exit_s - 0.5))
+    frames = _spread(i0, i1, 8)
+    if len(frames) < 2:
+        return np.ones(shape)
+    p = np.median(np.stack([chroma.change(i, base_log) for i in frames]), axis=0)
+    p = ndimage.uniform_filter(p, max(3, min(shape) // 40))
+    top = float(np.percentile(p, 95))
+    if top <= 0:
+        return np.ones(shape)
+    return np.clip(p / (PRESS_SHARE * top), 0.0, 1.0)
+
+
+PRESS_SHARE = 0.25  # a pixel counts as fully pressed at this share of the press's strong change
 
 
 def _blob_box(score: np.ndarray, centre: np.ndarray) -> tuple[int, int, int, int]:
