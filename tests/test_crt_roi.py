@@ -45,3 +45,25 @@ def test_auto_roi_lands_on_faint_spot_on_dark_finger(tmp_path, index):
     assert dist <= 0.5 * r, f"ROI centre {dist / r:.2f} spot radii from the spot"
     # The ROI is sized from the spot found: inside the blanched patch, not a speck.
     assert 0.3 * r <= w <= 1.6 * r
+
+
+def test_dark_frame_during_the_lift_is_still_rejected_as_dark(tmp_path):
+    """Frames that go dark while the hand lifts (between the release and the moment the ring
+    clears, which the fit skips) still mean the light or the camera failed. The old gate looked
+    only at the fitted frames, so such a video came back ``ok`` when the ROI's ring cleared late
+    (an automatic ROI a little larger than the generator's); here a slow lift makes it happen
+    with the true ROI too."""
+    from mottling.crt import measure_crt
+    from mottling.synth.refill_curves import curve_for_crt
+    from mottling.synth.videos import RefillSpec
+
+    curve = curve_for_crt("mono", 2.5, np.random.default_rng(60))
+    spec = RefillSpec(seed=60, site="knee", skin_tone=4, examiner_tone=4, width=320, height=240,
+                      fps_nominal=30, pre_press_s=1.0, press_duration_s=3.0, post_release_s=6.0,
+                      curve=curve, lift_s=0.4, blanch_contrast=0.8, noise_sigma=1.0,
+                      exposure_drift=0.01, pulse_amp=0.004, shake_px=1.0, crf=20,
+                      broken="dark_frame", broken_at_s=4.0 + 0.15)
+    path = tmp_path / "dark_in_lift.mp4"
+    truth = render_refill_video(path, spec)
+    r = measure_crt(path, "knee", roi=tuple(truth["roi"]))
+    assert r.status == "rejected" and r.reason_category == "dark", r.reason

@@ -108,7 +108,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
 
     # Order matters: a dark frame also loses the camera track, and a spot that left the picture
     # also changes the light read around it, so each fault is named by its own gate first.
-    reason = g.dark_frames(series.frame_luma, usable, gates)
+    # Dark frames are looked for from the release on, the hand's lift included: a frame that
+    # goes dark while the fit skips it still says the light (or the camera) failed.
+    reason = g.dark_frames(series.frame_luma,
+                           np.concatenate([base_idx, np.arange(timing.release_idx, n)]), gates)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
     # left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
