@@ -76,7 +76,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
     else:
-        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base)
+        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base,
+                         lost=~(track.mismatch <= gates.max_mismatch))
         if roi_a is None:
             return rejected("no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)

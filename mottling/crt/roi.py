@@ -40,19 +40,22 @@ def _aligned(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
-             n_base: int, debug: dict | None = None) -> tuple[int, int, int, int] | None:
+             n_base: int, debug: dict | None = None,
+             lost: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
     """The spot that is still blanched once the slide or fingertip has gone, and then recovers.
 
-    Candidate moments for the occluder's exit are the largest drops of the frame's overall change
-    from its pre-press look (on frames aligned by the camera track, so a wandering phone does not
+    The occluder's exit is the largest drop of the frame's overall change from its pre-press
+    look (on frames aligned by the camera track, so a wandering phone does not
     count as a change). Just after the true exit only the pressed skin still differs from
     baseline, in the blanching direction (green up against red as blood leaves), and it recovers:
     by the end of the video it is back, so it differs from the last frames too. Each pixel's
     difference is read against that pixel's own noise (its frame-to-frame spread before the press
     and at the end, and what a fraction of a pixel's misalignment does at a colour edge), so the
     edge of a dark finger against a bright sheet does not outshine faint blanching on dark skin.
-    The candidate exit whose map holds the strongest such spot wins. Returns analysis-pixel
-    x, y, w, h or None.
+    Where the picture at the end still looks like the press (the hand never left), the ROI is
+    where the press still is, unless the camera track has lost the view there (``lost``, per
+    frame, True where the track's mismatch says another view: a camera that moved away is for
+    the motion gate). Returns analysis-pixel x, y, w, h or None.
     """
     n = len(t_s)
     base_idx = _spread(0, n_base, 8)
@@ -69,17 +72,26 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     # A code's rounding (SD 1/sqrt(12)) in log green and log red.
     quant = 0.29 * np.hypot(1 / (np.maximum(base_rgb[..., 1], 0) + 2),
                             1 / (np.maximum(base_rgb[..., 0], 0) + 2))
-    best = None
     base_log = np.log(np.maximum(base_rgb, 0) + 2.0)
-    for exit_s in _exit_candidates(yuv, t_s, shifts, n_base):
-        cand = _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark)
-        if cand is not None:
-            covered = _press_weight(chroma, t_s, n_base, exit_s, base_log, cand[1].shape)
-            cand = (cand[0], cand[1] * covered, cand[2])
-        if cand is not None and (best is None or cand[0] > best[0]):
-            best = cand + (exit_s,)
+    exit_s, covered_at_end = _exit(yuv, t_s, shifts, n_base, lost)
+    if covered_at_end:
+        # The hand never left (the end looks like the press, not like the skin before it): no
+        # spot can recover, so the ROI goes where the press still is, and the timing then says
+        # there was no release rather than that there was no press.
+        late = _spread(int(np.searchsorted(t_s, t_s[-1] - 0.6)), n, 8)
+        still = np.median(np.stack([chroma.change(i, base_log) for i in late]), axis=0)
+        still = ndimage.uniform_filter(still, max(3, min(still.shape) // 40))
+        if debug is not None:
+            debug["drop_s"], debug["score"] = None, still
+        return _blob_box(still, 0.5 + 0.5 * _centre_weight(still.shape))
+    best = None
+    if exit_s is not None:
+        best = _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark)
+    if best is not None:
+        covered = _press_weight(chroma, t_s, n_base, exit_s, base_log, best[1].shape)
+        best = (best[0], best[1] * covered, best[2])
     if debug is not None:
-        debug["drop_s"] = None if best is None else best[3]
+        debug["drop_s"] = exit_s
         if best is not None:
             debug["score"] = best[1]
     if best is None or best[0] < MIN_Z:
@@ -90,7 +102,6 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
 ALIGN_PX = 0.7     # misalignment a pixel's colour is allowed to show (track error + rounding)
 MIN_Z = 0.5        # the spot's smoothed recovery must reach this many of its own noise SDs
 MIN_REDNESS = 0.08  # log(red / green) of skin (about 0.15-0.3); sheets stay under 0.04
-N_EXITS = 1        # candidate exit moments tried
 
 
 def _spread(i0: int, i1: int, k: int) -> list[int]:
@@ -128,9 +139,9 @@ class _Chroma:
         return 1.4826 * np.median(dev, axis=0)
 
 
-def _exit_candidates(yuv, t_s, shifts, n_base) -> list[float]:
-    """Times of the largest drops of whole-frame change from the pre-press look (the occluder
-    leaving), strongest first, at least a second apart."""
+def _exit(yuv, t_s, shifts, n_base, lost=None) -> tuple[float | None, bool]:
+    """Time of the largest drop of whole-frame change from the pre-press look (the occluder
+    leaving), and whether the video's end still looks like the press (the hand never left)."""
     n = len(t_s)
     fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
     step = max(1, int(round(fps / TRACK_HZ)))
@@ -138,6 +149,8 @@ def _exit_candidates(yuv, t_s, shifts, n_base) -> list[float]:
     # Change of luma and of both chroma planes, so a faint glass slide on dark skin (which hardly
     # changes the brightness) still shows where it leaves; on block means aligned to the track.
     energy = np.zeros(len(idx))
+    # The same with each frame's brightness divided out (a lamp switched on is not a hand).
+    shape_change = np.zeros(len(idx))
     y_base = np.median(block_means(yuv[:n_base, ..., 0].astype(np.float32)), axis=0) + 1.0
     bshift = shifts[idx] / 4.0
     for c in range(3):
@@ -145,6 +158,11 @@ def _exit_candidates(yuv, t_s, shifts, n_base) -> list[float]:
         plane = np.stack([_aligned(p, s) for p, s in zip(plane, bshift)])
         base_c = np.median(block_means(yuv[:n_base, ..., c].astype(np.float32)), axis=0)
         energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
+        if c == 0:
+            gain = np.median(plane.reshape(len(plane), -1), axis=1) / max(
+                float(np.median(base_c)), 1e-3)
+            shape_change = (np.abs(plane / np.maximum(gain, 1e-3)[:, None, None] - base_c[None])
+                            / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
     t_i = t_s[idx]
     m = len(idx)
     rate = fps / step
@@ -152,18 +170,32 @@ def _exit_candidates(yuv, t_s, shifts, n_base) -> list[float]:
     gap = max(1, int(round(0.1 * rate)))
     nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
     csum = np.concatenate([[0.0], np.cumsum(energy)])
-    drops = []
+    best, drop = 0.0, None
     for i in range(nb + w, m - gap - w):
         before = (csum[i] - csum[i - w]) / w
         after = (csum[i + gap + w] - csum[i + gap]) / w
-        drops.append((before - after, float(t_i[i]), after))
-    out: list[tuple[float, float]] = []
-    for size, t, after in sorted(drops, reverse=True):
-        if size <= 0 or len(out) >= N_EXITS:
-            break
-        if all(abs(t - o) >= 1.0 for o, _ in out):
-            out.append((t, after))
-    return [t for t, _ in out]
+        if before - after > best:
+            best, drop = before - after, float(t_i[i])
+    # Covered at the end: the last 0.6 s differ from the baseline by at least half the press's
+    # typical change (the median over the stretch between the baseline and the end).
+    end = t_i >= t_i[-1] - 0.6
+    mid = (np.arange(m) >= nb) & ~end
+    # A camera that has moved away also changes the end (another view): that is motion, for
+    # the motion gate, not a hand that stayed; so only while the camera is still followed
+    # (``lost``: the track's aligned mismatch says the view is another one).
+    followed = lost is None or not bool(np.median(lost[idx[end]]) > 0.5) if end.any() else False
+    covered = bool(followed and mid.any() and np.median(shape_change[end])
+                   >= STILL_SHARE * float(np.percentile(shape_change[mid], 75)))
+    return drop, covered
+
+
+STILL_SHARE = 0.5  # the end still shows this share of the press's change: the hand never left
+
+
+def _centre_weight(shape) -> np.ndarray:
+    hh, ww = shape
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    return np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
 
 
 def _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark):
@@ -206,10 +238,7 @@ def _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant,
     edge = int(np.ceil(np.abs(shifts[used]).max())) + 2 + k // 2
     z[:edge] = z[-edge:] = 0
     z[:, :edge] = z[:, -edge:] = 0
-    hh, ww = z.shape
-    yy, xx = np.mgrid[0:hh, 0:ww]
-    centre = np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
-    weight = 0.5 + 0.5 * centre
+    weight = 0.5 + 0.5 * _centre_weight(z.shape)
     peak = float((z * weight).max())
     if not np.isfinite(peak):
         return None
