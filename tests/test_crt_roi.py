@@ -67,3 +67,18 @@ def test_dark_frame_during_the_lift_is_still_rejected_as_dark(tmp_path):
     truth = render_refill_video(path, spec)
     r = measure_crt(path, "knee", roi=tuple(truth["roi"]))
     assert r.status == "rejected" and r.reason_category == "dark", r.reason
+
+
+def test_no_release_with_automatic_roi_is_named_no_release(tmp_path):
+    """A press that never ends (the development seed's video 4: a knee, the examiner's fingertip
+    still down when the video stops): no spot recovers, and the old automatic ROI then landed
+    on skin that was never pressed, so the timing said ``no press``. Now the ROI goes where the
+    press still is and the video is refused for what is wrong with it."""
+    from mottling.crt import measure_crt
+
+    spec = sample_spec(np.random.default_rng([777000, 4]), 4, "both", 0.15)
+    assert spec.broken == "no_release"
+    path = tmp_path / "no_release.mp4"
+    render_refill_video(path, spec)
+    r = measure_crt(path, spec.site)
+    assert r.status == "rejected" and r.reason_category == "no release", r.reason
