@@ -99,6 +99,7 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     return _blob_box(best[1], best[2])
 
 
+ROI_SHARE = 0.45   # ROI half-side over the matched disc's radius
 ALIGN_PX = 0.7     # misalignment a pixel's colour is allowed to show (track error + rounding)
 MIN_Z = 0.5        # the spot's smoothed recovery must reach this many of its own noise SDs
 MIN_REDNESS = 0.08  # log(red / green) of skin (about 0.15-0.3); sheets stay under 0.04
@@ -290,30 +291,42 @@ def _blob_box(score: np.ndarray, centre: np.ndarray) -> tuple[int, int, int, int
     (r to 1.6 r), times r (the map is in noise units, so a disc of area ~r^2 gains r in
     significance): a faint but large patch beats a bright speck, and a line (an edge) fills
     neither a disc nor leaves its ring empty. ``centre`` (0.5-1) favours the middle of the
-    frame, where a phone is aimed. The ROI half-side is half the disc's radius.
+    frame, where a phone is aimed. The disc that holds the most takes in some of the fading rim,
+    so the ROI half-side is 0.45 of its radius (the old blob rule's size: about one spot radius
+    per side on both generators), on a coarse grid of radii refined around the best.
     """
     hh, ww = score.shape
     best = (-np.inf, hh / 2, ww / 2, 2.0)
     r_max = max(3.0, min(hh, ww) / 4)
-    for r in np.geomspace(2.0, r_max, 10):
-        disc = _disc(r)
-        ring = _disc(1.6 * r)
-        pad = (ring.shape[0] - disc.shape[0]) // 2
-        ring[pad:pad + disc.shape[0], pad:pad + disc.shape[1]] -= disc
-        # Symmetric kernels: convolution is correlation; FFTs keep large discs cheap.
-        inside = signal.fftconvolve(score, disc / disc.sum(), mode="same")
-        around = signal.fftconvolve(score, ring / ring.sum(), mode="same")
-        held = (inside - np.maximum(around, 0.0)) * r * centre
-        i = int(np.argmax(held))
-        if held.flat[i] > best[0]:
-            iy, ix = np.unravel_index(i, held.shape)
-            best = (float(held.flat[i]), float(iy), float(ix), float(r))
+    coarse = np.geomspace(2.0, r_max, 10)
+    for r in coarse:
+        best = max(best, _disc_held(score, centre, r))
+    # ...then finer around the best size (the coarse grid is 30-40% a step).
+    step = float(coarse[1] / coarse[0])
+    for r in best[3] * step ** np.linspace(-0.5, 0.5, 7):
+        best = max(best, _disc_held(score, centre, float(r)))
     _, cy, cx, radius = best
-    half = max(1.5, 0.5 * radius)
+    half = max(1.5, ROI_SHARE * radius)
     cy, cx = cy + 0.5, cx + 0.5
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     side = max(2, int(round(2 * half)))
     return max(0, x0), max(0, y0), side, side
+
+
+def _disc_held(score, centre, r: float) -> tuple[float, float, float, float]:
+    """(value, y, x, r) of the best disc of radius ``r``: the mean inside less the mean of the
+    ring out to 1.6 r, times r and the centre weight."""
+    disc = _disc(r)
+    ring = _disc(1.6 * r)
+    pad = (ring.shape[0] - disc.shape[0]) // 2
+    ring[pad:pad + disc.shape[0], pad:pad + disc.shape[1]] -= disc
+    # Symmetric kernels: convolution is correlation; FFTs keep large discs cheap.
+    inside = signal.fftconvolve(score, disc / disc.sum(), mode="same")
+    around = signal.fftconvolve(score, ring / ring.sum(), mode="same")
+    held = (inside - np.maximum(around, 0.0)) * r * centre
+    i = int(np.argmax(held))
+    iy, ix = np.unravel_index(i, held.shape)
+    return float(held.flat[i]), float(iy), float(ix), float(r)
 
 
 def _disc(r: float) -> np.ndarray:
