@@ -55,7 +55,8 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
     Where the picture at the end still looks like the press (the hand never left), the ROI is
     where the press still is, unless the camera track has lost the view there (``lost``, per
     frame, True where the track's mismatch says another view: a camera that moved away is for
-    the motion gate). Returns analysis-pixel x, y, w, h or None.
+    the motion gate). Returns analysis-pixel x, y, w, h or None. ``debug``, when given, receives
+    the exit time (``drop_s``) and the final map (``score``) for diagnostics.
     """
     n = len(t_s)
     base_idx = _spread(0, n_base, 8)
