@@ -76,7 +76,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
     else:
-        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base)
+        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base,
+                         lost=~(track.mismatch <= gates.max_mismatch))
         if roi_a is None:
             return rejected("no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
@@ -110,8 +111,11 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     # changes the light read around it, and a light switched on or off also breaks the track's
     # match against the reference frames. So: dark frames; the spot out of the picture; a light
     # change seen alike over the whole picture; a track that lost its frames; any other change of
-    # the light around the spot.
-    reason = g.dark_frames(series.frame_luma, usable, gates)
+    # the light around the spot. Dark frames are looked for from the release on, the hand's lift
+    # included: a frame that goes dark while the fit skips it still says the light (or the camera)
+    # failed.
+    reason = g.dark_frames(series.frame_luma,
+                           np.concatenate([base_idx, np.arange(timing.release_idx, n)]), gates)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
     # left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from mottling.crt.motion import block_means
 from mottling.errors import UnprocessableInputError
@@ -40,29 +40,132 @@ def _aligned(img: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
-             n_base: int) -> tuple[int, int, int, int] | None:
-    """The spot that is still blanched once the slide or fingertip has gone.
+             n_base: int, debug: dict | None = None,
+             lost: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
+    """The spot that is still blanched once the slide or fingertip has gone, and then recovers.
 
-    The moment the occluder leaves is the largest drop of the frame's overall change from its
-    pre-press look. Just after it, only the pressed skin still differs from baseline, and it differs
-    in the blanching direction (green rises against red as blood leaves), and it recovers: by the
-    end of the video it is back, so it differs from the last frames too. Frames are aligned on the
-    camera track first, so a wandering phone does not smear the map. Returns analysis-pixel
-    x, y, w, h or None.
+    The occluder's exit is the largest drop of the frame's overall change from its pre-press
+    look (on frames aligned by the camera track, so a wandering phone does not
+    count as a change). Just after the true exit only the pressed skin still differs from
+    baseline, in the blanching direction (green up against red as blood leaves), and it recovers:
+    by the end of the video it is back, so it differs from the last frames too. Each pixel's
+    difference is read against that pixel's own noise (its frame-to-frame spread before the press
+    and at the end, and what a fraction of a pixel's misalignment does at a colour edge), so the
+    edge of a dark finger against a bright sheet does not outshine faint blanching on dark skin.
+    Where the picture at the end still looks like the press (the hand never left), the ROI is
+    where the press still is, unless the camera track has lost the view there (``lost``, per
+    frame, True where the track's mismatch says another view: a camera that moved away is for
+    the motion gate). Returns analysis-pixel x, y, w, h or None. ``debug``, when given, receives
+    the exit time (``drop_s``) and the final map (``score``) for diagnostics.
     """
+    n = len(t_s)
+    base_idx = _spread(0, n_base, 8)
+    chroma = _Chroma(yuv, matrix, shifts)
+    c_base = chroma.median(base_idx)
+    base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32))
+    # Blanching is blood leaving tissue: only reddish skin can show it (a sheet, white, blue,
+    # green, grey or cream, cannot; an encoder's shift on a flat background is not a spot).
+    redness = np.log(np.maximum(base_rgb[..., 0], 1) / np.maximum(base_rgb[..., 1], 1))
+    dark = (base_rgb.mean(axis=2) < 14) | (redness < MIN_REDNESS)
+    gy, gx = np.gradient(c_base)
+    align_sd = ALIGN_PX * np.hypot(gy, gx)
+    base_sd = chroma.spread(base_idx, c_base)
+    # A code's rounding (SD 1/sqrt(12)) in log green and log red.
+    quant = 0.29 * np.hypot(1 / (np.maximum(base_rgb[..., 1], 0) + 2),
+                            1 / (np.maximum(base_rgb[..., 0], 0) + 2))
+    base_log = np.log(np.maximum(base_rgb, 0) + 2.0)
+    exit_s, covered_at_end = _exit(yuv, t_s, shifts, n_base, lost)
+    if covered_at_end:
+        # The hand never left (the end looks like the press, not like the skin before it): no
+        # spot can recover, so the ROI goes where the press still is, and the timing then says
+        # there was no release rather than that there was no press.
+        late = _spread(int(np.searchsorted(t_s, t_s[-1] - 0.6)), n, 8)
+        still = np.median(np.stack([chroma.change(i, base_log) for i in late]), axis=0)
+        still = ndimage.uniform_filter(still, max(3, min(still.shape) // 40))
+        if debug is not None:
+            debug["drop_s"], debug["score"] = None, still
+        return _blob_box(still, 0.5 + 0.5 * _centre_weight(still.shape))
+    best = None
+    if exit_s is not None:
+        best = _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark)
+    if best is not None:
+        covered = _press_weight(chroma, t_s, n_base, exit_s, base_log, best[1].shape)
+        best = (best[0], best[1] * covered, best[2])
+    if debug is not None:
+        debug["drop_s"] = exit_s
+        if best is not None:
+            debug["score"] = best[1]
+    if best is None or best[0] < MIN_Z:
+        return None
+    return _blob_box(best[1], best[2])
+
+
+ROI_SHARE = 0.45   # ROI half-side over the matched disc's radius
+ALIGN_PX = 0.7     # misalignment a pixel's colour is allowed to show (track error + rounding)
+MIN_Z = 0.5        # the spot's smoothed recovery must reach this many of its own noise SDs
+MIN_REDNESS = 0.08  # log(red / green) of skin (about 0.15-0.3); sheets stay under 0.04
+
+
+def _spread(i0: int, i1: int, k: int) -> list[int]:
+    """Up to ``k`` frame indices spread evenly over [i0, i1)."""
+    if i1 <= i0:
+        return []
+    return sorted(set(np.linspace(i0, i1 - 1, min(k, i1 - i0)).round().astype(int).tolist()))
+
+
+class _Chroma:
+    """log(green) - log(red) of frames aligned on the camera track (cached per frame)."""
+
+    def __init__(self, yuv, matrix, shifts):
+        self.yuv, self.matrix, self.shifts, self.cache = yuv, matrix, shifts, {}
+
+    def frame(self, i: int) -> np.ndarray:
+        if i not in self.cache:
+            rgb = self.matrix.to_rgb(self.yuv[i].astype(np.float32))
+            c = np.log(np.maximum(rgb[..., 1], 0) + 2.0) - np.log(np.maximum(rgb[..., 0], 0) + 2.0)
+            self.cache[i] = _aligned(c, self.shifts[i])
+        return self.cache[i]
+
+    def change(self, i: int, base_log: np.ndarray) -> np.ndarray:
+        """Summed |log colour| change of aligned frame ``i`` from the baseline (not cached)."""
+        rgb = self.matrix.to_rgb(self.yuv[i].astype(np.float32))
+        lg = np.log(np.maximum(rgb, 0) + 2.0)
+        return _aligned(np.abs(lg - base_log).sum(axis=2), self.shifts[i])
+
+    def median(self, idx) -> np.ndarray:
+        return np.median(np.stack([self.frame(i) for i in idx]), axis=0)
+
+    def spread(self, idx, centre) -> np.ndarray:
+        """Per-pixel frame-to-frame SD around ``centre`` (a robust one: 1.48 x median |dev|)."""
+        dev = np.abs(np.stack([self.frame(i) for i in idx]) - centre[None])
+        return 1.4826 * np.median(dev, axis=0)
+
+
+def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None, bool]:
+    """Time of the largest drop of whole-frame change from the pre-press look (the occluder
+    leaving), and whether the video's end still looks like the press (the hand never left)."""
     n = len(t_s)
     fps = (n - 1) / max(float(t_s[-1] - t_s[0]), 1e-6)
     step = max(1, int(round(fps / TRACK_HZ)))
     idx = np.arange(0, n, step)
     # Change of luma and of both chroma planes, so a faint glass slide on dark skin (which hardly
-    # changes the brightness) still shows where it leaves.
+    # changes the brightness) still shows where it leaves; on block means aligned to the track.
     # (block_means takes the uint8 codes as they are: its float32 sums are the same numbers.)
     energy = np.zeros(len(idx))
+    # The same with each frame's brightness divided out (a lamp switched on is not a hand).
+    shape_change = np.zeros(len(idx))
     y_base = np.median(block_means(yuv[:n_base, ..., 0]), axis=0) + 1.0
+    bshift = shifts[idx] / 4.0
     for c in range(3):
         plane = block_means(yuv[idx, ..., c])
+        plane = np.stack([_aligned(p, s) for p, s in zip(plane, bshift)])
         base_c = np.median(block_means(yuv[:n_base, ..., c]), axis=0)
         energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
+        if c == 0:
+            gain = np.median(plane.reshape(len(plane), -1), axis=1) / max(
+                float(np.median(base_c)), 1e-3)
+            shape_change = (np.abs(plane / np.maximum(gain, 1e-3)[:, None, None] - base_c[None])
+                            / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
     t_i = t_s[idx]
     m = len(idx)
     rate = fps / step
@@ -75,59 +178,163 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
         before = (csum[i] - csum[i - w]) / w
         after = (csum[i + gap + w] - csum[i + gap]) / w
         if before - after > best:
-            best, drop = before - after, i
-    if drop is None:
-        return None
-    i0 = int(np.searchsorted(t_s, t_i[drop] + 0.35))
-    i1 = max(i0 + 2, int(np.searchsorted(t_s, t_i[drop] + 0.8)))
+            best, drop = before - after, float(t_i[i])
+    # Covered at the end: the last 0.6 s differ from the baseline nearly as much as the press
+    # did (its typical change between the baseline and the end, or the level the exit came
+    # down from).
+    end = t_i >= t_i[-1] - 0.6
+    mid = (np.arange(m) >= nb) & ~end
+    # A camera that has moved away also changes the end (another view): that is motion, for
+    # the motion gate, not a hand that stayed; so only while the camera is still followed
+    # (``lost``: the track's aligned mismatch says the view is another one).
+    followed = lost is None or not bool(np.median(lost[idx[end]]) > 0.5) if end.any() else False
+    # The level the exit came down from (the press itself) is the yardstick: after a real exit
+    # the end keeps only the spot and some drift, far below it.
+    held = (t_i >= (drop if drop is not None else t_i[-1]) - 0.3) & (t_i < (drop or t_i[-1]))
+    level = float(np.percentile(shape_change[mid], 75)) if mid.any() else 0.0
+    fell = 0.0
+    if held.any():
+        level = max(level, float(np.mean(shape_change[held])))
+        gone = (t_i >= drop + 0.1) & (t_i < drop + 0.4)
+        if gone.any():
+            fell = float(np.mean(shape_change[held]) - np.mean(shape_change[gone]))
+    # ...and no exit came down from it: the largest drop is a wobble of the press, not its end.
+    covered = bool(followed and mid.any() and fell < EXIT_FELL * level
+                   and np.median(shape_change[end]) >= STILL_SHARE * level)
+    if debug is not None:
+        debug.update(end=float(np.median(shape_change[end])), level=level, fell=fell)
+    return drop, covered
+
+
+STILL_SHARE = 0.8  # the end still shows this share of the press's change: the hand never left
+EXIT_FELL = 0.2    # ...and the largest drop took off less than this share of it
+# (measured on the benchmark's and the development seed's broken and clean videos: clean ones
+# end at 0.04-0.86 of the press's change and their exit takes off 0.36-0.91 of it; presses
+# that never end stay at 0.89-1.02 and their largest drop takes off at most 0.07)
+
+
+def _centre_weight(shape) -> np.ndarray:
+    hh, ww = shape
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    return np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
+
+
+def _recovery_map(chroma, t_s, shifts, exit_s, c_base, base_sd, align_sd, quant, dark):
+    """(peak z, z map, centre weight) of the spot that is blanched 0.35-0.8 s after ``exit_s``
+    and recovered by the video's end, in units of each pixel's own noise; None if no frames."""
+    n = len(t_s)
+    i0 = int(np.searchsorted(t_s, exit_s + 0.35))
+    i1 = max(i0 + 2, int(np.searchsorted(t_s, exit_s + 0.8)))
     if i0 >= n - 1:
         return None
-    base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32)) + 1.0
-    window = list(range(i0, min(i1, n), max(1, (min(i1, n) - i0) // 12)))
-    score = _blanch_map(yuv, matrix, window, shifts, base_rgb)
+    window = _spread(i0, min(i1, n), 12)
+    early = chroma.median(window) - c_base
     # The spot is what recovers: against the last frames (refilled skin) it must differ as much
     # as against the pre-press ones. Drift, a changed light or a misaligned edge differ from
     # the baseline but not from the end of the video, so they drop out.
     late0 = int(np.searchsorted(t_s, max(t_s[-1] - 0.6, t_s[min(i1, n - 1)])))
-    late = list(range(late0, n, max(1, (n - late0) // 8)))
+    late = _spread(late0, n, 8)
     # ...unless the camera has since moved well away (the end shows another view, and aligning
     # it would roll most of the frame out of the comparison).
     reach = float(np.abs(shifts[window]).max()) + LATE_MOVE_PX
-    if late and float(np.abs(shifts[late]).max()) <= reach:
-        score = np.minimum(score, score - _blanch_map(yuv, matrix, late, shifts, base_rgb))
-        window = window + late
-    score[base_rgb.mean(axis=2) < 15] = 0
+    sd2 = base_sd ** 2 + align_sd ** 2
+    used = list(window)
+    if len(late) >= 3 and float(np.abs(shifts[late]).max()) <= reach:
+        c_late = chroma.median(late)
+        sd2 = 0.5 * (base_sd ** 2 + chroma.spread(late, c_late) ** 2) + align_sd ** 2
+        diff = np.minimum(early, early - (c_late - c_base))
+        used += late
+    else:
+        diff = early
+    # Each pixel's noise: its spread before the press and at the end, what a fraction of a
+    # pixel's misalignment does at a colour edge, and the rounding of a code on dark skin. The
+    # difference and the noise are both pooled over a few pixels (the spot is tens of analysis
+    # pixels wide; faint blanching on dark skin sits near the per-pixel noise), so a pixel whose
+    # codes happen never to change does not count as noiseless.
+    k = max(3, min(diff.shape) // 40)
+    num = ndimage.uniform_filter(np.where(dark, 0.0, diff), k)
+    z = num / np.sqrt(ndimage.uniform_filter(sd2 + quant ** 2, k))
+    z[dark] = 0
     # Aligning rolls the frame: the band that wrapped round from the far edge is not the scene.
-    edge = int(np.ceil(np.abs(shifts[window]).max())) + 2
-    score[:edge] = score[-edge:] = 0
-    score[:, :edge] = score[:, -edge:] = 0
-    # Smoothed over a few pixels (the spot is tens of analysis pixels wide): faint blanching on
-    # dark skin sits near the per-pixel noise.
-    score = ndimage.uniform_filter(score, max(3, min(score.shape) // 40))
-    hh, ww = score.shape
-    yy, xx = np.mgrid[0:hh, 0:ww]
-    centre = np.exp(-(((yy - hh / 2) / (0.6 * hh)) ** 2 + ((xx - ww / 2) / (0.6 * ww)) ** 2))
-    weighted = score * (0.5 + 0.5 * centre)
-    peak = float(weighted.max())
-    if not np.isfinite(peak) or peak <= 0.003:
+    edge = int(np.ceil(np.abs(shifts[used]).max())) + 2 + k // 2
+    z[:edge] = z[-edge:] = 0
+    z[:, :edge] = z[:, -edge:] = 0
+    weight = 0.5 + 0.5 * _centre_weight(z.shape)
+    peak = float((z * weight).max())
+    if not np.isfinite(peak):
         return None
-    iy, ix = np.unravel_index(int(np.argmax(weighted)), weighted.shape)
-    labels, _ = ndimage.label(score > 0.5 * score[iy, ix])
-    blob = labels == labels[iy, ix]
-    # The single highest pixel sits on a noise peak; half of the blob's typical level (its
-    # median) is the edge of the blanched patch, so the ROI (and the ring laid out from its
-    # size) is not shrunk on noisy, faint maps.
-    level = 0.5 * float(np.median(score[blob]))
-    labels, _ = ndimage.label(score > level)
-    blob = labels == labels[iy, ix]
-    area = float(blob.sum())
-    cy, cx = ndimage.center_of_mass(blob)
-    radius = np.sqrt(area / np.pi)
-    half = max(1.5, 0.5 * radius)
+    return peak, z, weight
+
+
+def _press_weight(chroma, t_s, n_base, exit_s, base_log, shape) -> np.ndarray:
+    """0-1 per pixel: how clearly the pixel was covered or changed during the press (the last
+    2.0-0.5 s before the occluder left), against the press's own strongest change. The pressed
+    spot is under the slide or fingertip; skin the press never touched cannot be it."""
+    i0 = max(n_base, int(np.searchsorted(t_s, exit_s - 2.0)))
+    i1 = int(np.searchsorted(t_s, exit_s - 0.5))
+    frames = _spread(i0, i1, 8)
+    if len(frames) < 2:
+        return np.ones(shape)
+    p = np.median(np.stack([chroma.change(i, base_log) for i in frames]), axis=0)
+    p = ndimage.uniform_filter(p, max(3, min(shape) // 40))
+    top = float(np.percentile(p, 95))
+    if top <= 0:
+        return np.ones(shape)
+    return np.clip(p / (PRESS_SHARE * top), 0.0, 1.0)
+
+
+PRESS_SHARE = 0.25  # a pixel counts as fully pressed at this share of the press's strong change
+
+
+def _blob_box(score: np.ndarray, centre: np.ndarray) -> tuple[int, int, int, int]:
+    """The round patch that holds the most recovery: a disc matched filter over sizes.
+
+    For each radius r, the map's mean over a disc less its mean over the ring just outside
+    (r to 1.6 r), times r (the map is in noise units, so a disc of area ~r^2 gains r in
+    significance): a faint but large patch beats a bright speck, and a line (an edge) fills
+    neither a disc nor leaves its ring empty. ``centre`` (0.5-1) favours the middle of the
+    frame, where a phone is aimed. The disc that holds the most takes in some of the fading rim,
+    so the ROI half-side is 0.45 of its radius (the old blob rule's size: about one spot radius
+    per side on both generators), on a coarse grid of radii refined around the best.
+    """
+    hh, ww = score.shape
+    best = (-np.inf, hh / 2, ww / 2, 2.0)
+    r_max = max(3.0, min(hh, ww) / 4)
+    coarse = np.geomspace(2.0, r_max, 10)
+    for r in coarse:
+        best = max(best, _disc_held(score, centre, r))
+    # ...then finer around the best size (the coarse grid is 30-40% a step).
+    step = float(coarse[1] / coarse[0])
+    for r in best[3] * step ** np.linspace(-0.5, 0.5, 7):
+        best = max(best, _disc_held(score, centre, float(r)))
+    _, cy, cx, radius = best
+    half = max(1.5, ROI_SHARE * radius)
     cy, cx = cy + 0.5, cx + 0.5
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     side = max(2, int(round(2 * half)))
     return max(0, x0), max(0, y0), side, side
+
+
+def _disc_held(score, centre, r: float) -> tuple[float, float, float, float]:
+    """(value, y, x, r) of the best disc of radius ``r``: the mean inside less the mean of the
+    ring out to 1.6 r, times r and the centre weight."""
+    disc = _disc(r)
+    ring = _disc(1.6 * r)
+    pad = (ring.shape[0] - disc.shape[0]) // 2
+    ring[pad:pad + disc.shape[0], pad:pad + disc.shape[1]] -= disc
+    # Symmetric kernels: convolution is correlation; FFTs keep large discs cheap.
+    inside = signal.fftconvolve(score, disc / disc.sum(), mode="same")
+    around = signal.fftconvolve(score, ring / ring.sum(), mode="same")
+    held = (inside - np.maximum(around, 0.0)) * r * centre
+    i = int(np.argmax(held))
+    iy, ix = np.unravel_index(i, held.shape)
+    return float(held.flat[i]), float(iy), float(ix), float(r)
+
+
+def _disc(r: float) -> np.ndarray:
+    k = int(np.ceil(r))
+    dy, dx = np.mgrid[-k:k + 1, -k:k + 1]
+    return (np.hypot(dy, dx) <= r).astype(np.float64)
 
 
 def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> SpotGeometry:
