@@ -84,3 +84,23 @@ def test_shrink_of_8bit_codes_bit_identical(f):
     got, want = motion.shrink(img, f), _shrink_plain(img, f)
     assert got.dtype == want.dtype == np.float32
     assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_corner_sums_gathered_once_bit_identical(seed):
+    """The union of the corners' pixels is read once; each corner's sum is the union's sum less
+    the pixels it lacks. Held to a plain float64 sum of each set's codes (sets that overlap, that
+    are disjoint, equal, nested or a single pixel; frames in any order and repeated)."""
+    rng = np.random.default_rng(100 + seed)
+    n, h, w = int(rng.integers(3, 40)), int(rng.integers(5, 50)), int(rng.integers(5, 70))
+    yuv = np.moveaxis(rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8), 1, -1)
+    yuv[rng.integers(0, n)] = 255
+    hw = h * w
+    a = rng.choice(hw, int(rng.integers(1, hw)), replace=False)
+    flats = [a, rng.choice(hw, int(rng.integers(1, hw)), replace=False), a[: max(1, len(a) // 2)],
+             a.copy(), rng.choice(hw, 1)]
+    frames = rng.integers(0, n, int(rng.integers(1, 3 * n)))
+    got = signal._corner_sums(yuv, frames, flats)
+    planes = np.moveaxis(yuv, -1, 1).reshape(n, 3, hw)
+    want = np.stack([planes[frames][:, :, f].astype(np.float64).sum(axis=2) for f in flats], -1)
+    assert got.dtype == np.float64 and got.tobytes() == want.tobytes()

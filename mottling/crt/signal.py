@@ -93,6 +93,37 @@ def _pixel_sums(yuv: np.ndarray, frames: np.ndarray, flat: np.ndarray) -> np.nda
     return out
 
 
+def _corner_sums(yuv: np.ndarray, frames: np.ndarray, flats: list[np.ndarray]) -> np.ndarray:
+    """(len(frames), 3, len(flats)) float64 sums of the Y, U, V codes at each pixel set of
+    ``flats`` (indices into h * w), for planar frames as ``decode_video`` stores them.
+
+    The union of the sets is gathered once (the bilinear corners of a mask share most of their
+    pixels); each set's sum is the union's sum less the few union pixels the set lacks. All of it
+    is integer arithmetic, so the result is bit for bit the sum of the same codes in any order.
+    """
+    n, h, w = yuv.shape[:3]
+    hw = h * w
+    buf = np.moveaxis(yuv, -1, 1).reshape(n, 3 * hw)   # a view: planes are contiguous
+    union = np.unique(np.concatenate(flats))
+    missing = []
+    for f in flats:
+        have = np.zeros(len(union), bool)
+        have[np.searchsorted(union, f)] = True
+        missing.append(np.nonzero(~have)[0])
+    cols = (np.arange(3)[:, None] * hw + union[None, :]).ravel()
+    out = np.empty((len(frames), 3, len(flats)))
+    step = max(1, (1 << 21) // max(len(cols), 1))
+    for s in range(0, len(frames), step):
+        f = frames[s:s + step]
+        vals = buf[f[:, None], cols[None, :]].reshape(len(f), 3, len(union))
+        # 32-bit sums are exact: a frame has far fewer than 2**32 / 255 pixels.
+        total = vals.sum(axis=2, dtype=np.uint32).astype(np.int64)
+        for k, miss in enumerate(missing):
+            out[s:s + step, :, k] = (total - vals[:, :, miss].sum(axis=2, dtype=np.uint32)
+                                     if len(miss) else total)
+    return out
+
+
 def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
                 subpixel: bool = False) -> np.ndarray:
     """(N, 3) float64 mean YUV over ``mask``, moved by each frame's shift if given.
@@ -117,36 +148,30 @@ def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
         base = np.round(shifts).astype(int)
         frac = np.zeros_like(shifts)
         corners = ((0, 0),)
+    planar = np.moveaxis(yuv, -1, 1).flags.c_contiguous
     for key in sorted(set(map(tuple, base.tolist()))):
         g = np.nonzero((base[:, 0] == key[0]) & (base[:, 1] == key[1]))[0]
-        acc = np.zeros((len(g), 3))
-        ok = True
-        first = None
+        flats, counts = [], []
         for oy, ox in corners:
             yy, xx = ys + key[0] + oy, xs + key[1] + ox
             inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
             if inside.sum() < max(4, 0.3 * len(ys)):
-                ok = False
                 break
-            flat = yy[inside] * w + xx[inside]
-            if first is None:
-                first = (flat, _pixel_sums(yuv, g, flat))
-                sums = first[1]
-            else:
-                # A mask moved by one pixel shares most of its pixels with the first corner's:
-                # only the pixels it gains and loses are read (integer sums, so still exact).
-                gained = np.setdiff1d(flat, first[0], assume_unique=True)
-                lost = np.setdiff1d(first[0], flat, assume_unique=True)
-                if len(gained) + len(lost) < len(flat):
-                    sums = first[1] + _pixel_sums(yuv, g, gained) - _pixel_sums(yuv, g, lost)
-                else:
-                    sums = _pixel_sums(yuv, g, flat)
-            m = sums / inside.sum()
+            flats.append(yy[inside] * w + xx[inside])
+            counts.append(inside.sum())
+        if len(flats) < len(corners):
+            continue
+        if planar:
+            sums = _corner_sums(yuv, g, flats)
+        else:
+            sums = np.stack([_pixel_sums(yuv, g, f) for f in flats], axis=-1)
+        acc = np.zeros((len(g), 3))
+        for k, (oy, ox) in enumerate(corners):
+            m = sums[:, :, k] / counts[k]
             wy = frac[g, 0] if oy else 1 - frac[g, 0]
             wx = frac[g, 1] if ox else 1 - frac[g, 1]
             acc += (wy * wx)[:, None] * m
-        if ok:
-            out[g] = acc
+        out[g] = acc
     return out
 
 
