@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mottling.crt.colour import YuvMatrix
 from mottling.crt.roi import SpotGeometry
 from mottling.skin import srgb_to_lab
 
@@ -188,13 +189,42 @@ def skin_like(base_rgb: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -> n
     return ok if ok.sum() >= 8 else mask
 
 
+def _roi_saturation(yuv: np.ndarray, matrix, box: tuple[int, int, int, int],
+                    shifts: np.ndarray) -> np.ndarray:
+    """(N, 3) share of the box's pixels (moved to the nearest whole-pixel shift) at or above 250,
+    per RGB channel.
+
+    Frames whose code ranges prove that no pixel reaches 250 get 0 (what counting gives) without
+    converting their pixels; the others are converted pixel by pixel as before.
+    """
+    n, h, w = yuv.shape[:3]
+    x, y, rw, rh = box
+    roi_sat = np.zeros((n, 3))
+    keys = np.round(shifts).astype(int)
+    for key in sorted(set(map(tuple, keys.tolist()))):
+        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
+        y0 = int(np.clip(y + key[0], 0, h - rh))
+        x0 = int(np.clip(x + key[1], 0, w - rw))
+        pix = yuv[g, y0:y0 + rh, x0:x0 + rw]
+        if isinstance(matrix, YuvMatrix):
+            yb, ub, vb = (pix[..., c] for c in range(3))
+            top = matrix.rgb_upper_bound(yb.max(axis=(1, 2)), ub.min(axis=(1, 2)),
+                                         ub.max(axis=(1, 2)), vb.min(axis=(1, 2)),
+                                         vb.max(axis=(1, 2)))
+            near = np.nonzero(top.max(axis=1) >= 249.0)[0]
+            if len(near) < len(g):
+                g, pix = g[near], pix[near]
+        rgb = matrix.to_rgb(pix.astype(np.float32))
+        roi_sat[g] = (rgb >= 250).mean(axis=(1, 2))
+    return roi_sat
+
+
 def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
                 shifts: np.ndarray) -> SpotSeries:
     """Colour of the spot and of the skin around it, read where the camera track puts them."""
     base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32))
     ring = skin_like(base_rgb, geom.roi_mask, geom.ring_mask)
     far = skin_like(base_rgb, geom.roi_mask, geom.far_mask)
-    x, y, rw, rh = geom.inner_box
     roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
     ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts, subpixel=True))
     # The far field is the global light reference (every other pixel is plenty); it is tracked
@@ -203,15 +233,7 @@ def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
     sub[::2, ::2] = True
     far_rgb = matrix.to_rgb(_mask_means(yuv, far & sub, shifts))
     # Clipping is judged per channel on the spot's own pixels (at the nearest whole-pixel shift).
-    n, h, w = yuv.shape[:3]
-    roi_sat = np.zeros((n, 3))
-    keys = np.round(shifts).astype(int)
-    for key in sorted(set(map(tuple, keys.tolist()))):
-        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
-        y0 = int(np.clip(y + key[0], 0, h - rh))
-        x0 = int(np.clip(x + key[1], 0, w - rw))
-        rgb = matrix.to_rgb(yuv[g, y0:y0 + rh, x0:x0 + rw].astype(np.float32))
-        roi_sat[g] = (rgb >= 250).mean(axis=(1, 2))
+    roi_sat = _roi_saturation(yuv, matrix, geom.inner_box, shifts)
     # Integer sums of the codes: the same numbers a float64 sum gives, without a float copy.
     luma = (yuv[:, ::2, ::2, 0].sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
             / yuv[0, ::2, ::2, 0].size)
