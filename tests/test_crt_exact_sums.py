@@ -87,19 +87,27 @@ def test_shrink_of_8bit_codes_bit_identical(f):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_corner_sums_gathered_once_bit_identical(seed):
+@pytest.mark.parametrize("frames_kind", ["scattered", "runs", "big"])
+def test_corner_sums_gathered_once_bit_identical(seed, frames_kind):
     """The union of the corners' pixels is read once; each corner's sum is the union's sum less
     the pixels it lacks. Held to a plain float64 sum of each set's codes (sets that overlap, that
-    are disjoint, equal, nested or a single pixel; frames in any order and repeated)."""
+    are disjoint, equal, nested or a single pixel; frames in any order and repeated, or in runs of
+    consecutive frames as a camera position gives them; frames big enough to be read in pieces)."""
     rng = np.random.default_rng(100 + seed)
     n, h, w = int(rng.integers(3, 40)), int(rng.integers(5, 50)), int(rng.integers(5, 70))
+    if frames_kind == "big":
+        n, h, w = 23, int(rng.integers(300, 420)), int(rng.integers(300, 420))
     yuv = np.moveaxis(rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8), 1, -1)
     yuv[rng.integers(0, n)] = 255
     hw = h * w
     a = rng.choice(hw, int(rng.integers(1, hw)), replace=False)
     flats = [a, rng.choice(hw, int(rng.integers(1, hw)), replace=False), a[: max(1, len(a) // 2)],
              a.copy(), rng.choice(hw, 1)]
-    frames = rng.integers(0, n, int(rng.integers(1, 3 * n)))
+    if frames_kind == "scattered":
+        frames = rng.integers(0, n, int(rng.integers(1, 3 * n)))
+    else:
+        frames = np.nonzero(np.repeat(rng.random(8) < 0.6, -(-n // 8))[:n])[0]
+        frames = frames if len(frames) else np.arange(n)
     got = signal._corner_sums(yuv, frames, flats)
     planes = np.moveaxis(yuv, -1, 1).reshape(n, 3, hw)
     want = np.stack([planes[frames][:, :, f].astype(np.float64).sum(axis=2) for f in flats], -1)

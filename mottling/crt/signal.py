@@ -105,23 +105,38 @@ def _corner_sums(yuv: np.ndarray, frames: np.ndarray, flats: list[np.ndarray]) -
     n, h, w = yuv.shape[:3]
     hw = h * w
     buf = np.moveaxis(yuv, -1, 1).reshape(n, 3 * hw)   # a view: planes are contiguous
-    union = np.unique(np.concatenate(flats))
-    missing = []
-    for f in flats:
-        have = np.zeros(len(union), bool)
-        have[np.searchsorted(union, f)] = True
-        missing.append(np.nonzero(~have)[0])
+    if len(flats) == 1:     # one set: itself (its order does not change an integer sum)
+        union, missing = np.asarray(flats[0]), [np.zeros(0, int)]
+    else:
+        union = np.unique(np.concatenate(flats))
+        missing = []
+        for f in flats:
+            have = np.zeros(len(union), bool)
+            have[np.searchsorted(union, f)] = True
+            missing.append(np.nonzero(~have)[0])
     cols = (np.arange(3)[:, None] * hw + union[None, :]).ravel()
     out = np.empty((len(frames), 3, len(flats)))
     step = max(1, (1 << 21) // max(len(cols), 1))
-    for s in range(0, len(frames), step):
-        f = frames[s:s + step]
-        vals = buf[f[:, None], cols[None, :]].reshape(len(f), 3, len(union))
+    # Frames in pieces of at most ``step``: a run of consecutive frames (a camera position lasts
+    # a while) is read through a view of its rows; scattered frames by one flat index each.
+    cut = np.nonzero(np.diff(frames) != 1)[0] + 1
+    runs = list(zip(np.concatenate([[0], cut]).tolist(), np.concatenate([cut, [len(frames)]]).tolist()))
+    scattered = len(runs) > len(frames) // 4 + 1
+    if scattered:
+        runs = [(0, len(frames))]
+    pieces = [(s, min(s + step, b)) for a, b in runs for s in range(a, b, step)]
+    for a, b in pieces:
+        if scattered:
+            idx = (frames[a:b].astype(np.int64) * (3 * hw))[:, None] + cols[None, :]
+            vals = np.take(buf.reshape(-1), idx)
+        else:
+            vals = buf[frames[a]:frames[a] + (b - a)].take(cols, axis=1)
+        vals = vals.reshape(b - a, 3, len(union))
         # 32-bit sums are exact: a frame has far fewer than 2**32 / 255 pixels.
         total = vals.sum(axis=2, dtype=np.uint32).astype(np.int64)
         for k, miss in enumerate(missing):
-            out[s:s + step, :, k] = (total - vals[:, :, miss].sum(axis=2, dtype=np.uint32)
-                                     if len(miss) else total)
+            out[a:b, :, k] = (total - vals[:, :, miss].sum(axis=2, dtype=np.uint32)
+                              if len(miss) else total)
     return out
 
 
