@@ -10,7 +10,9 @@ number to compare (how many would have passed it is printed). As its users must,
 our ``tau_s`` and its pCRT against the true time constant, per stratum, and end-to-end wall time per
 video (decode included, interpreter start excluded on both sides), run one after the other in the
 same sitting, each with every core the machine lends it (OpenCV's FFmpeg reader and our PyAV
-decoder both decode with threads). Where each spends its time is printed too: for pyCRT, OpenCV's
+decoder both decode with threads; the thread count each decoder ends up with, each tool's CPU
+time over its wall time and the load average are printed, since on a busy machine wall time
+mostly measures the neighbours). Where each spends its time is printed too: for pyCRT, OpenCV's
 ``read`` (decode plus the per-frame BGR conversion; it also reads up to 300 frames a second time
 to estimate the frame rate), its ROI means and the rest (curve fitting); for us, the stages of
 ``measure_crt`` (see ``crt_speed.py``).
@@ -132,8 +134,9 @@ def run_both(jobs: list[dict]) -> tuple[list[dict], list[dict]]:
         proc.stdin.write(json.dumps({"probe": True, "path": jobs[0]["path"]}) + "\n")
         proc.stdin.flush()
         probe = json.loads(proc.stdout.readline())
+        ours_threads = our_decoder_threads(jobs[0]["path"])
         print(f"decoder threads: ours (PyAV, FFmpeg frame/slice threading, "
-              f"decoder_threads={VideoLimits().decoder_threads}: auto) {our_decoder_threads(jobs[0]['path'])}"
+              f"decoder_threads={VideoLimits().decoder_threads}: auto) {ours_threads}"
               f", pyCRT (OpenCV {probe['opencv_threads']} threads, its FFmpeg reader) "
               f"{probe['threads']}; load average before the runs "
               + " ".join(f"{x:.1f}" for x in os.getloadavg()))

@@ -120,7 +120,8 @@ def _corner_sums(yuv: np.ndarray, frames: np.ndarray, flats: list[np.ndarray]) -
     # Frames in pieces of at most ``step``: a run of consecutive frames (a camera position lasts
     # a while) is read through a view of its rows; scattered frames by one flat index each.
     cut = np.nonzero(np.diff(frames) != 1)[0] + 1
-    runs = list(zip(np.concatenate([[0], cut]).tolist(), np.concatenate([cut, [len(frames)]]).tolist()))
+    runs = list(zip(np.concatenate([[0], cut]).tolist(),
+                    np.concatenate([cut, [len(frames)]]).tolist()))
     scattered = len(runs) > len(frames) // 4 + 1
     if scattered:
         runs = [(0, len(frames))]
