@@ -10,7 +10,9 @@ number to compare (how many would have passed it is printed). As its users must,
 our ``tau_s`` and its pCRT against the true time constant, per stratum, and end-to-end wall time per
 video (decode included, interpreter start excluded on both sides), run one after the other in the
 same sitting, each with every core the machine lends it (OpenCV's FFmpeg reader and our PyAV
-decoder both decode with threads). Where each spends its time is printed too: for pyCRT, OpenCV's
+decoder both decode with threads; the thread count each decoder ends up with, each tool's CPU
+time over its wall time and the load average are printed, since on a busy machine wall time
+mostly measures the neighbours). Where each spends its time is printed too: for pyCRT, OpenCV's
 ``read`` (decode plus the per-frame BGR conversion; it also reads up to 300 frames a second time
 to estimate the frame rate), its ROI means and the rest (curve fitting); for us, the stages of
 ``measure_crt`` (see ``crt_speed.py``).
@@ -52,6 +54,12 @@ class TimedCapture(vr.cv.VideoCapture):
             stage["read"] += time.perf_counter() - t0
 
 vr.cv.VideoCapture = TimedCapture
+def decoder_threads(path):
+    cap = vr.cv.VideoCapture(path)
+    try:
+        return int(cap.get(vr.cv.CAP_PROP_N_THREADS))
+    finally:
+        cap.release()
 means = vr.calcAvgInten
 def timed_means(*args, **kw):
     t0 = time.perf_counter()
@@ -63,6 +71,10 @@ vr.calcAvgInten = timed_means
 print("ready", flush=True)
 for line in sys.stdin:
     job = json.loads(line)
+    if job.get("probe"):    # the decoder threads OpenCV's FFmpeg reader uses, not timed
+        print(json.dumps({"threads": decoder_threads(job["path"]),
+                          "opencv_threads": vr.cv.getNumThreads()}), flush=True)
+        continue
     stage["read"] = stage["means"] = 0.0
     t0, c0 = time.perf_counter(), time.process_time()
     try:
@@ -89,12 +101,27 @@ def ensure_pycrt() -> Path:
     return py
 
 
+def our_decoder_threads(path: str) -> int:
+    """The decoder threads FFmpeg gives our PyAV decoder with decode_video's settings."""
+    import av
+
+    from mottling.crt import VideoLimits
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        cc = stream.codec_context
+        cc.thread_type = "AUTO"
+        cc.thread_count = max(0, int(VideoLimits().decoder_threads))
+        next(container.decode(stream))
+        return int(cc.thread_count)
+
+
 def run_both(jobs: list[dict]) -> tuple[list[dict], list[dict]]:
     """Each video through pyCRT (a long-lived subprocess in its own venv) and then through ours,
     alternately, so a change of machine load hits both alike. Wall and CPU time per video."""
     from crt_speed import install_stage_timers
 
-    from mottling.crt import measure_crt
+    from mottling.crt import VideoLimits, measure_crt
 
     py = ensure_pycrt()
     proc = subprocess.Popen([str(py), "-c", PYCRT_RUNNER], stdin=subprocess.PIPE,
@@ -104,6 +131,15 @@ def run_both(jobs: list[dict]) -> tuple[list[dict], list[dict]]:
     stages = install_stage_timers()
     ours, theirs = [], []
     try:
+        proc.stdin.write(json.dumps({"probe": True, "path": jobs[0]["path"]}) + "\n")
+        proc.stdin.flush()
+        probe = json.loads(proc.stdout.readline())
+        ours_threads = our_decoder_threads(jobs[0]["path"])
+        print(f"decoder threads: ours (PyAV, FFmpeg frame/slice threading, "
+              f"decoder_threads={VideoLimits().decoder_threads}: auto) {ours_threads}"
+              f", pyCRT (OpenCV {probe['opencv_threads']} threads, its FFmpeg reader) "
+              f"{probe['threads']}; load average before the runs "
+              + " ".join(f"{x:.1f}" for x in os.getloadavg()))
         for job in jobs:
             proc.stdin.write(json.dumps(job) + "\n")
             proc.stdin.flush()
@@ -184,6 +220,9 @@ def main() -> None:
           f" target >= 3, goal 10; {os.cpu_count()} cores, {len(os.sched_getaffinity(0))} usable)")
     print(f"CPU time per video (all threads): ours {ours_cpu / len(rows):.2f} s, pyCRT "
           f"{their_cpu / len(rows):.2f} s, pyCRT/ours = {their_cpu / ours_cpu:.1f}x")
+    print(f"CPU / wall (above 1: threads ran in parallel; below 1: waiting for a core): ours "
+          f"{ours_cpu / ours_wall:.2f}, pyCRT {their_cpu / their_wall:.2f}; load average after "
+          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     from crt_speed import STAGES
 
     print("  where our time goes (wall): "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mottling.crt import motion, signal
+from mottling.crt import colour, motion, signal
 
 
 def _mask_means_plain(yuv, mask, shifts, subpixel=False):
@@ -84,3 +84,77 @@ def test_shrink_of_8bit_codes_bit_identical(f):
     got, want = motion.shrink(img, f), _shrink_plain(img, f)
     assert got.dtype == want.dtype == np.float32
     assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("frames_kind", ["scattered", "runs", "big"])
+def test_corner_sums_gathered_once_bit_identical(seed, frames_kind):
+    """The union of the corners' pixels is read once; each corner's sum is the union's sum less
+    the pixels it lacks. Held to a plain float64 sum of each set's codes (sets that overlap, that
+    are disjoint, equal, nested or a single pixel; frames in any order and repeated, or in runs of
+    consecutive frames as a camera position gives them; frames big enough to be read in pieces)."""
+    rng = np.random.default_rng(100 + seed)
+    n, h, w = int(rng.integers(3, 40)), int(rng.integers(5, 50)), int(rng.integers(5, 70))
+    if frames_kind == "big":
+        n, h, w = 23, int(rng.integers(300, 420)), int(rng.integers(300, 420))
+    yuv = np.moveaxis(rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8), 1, -1)
+    yuv[rng.integers(0, n)] = 255
+    hw = h * w
+    a = rng.choice(hw, int(rng.integers(1, hw)), replace=False)
+    flats = [a, rng.choice(hw, int(rng.integers(1, hw)), replace=False), a[: max(1, len(a) // 2)],
+             a.copy(), rng.choice(hw, 1)]
+    if frames_kind == "scattered":
+        frames = rng.integers(0, n, int(rng.integers(1, 3 * n)))
+    else:
+        frames = np.nonzero(np.repeat(rng.random(8) < 0.6, -(-n // 8))[:n])[0]
+        frames = frames if len(frames) else np.arange(n)
+    got = signal._corner_sums(yuv, frames, flats)
+    planes = np.moveaxis(yuv, -1, 1).reshape(n, 3, hw)
+    want = np.stack([planes[frames][:, :, f].astype(np.float64).sum(axis=2) for f in flats], -1)
+    assert got.dtype == np.float64 and got.tobytes() == want.tobytes()
+
+
+def _roi_saturation_plain(yuv, matrix, box, shifts):
+    n, h, w = yuv.shape[:3]
+    x, y, rw, rh = box
+    out = np.zeros((n, 3))
+    keys = np.round(shifts).astype(int)
+    for key in sorted(set(map(tuple, keys.tolist()))):
+        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
+        y0 = int(np.clip(y + key[0], 0, h - rh))
+        x0 = int(np.clip(x + key[1], 0, w - rw))
+        rgb = matrix.to_rgb(yuv[g, y0:y0 + rh, x0:x0 + rw].astype(np.float32))
+        out[g] = (rgb >= 250).mean(axis=(1, 2))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("matrix", [colour.BT601_LIMITED, colour.YuvMatrix(0.2126, 0.0722, False),
+                                    colour.YuvMatrix(0.299, 0.114, True),
+                                    colour.YuvMatrix(0.2126, 0.0722, True)])
+def test_roi_saturation_skips_only_frames_that_cannot_clip(seed, matrix):
+    """Frames whose code ranges prove no pixel reaches 250 are not converted; the shares are
+    bit for bit the plain per-pixel count's, on frames from far below to right at the limit."""
+    rng = np.random.default_rng(200 + seed)
+    n, h, w = 40, 24, 30
+    # Each frame's codes sit in a narrow band around its own level, some of them at the edge.
+    level = rng.integers(0, 256, (n, 1, 1, 3))
+    codes = level + rng.integers(-6, 7, (n, h, w, 3))
+    yuv = np.moveaxis(np.clip(codes, 0, 255).astype(np.uint8).transpose(0, 3, 1, 2), 1, -1)
+    shifts = np.cumsum(rng.normal(0, 1.5, (n, 2)), axis=0)
+    box = (int(rng.integers(0, 20)), int(rng.integers(0, 14)), 8, 8)
+    got = signal._roi_saturation(yuv, matrix, box, shifts)
+    want = _roi_saturation_plain(yuv, matrix, box, shifts)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_rgb_upper_bound_holds_for_every_code():
+    """The bound is above what to_rgb gives for every Y, U, V code triple (on a grid), so a frame
+    it declares safe cannot hold a pixel at 250."""
+    c = np.arange(0, 256, 3, dtype=np.float32)
+    yuv = np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).reshape(-1, 3)
+    for m in (colour.BT601_LIMITED, colour.YuvMatrix(0.2126, 0.0722, True)):
+        rgb = m.to_rgb(yuv).astype(np.float64)
+        top = m.rgb_upper_bound(yuv[:, 0], yuv[:, 1], yuv[:, 1], yuv[:, 2], yuv[:, 2])
+        assert np.all(top >= rgb - 0.01)
+        assert np.abs(top - rgb).max() < 0.01

@@ -37,6 +37,25 @@ class YuvMatrix:
         g = (y - kr * r - kb * b) / kg
         return np.stack([r, g, b], axis=-1).astype(dtype, copy=False)
 
+    def rgb_upper_bound(self, y_max, u_min, u_max, v_min, v_max) -> np.ndarray:
+        """(..., 3) upper bounds of R, G, B over pixels whose codes lie in the given ranges, in
+        exact arithmetic (float64; the conversion is affine and R, B rise with Y and V, U while
+        G rises with Y and falls with U and V). ``to_rgb`` in float32 stays within 0.01 of the
+        exact values, so a bound below 249 proves that no pixel reaches 250."""
+        y_max, u_min, u_max, v_min, v_max = (np.asarray(a, dtype=np.float64)
+                                             for a in (y_max, u_min, u_max, v_min, v_max))
+        if self.full_range:
+            y, cs = y_max, 1.0
+        else:
+            y, cs = (y_max - 16.0) * (255.0 / 219.0), 255.0 / 224.0
+        kr, kb = self.kr, self.kb
+        kg = 1.0 - kr - kb
+        r = y + 2.0 * (1.0 - kr) * cs * (v_max - 128.0)
+        b = y + 2.0 * (1.0 - kb) * cs * (u_max - 128.0)
+        g = (y - 2.0 * kr * (1.0 - kr) / kg * cs * (v_min - 128.0)
+             - 2.0 * kb * (1.0 - kb) / kg * cs * (u_min - 128.0))
+        return np.stack([r, g, b], axis=-1)
+
     def luma(self, y_codes: np.ndarray) -> np.ndarray:
         """Y codes to 0..255 luma."""
         y = np.asarray(y_codes, dtype=np.float64)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mottling.crt.colour import YuvMatrix
 from mottling.crt.roi import SpotGeometry
 from mottling.skin import srgb_to_lab
 
@@ -93,6 +94,53 @@ def _pixel_sums(yuv: np.ndarray, frames: np.ndarray, flat: np.ndarray) -> np.nda
     return out
 
 
+def _corner_sums(yuv: np.ndarray, frames: np.ndarray, flats: list[np.ndarray]) -> np.ndarray:
+    """(len(frames), 3, len(flats)) float64 sums of the Y, U, V codes at each pixel set of
+    ``flats`` (indices into h * w), for planar frames as ``decode_video`` stores them.
+
+    The union of the sets is gathered once (the bilinear corners of a mask share most of their
+    pixels); each set's sum is the union's sum less the few union pixels the set lacks. All of it
+    is integer arithmetic, so the result is bit for bit the sum of the same codes in any order.
+    """
+    n, h, w = yuv.shape[:3]
+    hw = h * w
+    buf = np.moveaxis(yuv, -1, 1).reshape(n, 3 * hw)   # a view: planes are contiguous
+    if len(flats) == 1:     # one set: itself (its order does not change an integer sum)
+        union, missing = np.asarray(flats[0]), [np.zeros(0, int)]
+    else:
+        union = np.unique(np.concatenate(flats))
+        missing = []
+        for f in flats:
+            have = np.zeros(len(union), bool)
+            have[np.searchsorted(union, f)] = True
+            missing.append(np.nonzero(~have)[0])
+    cols = (np.arange(3)[:, None] * hw + union[None, :]).ravel()
+    out = np.empty((len(frames), 3, len(flats)))
+    step = max(1, (1 << 21) // max(len(cols), 1))
+    # Frames in pieces of at most ``step``: a run of consecutive frames (a camera position lasts
+    # a while) is read through a view of its rows; scattered frames by one flat index each.
+    cut = np.nonzero(np.diff(frames) != 1)[0] + 1
+    runs = list(zip(np.concatenate([[0], cut]).tolist(),
+                    np.concatenate([cut, [len(frames)]]).tolist()))
+    scattered = len(runs) > len(frames) // 4 + 1
+    if scattered:
+        runs = [(0, len(frames))]
+    pieces = [(s, min(s + step, b)) for a, b in runs for s in range(a, b, step)]
+    for a, b in pieces:
+        if scattered:
+            idx = (frames[a:b].astype(np.int64) * (3 * hw))[:, None] + cols[None, :]
+            vals = np.take(buf.reshape(-1), idx)
+        else:
+            vals = buf[frames[a]:frames[a] + (b - a)].take(cols, axis=1)
+        vals = vals.reshape(b - a, 3, len(union))
+        # 32-bit sums are exact: a frame has far fewer than 2**32 / 255 pixels.
+        total = vals.sum(axis=2, dtype=np.uint32).astype(np.int64)
+        for k, miss in enumerate(missing):
+            out[a:b, :, k] = (total - vals[:, :, miss].sum(axis=2, dtype=np.uint32)
+                              if len(miss) else total)
+    return out
+
+
 def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
                 subpixel: bool = False) -> np.ndarray:
     """(N, 3) float64 mean YUV over ``mask``, moved by each frame's shift if given.
@@ -117,36 +165,30 @@ def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
         base = np.round(shifts).astype(int)
         frac = np.zeros_like(shifts)
         corners = ((0, 0),)
+    planar = np.moveaxis(yuv, -1, 1).flags.c_contiguous
     for key in sorted(set(map(tuple, base.tolist()))):
         g = np.nonzero((base[:, 0] == key[0]) & (base[:, 1] == key[1]))[0]
-        acc = np.zeros((len(g), 3))
-        ok = True
-        first = None
+        flats, counts = [], []
         for oy, ox in corners:
             yy, xx = ys + key[0] + oy, xs + key[1] + ox
             inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
             if inside.sum() < max(4, 0.3 * len(ys)):
-                ok = False
                 break
-            flat = yy[inside] * w + xx[inside]
-            if first is None:
-                first = (flat, _pixel_sums(yuv, g, flat))
-                sums = first[1]
-            else:
-                # A mask moved by one pixel shares most of its pixels with the first corner's:
-                # only the pixels it gains and loses are read (integer sums, so still exact).
-                gained = np.setdiff1d(flat, first[0], assume_unique=True)
-                lost = np.setdiff1d(first[0], flat, assume_unique=True)
-                if len(gained) + len(lost) < len(flat):
-                    sums = first[1] + _pixel_sums(yuv, g, gained) - _pixel_sums(yuv, g, lost)
-                else:
-                    sums = _pixel_sums(yuv, g, flat)
-            m = sums / inside.sum()
+            flats.append(yy[inside] * w + xx[inside])
+            counts.append(inside.sum())
+        if len(flats) < len(corners):
+            continue
+        if planar:
+            sums = _corner_sums(yuv, g, flats)
+        else:
+            sums = np.stack([_pixel_sums(yuv, g, f) for f in flats], axis=-1)
+        acc = np.zeros((len(g), 3))
+        for k, (oy, ox) in enumerate(corners):
+            m = sums[:, :, k] / counts[k]
             wy = frac[g, 0] if oy else 1 - frac[g, 0]
             wx = frac[g, 1] if ox else 1 - frac[g, 1]
             acc += (wy * wx)[:, None] * m
-        if ok:
-            out[g] = acc
+        out[g] = acc
     return out
 
 
@@ -163,13 +205,42 @@ def skin_like(base_rgb: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -> n
     return ok if ok.sum() >= 8 else mask
 
 
+def _roi_saturation(yuv: np.ndarray, matrix, box: tuple[int, int, int, int],
+                    shifts: np.ndarray) -> np.ndarray:
+    """(N, 3) share of the box's pixels (moved to the nearest whole-pixel shift) at or above 250,
+    per RGB channel.
+
+    Frames whose code ranges prove that no pixel reaches 250 get 0 (what counting gives) without
+    converting their pixels; the others are converted pixel by pixel as before.
+    """
+    n, h, w = yuv.shape[:3]
+    x, y, rw, rh = box
+    roi_sat = np.zeros((n, 3))
+    keys = np.round(shifts).astype(int)
+    for key in sorted(set(map(tuple, keys.tolist()))):
+        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
+        y0 = int(np.clip(y + key[0], 0, h - rh))
+        x0 = int(np.clip(x + key[1], 0, w - rw))
+        pix = yuv[g, y0:y0 + rh, x0:x0 + rw]
+        if isinstance(matrix, YuvMatrix):
+            yb, ub, vb = (pix[..., c] for c in range(3))
+            top = matrix.rgb_upper_bound(yb.max(axis=(1, 2)), ub.min(axis=(1, 2)),
+                                         ub.max(axis=(1, 2)), vb.min(axis=(1, 2)),
+                                         vb.max(axis=(1, 2)))
+            near = np.nonzero(top.max(axis=1) >= 249.0)[0]
+            if len(near) < len(g):
+                g, pix = g[near], pix[near]
+        rgb = matrix.to_rgb(pix.astype(np.float32))
+        roi_sat[g] = (rgb >= 250).mean(axis=(1, 2))
+    return roi_sat
+
+
 def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
                 shifts: np.ndarray) -> SpotSeries:
     """Colour of the spot and of the skin around it, read where the camera track puts them."""
     base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32))
     ring = skin_like(base_rgb, geom.roi_mask, geom.ring_mask)
     far = skin_like(base_rgb, geom.roi_mask, geom.far_mask)
-    x, y, rw, rh = geom.inner_box
     roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
     ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts, subpixel=True))
     # The far field is the global light reference (every other pixel is plenty); it is tracked
@@ -178,15 +249,7 @@ def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
     sub[::2, ::2] = True
     far_rgb = matrix.to_rgb(_mask_means(yuv, far & sub, shifts))
     # Clipping is judged per channel on the spot's own pixels (at the nearest whole-pixel shift).
-    n, h, w = yuv.shape[:3]
-    roi_sat = np.zeros((n, 3))
-    keys = np.round(shifts).astype(int)
-    for key in sorted(set(map(tuple, keys.tolist()))):
-        g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
-        y0 = int(np.clip(y + key[0], 0, h - rh))
-        x0 = int(np.clip(x + key[1], 0, w - rw))
-        rgb = matrix.to_rgb(yuv[g, y0:y0 + rh, x0:x0 + rw].astype(np.float32))
-        roi_sat[g] = (rgb >= 250).mean(axis=(1, 2))
+    roi_sat = _roi_saturation(yuv, matrix, geom.inner_box, shifts)
     # Integer sums of the codes: the same numbers a float64 sum gives, without a float copy.
     luma = (yuv[:, ::2, ::2, 0].sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
             / yuv[0, ::2, ::2, 0].size)

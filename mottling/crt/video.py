@@ -287,7 +287,8 @@ class _PlaneSampler:
         return (self.w, self.h) if self.turn % 2 else (self.h, self.w)
 
     def _plan(self, sub: tuple[int, int]) -> list:
-        """Per plane: (row slice, column slice) or (row indices, column indices)."""
+        """Per plane: (shape, first row, first column, row step, column step) of the samples,
+        or (row indices, column indices)."""
         plan = self._plans.get(sub)
         if plan is None:
             k, o, h, w = self.k, self.off, self.h, self.w
@@ -295,8 +296,8 @@ class _PlaneSampler:
             for c in range(3):
                 sx, sy = (1, 1) if c == 0 else sub
                 if k % sx == 0 and k % sy == 0:
-                    plan.append((slice(o // sy, o // sy + (h - 1) * (k // sy) + 1, k // sy),
-                                 slice(o // sx, o // sx + (w - 1) * (k // sx) + 1, k // sx)))
+                    # (shape, first row, first column, row step, column step): a strided view.
+                    plan.append(((h, w), o // sy, o // sx, k // sy, k // sx))
                 else:   # an odd step on a subsampled plane: rows and columns picked by index
                     plan.append(((o + k * np.arange(h)) // sy, (o + k * np.arange(w)) // sx))
             self._plans[sub] = plan
@@ -313,12 +314,15 @@ class _PlaneSampler:
             frame = self._reformatter.reformat(frame, format="yuv444p", width=self.src[0],
                                                height=self.src[1])
             sub = (1, 1)
-        for c, (plane, (ys, xs)) in enumerate(zip(frame.planes[:3], self._plan(sub))):
-            rows = np.frombuffer(plane, np.uint8)[:plane.line_size * plane.height]
-            rows = rows.reshape(plane.height, plane.line_size)
-            if isinstance(ys, slice):
-                picked = rows[ys, xs]
+        for c, (plane, how) in enumerate(zip(frame.planes[:3], self._plan(sub))):
+            line = plane.line_size
+            if len(how) == 5:   # the samples as one strided view over the plane's buffer
+                shape, r0, c0, rs, cs = how
+                picked = np.ndarray(shape, np.uint8, plane, r0 * line + c0, (rs * line, cs))
             else:       # two plain gathers: several times faster than one np.ix_ gather
+                ys, xs = how
+                rows = np.frombuffer(plane, np.uint8)[:line * plane.height]
+                rows = rows.reshape(plane.height, line)
                 picked = np.take(rows.take(ys, axis=0), xs, axis=1)
             out[c] = np.rot90(picked, self.turn) if self.turn else picked
 
