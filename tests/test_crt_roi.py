@@ -82,3 +82,23 @@ def test_no_release_with_automatic_roi_is_named_no_release(tmp_path):
     render_refill_video(path, spec)
     r = measure_crt(path, spec.site)
     assert r.status == "rejected" and r.reason_category == "no release", r.reason
+
+
+def test_dark_frame_that_cuts_the_refill_short_is_named_dark(tmp_path):
+    """A recording that goes dark just after the release and stops soon after has too few frames
+    to fit; the dark frame is the reason (the generator's ``dark_frame`` kind must get ``dark``),
+    not the shortness it causes. The old order said "too few frames after release"."""
+    from mottling.crt import measure_crt
+    from mottling.synth.refill_curves import curve_for_crt
+    from mottling.synth.videos import RefillSpec
+
+    curve = curve_for_crt("mono", 2.5, np.random.default_rng(61))
+    spec = RefillSpec(seed=61, site="knee", skin_tone=4, examiner_tone=4, width=320, height=240,
+                      fps_nominal=30, pre_press_s=1.0, press_duration_s=3.0, post_release_s=0.5,
+                      curve=curve, lift_s=0.1, blanch_contrast=0.8, noise_sigma=1.0,
+                      exposure_drift=0.01, pulse_amp=0.004, shake_px=1.0, crf=20,
+                      broken="dark_frame", broken_at_s=4.0 + 0.3)
+    path = tmp_path / "dark_then_short.mp4"
+    truth = render_refill_video(path, spec)
+    r = measure_crt(path, "knee", roi=tuple(truth["roi"]))
+    assert r.status == "rejected" and r.reason_category == "dark", r.reason

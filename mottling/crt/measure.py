@@ -104,8 +104,6 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     usable = np.concatenate([base_idx, post])
     extra["motion_px"] = track.displacement(usable) / video.scale
     extra["motion_pct"] = 100 * track.displacement(usable) / min(h, w)
-    if len(post) < gates.min_post_frames:
-        return rejected("too few frames after release", release_s=release_s, roi=roi_out)
 
     # Order matters: a dark frame also loses the camera track, a spot that left the picture also
     # changes the light read around it, and a light switched on or off also breaks the track's
@@ -116,6 +114,9 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     # failed.
     reason = g.dark_frames(series.frame_luma,
                            np.concatenate([base_idx, np.arange(timing.release_idx, n)]), gates)
+    # A dark frame can also cut the refill short; it is named before the shortness it causes.
+    if reason is None and len(post) < gates.min_post_frames:
+        return rejected("too few frames after release", release_s=release_s, roi=roi_out)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
     # left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
