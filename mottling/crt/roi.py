@@ -190,7 +190,9 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     followed = lost is None or not bool(np.median(lost[idx[end]]) > 0.5) if end.any() else False
     # The level the exit came down from (the press itself) is the yardstick: after a real exit
     # the end keeps only the spot and some drift, far below it.
-    held = (t_i >= (drop if drop is not None else t_i[-1]) - 0.3) & (t_i < (drop or t_i[-1]))
+    # (No drop at all, e.g. a clip too short to hold one: no exit, nothing held.)
+    held = ((t_i >= drop - 0.3) & (t_i < drop) if drop is not None
+            else np.zeros(m, dtype=bool))
     level = float(np.percentile(shape_change[mid], 75)) if mid.any() else 0.0
     fell = 0.0
     if held.any():
