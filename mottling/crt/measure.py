@@ -97,6 +97,15 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                - np.log(np.maximum(far_rgb.mean(axis=1, keepdims=True), 0.5)))
     timing, reason = detect_press(t, spot_log, ring_log, n_base, raw_log)
     if timing is None:
+        # A light switched on or off after the lift keeps the spot looking pressed to the end;
+        # when the ring, the far field and the whole frame all changed alike, the light is the
+        # reason, not a press that never ended (a hand still in place darkens the ring alone).
+        ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
+        late = np.nonzero(t >= t[-1] - 0.5)[0]
+        light = g.lighting_shift(ring_light[late], ring_light[base_idx], gates)
+        if light is not None and g.light_is_global(
+                _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
+            reason = light
         return rejected(reason, roi=roi_out)
     release_s = timing.release_s
     post = np.arange(timing.clear_idx, n)
