@@ -106,6 +106,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         if light is not None and g.light_is_global(
                 _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
             reason = light
+        # A dark frame breaks the press and release search too; it is the reason then.
+        reason = g.dark_frames(series.frame_luma, np.arange(n), gates) or reason
         return rejected(reason, roi=roi_out)
     release_s = timing.release_s
     post = np.arange(timing.clear_idx, n)
@@ -125,7 +127,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                            np.concatenate([base_idx, np.arange(timing.release_idx, n)]), gates)
     # A dark frame can also cut the refill short; it is named before the shortness it causes.
     if reason is None and len(post) < gates.min_post_frames:
-        return rejected("too few frames after release", release_s=release_s, roi=roi_out)
+        # ...and a dark frame anywhere, which may have broken the release search itself.
+        reason = g.dark_frames(series.frame_luma, np.arange(n), gates)
+        return rejected(reason or "too few frames after release", release_s=release_s,
+                        roi=roi_out)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
     # left the picture, against the pre-press baseline.
     settled = post[t[post] >= t[timing.clear_idx] + SETTLE_S]
