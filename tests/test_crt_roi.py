@@ -47,6 +47,22 @@ def test_auto_roi_lands_on_faint_spot_on_dark_finger(tmp_path, index):
     assert 0.3 * r <= w <= 1.6 * r
 
 
+def _dark_frame_knee(seed: int, post_release_s: float, lift_s: float,
+                     dark_after_release_s: float):
+    """A 30 fps knee video, Monk 4, a 3 s press released at 4.0 s, one frame dark
+    ``dark_after_release_s`` after the release."""
+    from mottling.synth.refill_curves import curve_for_crt
+    from mottling.synth.videos import RefillSpec
+
+    curve = curve_for_crt("mono", 2.5, np.random.default_rng(seed))
+    return RefillSpec(seed=seed, site="knee", skin_tone=4, examiner_tone=4, width=320,
+                      height=240, fps_nominal=30, pre_press_s=1.0, press_duration_s=3.0,
+                      post_release_s=post_release_s, curve=curve, lift_s=lift_s,
+                      blanch_contrast=0.8, noise_sigma=1.0, exposure_drift=0.01,
+                      pulse_amp=0.004, shake_px=1.0, crf=20, broken="dark_frame",
+                      broken_at_s=4.0 + dark_after_release_s)
+
+
 def test_dark_frame_during_the_lift_is_still_rejected_as_dark(tmp_path):
     """Frames that go dark while the hand lifts (between the release and the moment the ring
     clears, which the fit skips) still mean the light or the camera failed. The old gate looked
@@ -54,15 +70,8 @@ def test_dark_frame_during_the_lift_is_still_rejected_as_dark(tmp_path):
     (an automatic ROI a little larger than the generator's); here a slow lift makes it happen
     with the true ROI too."""
     from mottling.crt import measure_crt
-    from mottling.synth.refill_curves import curve_for_crt
-    from mottling.synth.videos import RefillSpec
 
-    curve = curve_for_crt("mono", 2.5, np.random.default_rng(60))
-    spec = RefillSpec(seed=60, site="knee", skin_tone=4, examiner_tone=4, width=320, height=240,
-                      fps_nominal=30, pre_press_s=1.0, press_duration_s=3.0, post_release_s=6.0,
-                      curve=curve, lift_s=0.4, blanch_contrast=0.8, noise_sigma=1.0,
-                      exposure_drift=0.01, pulse_amp=0.004, shake_px=1.0, crf=20,
-                      broken="dark_frame", broken_at_s=4.0 + 0.15)
+    spec = _dark_frame_knee(60, post_release_s=6.0, lift_s=0.4, dark_after_release_s=0.15)
     path = tmp_path / "dark_in_lift.mp4"
     truth = render_refill_video(path, spec)
     r = measure_crt(path, "knee", roi=tuple(truth["roi"]))
@@ -89,15 +98,8 @@ def test_dark_frame_that_cuts_the_refill_short_is_named_dark(tmp_path):
     to fit; the dark frame is the reason (the generator's ``dark_frame`` kind must get ``dark``),
     not the shortness it causes. The old order said "too few frames after release"."""
     from mottling.crt import measure_crt
-    from mottling.synth.refill_curves import curve_for_crt
-    from mottling.synth.videos import RefillSpec
 
-    curve = curve_for_crt("mono", 2.5, np.random.default_rng(61))
-    spec = RefillSpec(seed=61, site="knee", skin_tone=4, examiner_tone=4, width=320, height=240,
-                      fps_nominal=30, pre_press_s=1.0, press_duration_s=3.0, post_release_s=0.5,
-                      curve=curve, lift_s=0.1, blanch_contrast=0.8, noise_sigma=1.0,
-                      exposure_drift=0.01, pulse_amp=0.004, shake_px=1.0, crf=20,
-                      broken="dark_frame", broken_at_s=4.0 + 0.3)
+    spec = _dark_frame_knee(61, post_release_s=0.5, lift_s=0.1, dark_after_release_s=0.3)
     path = tmp_path / "dark_then_short.mp4"
     truth = render_refill_video(path, spec)
     r = measure_crt(path, "knee", roi=tuple(truth["roi"]))

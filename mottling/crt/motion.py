@@ -58,25 +58,17 @@ def shrink(img: np.ndarray, f: int) -> np.ndarray:
     hh, ww = h // f, w // f
     lead = img.shape[:-2]
     x = img[..., :hh * f, :ww * f].reshape(lead + (hh, f, ww * f))
-    if img.dtype == np.uint8 and f * f * 255 < 2**16:
-        # 8-bit codes: every float32 partial sum above is an exact integer, so the same sums
-        # added as 16-bit integers give the same float32 numbers, bit for bit, faster.
-        rows = x[..., 0, :].astype(np.uint16)
-        for dy in range(1, f):
-            rows += x[..., dy, :]
-        cols = rows.reshape(lead + (hh, ww, f))
-        out = cols[..., 0].copy()
-        for dx in range(1, f):
-            out += cols[..., dx]
-        out = out.astype(np.float32)
-        return out * np.float32(1.0 / f**2) if f > 1 else out
-    rows = x[..., 0, :].astype(np.float32)
+    # 8-bit codes: every float32 partial sum is an exact integer, so the same sums added as
+    # 16-bit integers give the same float32 numbers, bit for bit, faster.
+    exact_int = img.dtype == np.uint8 and f * f * 255 < 2**16
+    rows = x[..., 0, :].astype(np.uint16 if exact_int else np.float32)
     for dy in range(1, f):
         rows += x[..., dy, :]
     cols = rows.reshape(lead + (hh, ww, f))
     out = cols[..., 0].copy()
     for dx in range(1, f):
         out += cols[..., dx]
+    out = out.astype(np.float32, copy=False)
     return out * np.float32(1.0 / f**2) if f > 1 else out
 
 
