@@ -158,3 +158,46 @@ def test_rgb_upper_bound_holds_for_every_code():
         top = m.rgb_upper_bound(yuv[:, 0], yuv[:, 1], yuv[:, 1], yuv[:, 2], yuv[:, 2])
         assert np.all(top >= rgb - 0.01)
         assert np.abs(top - rgb).max() < 0.01
+
+
+def _box_means_plain(yuv, box, shifts):
+    """The per-camera-position loop ``signal._box_means`` used before it read every frame at once."""
+    n, h, w = yuv.shape[:3]
+    x, y, bw, bh = box
+    fy = np.floor(shifts[:, 0]).astype(int)
+    fx = np.floor(shifts[:, 1]).astype(int)
+    ty = shifts[:, 0] - fy
+    tx = shifts[:, 1] - fx
+    out = np.zeros((n, 3))
+    for key in sorted(set(zip(fy.tolist(), fx.tolist()))):
+        g = np.nonzero((fy == key[0]) & (fx == key[1]))[0]
+        corner = {}
+        for oy in (0, 1):
+            for ox in (0, 1):
+                y0 = int(np.clip(y + key[0] + oy, 0, h - bh))
+                x0 = int(np.clip(x + key[1] + ox, 0, w - bw))
+                corner[oy, ox] = (yuv[g, y0:y0 + bh, x0:x0 + bw].astype(np.float64)
+                                  .sum(axis=(1, 2)) / (bh * bw))
+        wy, wx = ty[g, None], tx[g, None]
+        out[g] = ((1 - wy) * ((1 - wx) * corner[0, 0] + wx * corner[0, 1])
+                  + wy * ((1 - wx) * corner[1, 0] + wx * corner[1, 1]))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("planar", [True, False])
+def test_box_means_bit_identical(seed, planar):
+    """Every frame read at once (one gather for frames whose four corners are all inside, one per
+    corner for frames clamped at the edge) gives the bits of the per-position loop: boxes of one
+    pixel up to the whole frame, shifts that push the box against every edge."""
+    rng = np.random.default_rng(300 + seed)
+    n, h, w = int(rng.integers(5, 60)), int(rng.integers(8, 50)), int(rng.integers(8, 60))
+    if planar:
+        yuv = np.moveaxis(rng.integers(0, 256, (n, 3, h, w), dtype=np.uint8), 1, -1)
+    else:
+        yuv = rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+    bw, bh = int(rng.integers(1, w + 1)), int(rng.integers(1, h + 1))
+    box = (int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1)), bw, bh)
+    shifts = np.cumsum(rng.normal(0, rng.choice([0.3, 2.0, 6.0]), (n, 2)), axis=0)
+    got = signal._box_means(yuv, box, shifts)
+    assert got.tobytes() == _box_means_plain(yuv, box, shifts).tobytes()

@@ -49,6 +49,26 @@ def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarr
     tx = shifts[:, 1] - fx
     out = np.zeros((n, 3))
     planes = np.moveaxis(yuv, -1, 1)    # (N, 3, h, w): contiguous planes as decode_video stores them
+    if planes.flags.c_contiguous:
+        # Every frame at once, each read at its own (clamped) positions: one gather of the box's
+        # pixels and of the row and column beside it when no corner is clamped, one gather per
+        # corner otherwise. Integer sums, so the same numbers as before.
+        flat = (np.arange(bh)[:, None] * w + np.arange(bw)[None, :]).ravel()
+        whole = (y + fy >= 0) & (y + fy + 1 <= h - bh) & (x + fx >= 0) & (x + fx + 1 <= w - bw)
+        sums = np.empty((n, 3, 4))
+        f = np.nonzero(whole)[0]
+        if len(f):
+            sums[f] = _shifted_sums(yuv, f, (y + fy[f]) * w + x + fx[f], flat, (0, 1, w, w + 1))
+        r = np.nonzero(~whole)[0]
+        if len(r):
+            for k, (oy, ox) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+                y0 = np.clip(y + fy[r] + oy, 0, h - bh)
+                x0 = np.clip(x + fx[r] + ox, 0, w - bw)
+                sums[r, :, k] = _shifted_sums(yuv, r, y0 * w + x0, flat, (0,))[:, :, 0]
+        corner = sums / (bh * bw)
+        wy, wx = ty[:, None], tx[:, None]
+        return ((1 - wy) * ((1 - wx) * corner[:, :, 0] + wx * corner[:, :, 1])
+                + wy * ((1 - wx) * corner[:, :, 2] + wx * corner[:, :, 3]))
     for key in sorted(set(zip(fy.tolist(), fx.tolist()))):
         g = np.nonzero((fy == key[0]) & (fx == key[1]))[0]
         corner = {}
@@ -141,6 +161,59 @@ def _corner_sums(yuv: np.ndarray, frames: np.ndarray, flats: list[np.ndarray]) -
     return out
 
 
+def _gather(yuv: np.ndarray, frames: np.ndarray, offsets: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """(len(frames), 3 * len(flat)) uint8: the Y, then U, then V codes at the pixels
+    ``flat + offsets[i]`` (indices into h * w, all inside the frame) of each frame ``frames[i]``,
+    for planar frames as ``decode_video`` stores them."""
+    n, h, w = yuv.shape[:3]
+    hw = h * w
+    cols = (np.arange(3)[:, None] * hw + np.asarray(flat, np.int64)[None, :]).ravel()
+    buf = np.moveaxis(yuv, -1, 1).reshape(-1)        # a view: planes are contiguous
+    idx = (np.asarray(frames, np.int64) * (3 * hw) + np.asarray(offsets, np.int64))[:, None]
+    return np.take(buf, idx + cols[None, :])
+
+
+def _shifted_sums(yuv: np.ndarray, frames: np.ndarray, offsets: np.ndarray, flat: np.ndarray,
+                  deltas: tuple[int, ...]) -> np.ndarray:
+    """(len(frames), 3, len(deltas)) float64 sums of the Y, U, V codes at the pixels
+    ``flat + offsets[i] + deltas[k]`` (indices into h * w) of each frame ``frames[i]``, for planar
+    frames as ``decode_video`` stores them; every one of those pixels must lie in the frame.
+
+    All frames are read by one gather per piece, whatever their camera position (``offsets`` moves
+    each frame's reading). The pixels of the union of the ``deltas`` copies are ordered by which
+    copies hold them, so one pass of segment sums gives each membership pattern's sum and each
+    copy's sum adds up the patterns it holds. Integer arithmetic throughout, so the result is bit
+    for bit the sum of the same codes in any order.
+    """
+    n, h, w = yuv.shape[:3]
+    hw = h * w
+    flat = np.asarray(flat, dtype=np.int64)
+    union = np.unique(np.concatenate([flat + d for d in deltas]))
+    code = np.zeros(len(union), np.int64)
+    for k, d in enumerate(deltas):
+        code[np.searchsorted(union, flat + d)] |= 1 << k
+    order = np.argsort(code, kind="stable")
+    union, code = union[order], code[order]
+    starts = np.concatenate([[0], np.nonzero(np.diff(code))[0] + 1])
+    patterns = code[starts]
+    nu = len(union)
+    cols = (np.arange(3)[:, None] * hw + union[None, :]).ravel()
+    seg = (np.arange(3)[:, None] * nu + starts[None, :]).ravel()
+    # which patterns make up each copy: (P, K) 0/1
+    member = ((patterns[:, None] >> np.arange(len(deltas))[None, :]) & 1).astype(np.int64)
+    buf = np.moveaxis(yuv, -1, 1).reshape(-1)        # a view: planes are contiguous
+    base = np.asarray(frames, np.int64) * (3 * hw) + np.asarray(offsets, np.int64)
+    out = np.empty((len(frames), 3, len(deltas)))
+    step = max(1, (1 << 18) // max(len(cols), 1))
+    for a in range(0, len(frames), step):
+        idx = base[a:a + step, None] + cols[None, :]
+        vals = np.take(buf, idx)
+        # 32-bit sums are exact: a frame has far fewer than 2**32 / 255 pixels.
+        part = np.add.reduceat(vals, seg, axis=1, dtype=np.uint32).astype(np.int64)
+        out[a:a + step] = part.reshape(len(idx), 3, len(patterns)) @ member
+    return out
+
+
 def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
                 subpixel: bool = False) -> np.ndarray:
     """(N, 3) float64 mean YUV over ``mask``, moved by each frame's shift if given.
@@ -166,7 +239,26 @@ def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
         frac = np.zeros_like(shifts)
         corners = ((0, 0),)
     planar = np.moveaxis(yuv, -1, 1).flags.c_contiguous
-    for key in sorted(set(map(tuple, base.tolist()))):
+    rest = np.arange(n)
+    if planar and len(ys) >= 4:
+        # Frames whose every corner copy of the mask lies inside the picture (all but a camera
+        # that wandered to the edge): one gather for all of them, whatever their position.
+        reach_y, reach_x = max(c[0] for c in corners), max(c[1] for c in corners)
+        whole = ((base[:, 0] + ys.min() >= 0) & (base[:, 0] + ys.max() + reach_y < h)
+                 & (base[:, 1] + xs.min() >= 0) & (base[:, 1] + xs.max() + reach_x < w))
+        f = np.nonzero(whole)[0]
+        rest = np.nonzero(~whole)[0]
+        if len(f):
+            sums = _shifted_sums(yuv, f, base[f, 0] * w + base[f, 1], ys * w + xs,
+                                 tuple(oy * w + ox for oy, ox in corners))
+            acc = np.zeros((len(f), 3))
+            for k, (oy, ox) in enumerate(corners):
+                m = sums[:, :, k] / len(ys)
+                wy = frac[f, 0] if oy else 1 - frac[f, 0]
+                wx = frac[f, 1] if ox else 1 - frac[f, 1]
+                acc += (wy * wx)[:, None] * m
+            out[f] = acc
+    for key in sorted(set(map(tuple, base[rest].tolist()))):
         g = np.nonzero((base[:, 0] == key[0]) & (base[:, 1] == key[1]))[0]
         flats, counts = [], []
         for oy, ox in corners:
@@ -217,6 +309,21 @@ def _roi_saturation(yuv: np.ndarray, matrix, box: tuple[int, int, int, int],
     x, y, rw, rh = box
     roi_sat = np.zeros((n, 3))
     keys = np.round(shifts).astype(int)
+    if isinstance(matrix, YuvMatrix) and np.moveaxis(yuv, -1, 1).flags.c_contiguous:
+        # Every frame's box (at its clamped position) in one gather; the bound and the
+        # conversion of the frames near the top are the same per-frame arithmetic as below.
+        y0 = np.clip(y + keys[:, 0], 0, h - rh)
+        x0 = np.clip(x + keys[:, 1], 0, w - rw)
+        flat = (np.arange(rh)[:, None] * w + np.arange(rw)[None, :]).ravel()
+        vals = _gather(yuv, np.arange(n), y0 * w + x0, flat).reshape(n, 3, rh * rw)
+        lo, hi = vals.min(axis=2), vals.max(axis=2)
+        top = matrix.rgb_upper_bound(hi[:, 0], lo[:, 1], hi[:, 1], lo[:, 2], hi[:, 2])
+        near = np.nonzero(top.max(axis=1) >= 249.0)[0]
+        if len(near):
+            pix = np.moveaxis(vals[near].reshape(len(near), 3, rh, rw), 1, -1)
+            rgb = matrix.to_rgb(pix.astype(np.float32))
+            roi_sat[near] = (rgb >= 250).mean(axis=(1, 2))
+        return roi_sat
     for key in sorted(set(map(tuple, keys.tolist()))):
         g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
         y0 = int(np.clip(y + key[0], 0, h - rh))
