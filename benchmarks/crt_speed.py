@@ -9,8 +9,10 @@ figure (target <= 0.3), in wall time and in CPU time (the process's, all threads
 to other work on a shared machine). Each timing runs in a fresh process pinned to one core with
 BLAS threads at 1 (so the decoder, which may use threads, gets one too); the runs of the modes are
 interleaved, so a change of machine load hits all of them alike; the figure is the median of
-``--repeat`` runs, and peak memory is the child's maximum resident set size. Where the time goes
-is printed too: each stage of ``measure_crt`` (decode with sampling, camera track, automatic ROI,
+``--repeat`` runs (wall and CPU each from its own median run), and peak memory is the child's
+maximum resident set size. ``--core 0,1`` runs them on two cores instead: the decoder then uses
+its threads, and the wall time is also set against a bare decode with FFmpeg's threads. Where the
+time goes is printed too: each stage of ``measure_crt`` (decode with sampling, camera track, automatic ROI,
 colour series, press/release timing, recovery fit) timed in the same runs.
 """
 
@@ -70,7 +72,7 @@ def stage_line(stages: dict[str, float], total: float) -> str:
 
 CHILD = r"""
 import json, os, resource, sys, time
-os.sched_setaffinity(0, {int(sys.argv[3])})
+os.sched_setaffinity(0, {int(c) for c in sys.argv[3].split(",")})
 sys.path.insert(0, sys.argv[5])
 t0 = time.perf_counter()
 from mottling.crt import measure_crt
@@ -80,10 +82,14 @@ stages = install_stage_timers()
 t_import = time.perf_counter() - t0
 mode = sys.argv[2]
 t0, c0 = time.perf_counter(), time.process_time()
-if mode == "bare":
+if mode in ("bare", "bare_threads"):
     import av
     with av.open(sys.argv[1]) as c:
-        s = c.streams.video[0]; s.thread_count = 1; s.codec_context.options = {"skip_loop_filter": "all"}
+        s = c.streams.video[0]; s.codec_context.options = {"skip_loop_filter": "all"}
+        if mode == "bare":
+            s.thread_count = 1
+        else:   # as decode_video decodes: FFmpeg's frame/slice threads, as many as it likes
+            s.codec_context.thread_type = "AUTO"; s.codec_context.thread_count = 0
         status = sum(1 for _ in c.decode(s))
 elif mode == "decode":
     v = decode_video(sys.argv[1]); status = len(v.t_s)
@@ -120,7 +126,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dir", type=Path, default=Path("/tmp/mottling-bench"))
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--core", type=int, default=0)
+    ap.add_argument("--core", default="0",
+                    help="core(s) the timed processes run on, e.g. 0 or 0,1 (default: one core, "
+                         "so the decoder gets one thread and wall time follows CPU time)")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for kind in ("240fps", "1080p30"):
@@ -137,6 +145,8 @@ def main() -> None:
               f"{clip.stat().st_size / 1e6:.1f} MB; true crt {truth['crt_s']:.2f} s")
         modes = [("bare", "auto"), ("decode", "auto"), ("measure", json.dumps(truth["roi"])),
                  ("measure", "auto")]
+        if "," in args.core:    # several cores: the threaded bare decode too, for the wall time
+            modes.insert(1, ("bare_threads", "auto"))
         runs: dict[int, list[dict]] = {m: [] for m in range(len(modes))}
         for _ in range(args.repeat):
             for m, (mode, roi) in enumerate(modes):
@@ -144,20 +154,26 @@ def main() -> None:
                                        str(args.core), roi, str(HERE)],
                                       capture_output=True, text=True, env=env, check=True)
                 runs[m].append(json.loads(proc.stdout))
-        medians = {}
+        medians, cpu_medians = {}, {}
         for m, (mode, roi) in enumerate(modes):
             rs = sorted(runs[m], key=lambda r: r["wall_s"])
             mid = rs[len(rs) // 2]
-            label = {"bare": "bare FFmpeg decode", "decode": "decode_video"}.get(
+            by_cpu = sorted(runs[m], key=lambda r: r["cpu_s"])
+            label = {"bare": "bare FFmpeg decode", "decode": "decode_video",
+                     "bare_threads": "bare decode, auto threads"}.get(
                 mode, f"measure_crt ({'auto' if roi == 'auto' else 'manual'} ROI)")
             medians[label] = mid
+            # CPU figures from the run with the median CPU time (on a busy machine the run with
+            # the median wall time need not be it).
+            cpu_medians[label] = by_cpu[len(by_cpu) // 2]
             print(f"  {label:28s} median {mid['wall_s']:.2f} s (min {rs[0]['wall_s']:.2f}; CPU "
-                  f"{mid['cpu_s']:.2f} s), peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; "
+                  f"median {cpu_medians[label]['cpu_s']:.2f} s, min {by_cpu[0]['cpu_s']:.2f}), peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; "
                   f"result {rs[0]['status']}")
         for clock in ("wall", "cpu"):
-            bare = medians["bare FFmpeg decode"][f"{clock}_s"]
+            of = medians if clock == "wall" else cpu_medians
+            bare = of["bare FFmpeg decode"][f"{clock}_s"]
             for label in ("measure_crt (manual ROI)", "measure_crt (auto ROI)"):
-                run = medians[label]
+                run = of[label]
                 analysis = run[f"{clock}_s"] - bare
                 print(f"  {label}, {clock} time: analysis {analysis:.2f} s = "
                       f"{analysis / bare:.2f}x the bare decode (target <= 0.3); "
@@ -167,6 +183,10 @@ def main() -> None:
                 if "decode + sampling" in stages:
                     stages["sampling beyond the bare decode"] = stages.pop("decode + sampling") - bare
                 print(f"    where it goes: {stage_line(stages, analysis)}")
+                if clock == "wall" and "bare decode, auto threads" in medians:
+                    bt = medians["bare decode, auto threads"]["wall_s"]
+                    print(f"    against the threaded bare decode ({bt:.2f} s): analysis "
+                          f"{run['wall_s'] - bt:.2f} s = {(run['wall_s'] - bt) / bt:.2f}x")
     print(f"(import of the package: {runs[0][0]['import_s']:.2f} s, not counted)")
 
 

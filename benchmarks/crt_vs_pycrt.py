@@ -92,12 +92,11 @@ for line in sys.stdin:
 """
 
 
-def ensure_pycrt() -> Path:
-    py = PYCRT_VENV / "bin" / "python"
+def ensure_pycrt(venv: Path = PYCRT_VENV) -> Path:
+    py = venv / "bin" / "python"
     if not py.exists():
-        subprocess.run(["python3", "-m", "venv",
-                        str(PYCRT_VENV)], check=True)
-        subprocess.run([str(PYCRT_VENV / "bin" / "pip"), "install", "-q", "pycrt"], check=True)
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "pycrt"], check=True)
     return py
 
 
@@ -116,14 +115,14 @@ def our_decoder_threads(path: str) -> int:
         return int(cc.thread_count)
 
 
-def run_both(jobs: list[dict]) -> tuple[list[dict], list[dict]]:
+def run_both(jobs: list[dict], venv: Path = PYCRT_VENV) -> tuple[list[dict], list[dict]]:
     """Each video through pyCRT (a long-lived subprocess in its own venv) and then through ours,
     alternately, so a change of machine load hits both alike. Wall and CPU time per video."""
     from crt_speed import install_stage_timers
 
     from mottling.crt import VideoLimits, measure_crt
 
-    py = ensure_pycrt()
+    py = ensure_pycrt(venv)
     proc = subprocess.Popen([str(py), "-c", PYCRT_RUNNER], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "ready":
@@ -192,6 +191,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same set as crt_accuracy.py")
     ap.add_argument("--out", type=Path, default=Path("/tmp/mottling-bench/crt_videos"))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pycrt-venv", type=Path, default=PYCRT_VENV,
+                    help="virtual environment holding pyCRT (created there if missing)")
     args = ap.parse_args()
     # Draw more than needed; keep clean, upright, mono-exponential ones (pyCRT's OpenCV reader
     # has its own idea of rotation metadata, which is not what is being compared).
@@ -200,7 +201,7 @@ def main() -> None:
                and r["rotation"] == 0][:args.n]
     jobs = [{"path": str(args.out / r["path"]), "site": r["site"], "roi": r["roi"],
              "from_s": max(0.0, r["release_s"] - 0.5), "to_s": r["duration_s"]} for r in records]
-    ours, theirs = run_both(jobs)
+    ours, theirs = run_both(jobs, args.pycrt_venv)
     rows = list(zip(records, ours, theirs))
     print(f"{len(rows)} clean mono-exponential videos (seed {args.seed}); truth tau = crt / ln 10")
     print(f"all            {line(rows)}")
