@@ -12,8 +12,10 @@ interleaved, so a change of machine load hits all of them alike; the figure is t
 ``--repeat`` runs (wall and CPU each from its own median run), and peak memory is the child's
 maximum resident set size. ``--core 0,1`` runs them on two cores instead: the decoder then uses
 its threads, and the wall time is also set against a bare decode with FFmpeg's threads. Where the
-time goes is printed too: each stage of ``measure_crt`` (decode with sampling, camera track, automatic ROI,
-colour series, press/release timing, recovery fit) timed in the same runs.
+time goes is printed too: each stage of ``measure_crt`` (decode with sampling, camera track,
+automatic ROI, colour series, press/release timing, recovery fit) timed in the same runs.
+``--code A --code B`` times two code trees (each a PYTHONPATH, e.g. ``git archive`` of two
+commits) in the same loop, so both meet the same machine load.
 """
 
 from __future__ import annotations
@@ -129,6 +131,9 @@ def main() -> None:
     ap.add_argument("--core", default="0",
                     help="core(s) the timed processes run on, e.g. 0 or 0,1 (default: one core, "
                          "so the decoder gets one thread and wall time follows CPU time)")
+    ap.add_argument("--code", action="append", default=None,
+                    help="a code tree (PYTHONPATH) to time; give it twice or more to time trees "
+                         "side by side in one run, e.g. a base commit's git archive and this one")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for kind in ("240fps", "1080p30"):
@@ -147,47 +152,60 @@ def main() -> None:
                  ("measure", "auto")]
         if "," in args.core:    # several cores: the threaded bare decode too, for the wall time
             modes.insert(1, ("bare_threads", "auto"))
-        runs: dict[int, list[dict]] = {m: [] for m in range(len(modes))}
+        # Each code tree (--code, as PYTHONPATH; default: this process's) in the same loop, so
+        # the trees meet the same machine load.
+        trees = args.code or [os.environ.get("PYTHONPATH", "")]
+        runs = {(c, m): [] for c in range(len(trees)) for m in range(len(modes))}
         for _ in range(args.repeat):
-            for m, (mode, roi) in enumerate(modes):
-                proc = subprocess.run([sys.executable, "-c", CHILD, str(clip), mode,
-                                       str(args.core), roi, str(HERE)],
-                                      capture_output=True, text=True, env=env, check=True)
-                runs[m].append(json.loads(proc.stdout))
-        medians, cpu_medians = {}, {}
-        for m, (mode, roi) in enumerate(modes):
-            rs = sorted(runs[m], key=lambda r: r["wall_s"])
-            mid = rs[len(rs) // 2]
-            by_cpu = sorted(runs[m], key=lambda r: r["cpu_s"])
-            label = {"bare": "bare FFmpeg decode", "decode": "decode_video",
-                     "bare_threads": "bare decode, auto threads"}.get(
-                mode, f"measure_crt ({'auto' if roi == 'auto' else 'manual'} ROI)")
-            medians[label] = mid
-            # CPU figures from the run with the median CPU time (on a busy machine the run with
-            # the median wall time need not be it).
-            cpu_medians[label] = by_cpu[len(by_cpu) // 2]
-            print(f"  {label:28s} median {mid['wall_s']:.2f} s (min {rs[0]['wall_s']:.2f}; CPU "
-                  f"median {cpu_medians[label]['cpu_s']:.2f} s, min {by_cpu[0]['cpu_s']:.2f}), peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; "
-                  f"result {rs[0]['status']}")
-        for clock in ("wall", "cpu"):
-            of = medians if clock == "wall" else cpu_medians
-            bare = of["bare FFmpeg decode"][f"{clock}_s"]
-            for label in ("measure_crt (manual ROI)", "measure_crt (auto ROI)"):
-                run = of[label]
-                analysis = run[f"{clock}_s"] - bare
-                print(f"  {label}, {clock} time: analysis {analysis:.2f} s = "
-                      f"{analysis / bare:.2f}x the bare decode (target <= 0.3); "
-                      f"{truth['duration_s'] / run[f'{clock}_s']:.1f}x real time")
-                stages = {k: v[clock] for k, v in run["stages"].items()}
-                # The bare decode is the floor; what decode_video adds is the per-frame sampling.
-                if "decode + sampling" in stages:
-                    stages["sampling beyond the bare decode"] = stages.pop("decode + sampling") - bare
-                print(f"    where it goes: {stage_line(stages, analysis)}")
-                if clock == "wall" and "bare decode, auto threads" in medians:
-                    bt = medians["bare decode, auto threads"]["wall_s"]
-                    print(f"    against the threaded bare decode ({bt:.2f} s): analysis "
-                          f"{run['wall_s'] - bt:.2f} s = {(run['wall_s'] - bt) / bt:.2f}x")
-    print(f"(import of the package: {runs[0][0]['import_s']:.2f} s, not counted)")
+            for c, tree in enumerate(trees):
+                for m, (mode, roi) in enumerate(modes):
+                    proc = subprocess.run([sys.executable, "-c", CHILD, str(clip), mode,
+                                           str(args.core), roi, str(HERE)],
+                                          capture_output=True, text=True, check=True,
+                                          env=dict(env, PYTHONPATH=tree))
+                    runs[c, m].append(json.loads(proc.stdout))
+        for c, tree in enumerate(trees):
+            if len(trees) > 1:
+                print(f" code {tree}:")
+            report(modes, [runs[c, m] for m in range(len(modes))], truth)
+    print(f"(import of the package: {runs[0, 0][0]['import_s']:.2f} s, not counted)")
+
+
+def report(modes, runs, truth) -> None:
+    """Medians per mode, then the analysis beyond the bare decode, wall and CPU."""
+    medians, cpu_medians = {}, {}
+    for m, (mode, roi) in enumerate(modes):
+        rs = sorted(runs[m], key=lambda r: r["wall_s"])
+        mid = rs[len(rs) // 2]
+        by_cpu = sorted(runs[m], key=lambda r: r["cpu_s"])
+        label = {"bare": "bare FFmpeg decode", "decode": "decode_video",
+                 "bare_threads": "bare decode, auto threads"}.get(
+            mode, f"measure_crt ({'auto' if roi == 'auto' else 'manual'} ROI)")
+        medians[label] = mid
+        # CPU figures from the run with the median CPU time (on a busy machine the run with
+        # the median wall time need not be it).
+        cpu_medians[label] = by_cpu[len(by_cpu) // 2]
+        print(f"  {label:28s} median {mid['wall_s']:.2f} s (min {rs[0]['wall_s']:.2f}; CPU "
+              f"median {cpu_medians[label]['cpu_s']:.2f} s, min {by_cpu[0]['cpu_s']:.2f}), "
+              f"peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; result {rs[0]['status']}")
+    for clock in ("wall", "cpu"):
+        of = medians if clock == "wall" else cpu_medians
+        bare = of["bare FFmpeg decode"][f"{clock}_s"]
+        for label in ("measure_crt (manual ROI)", "measure_crt (auto ROI)"):
+            run = of[label]
+            analysis = run[f"{clock}_s"] - bare
+            print(f"  {label}, {clock} time: analysis {analysis:.2f} s = "
+                  f"{analysis / bare:.2f}x the bare decode (target <= 0.3); "
+                  f"{truth['duration_s'] / run[f'{clock}_s']:.1f}x real time")
+            stages = {k: v[clock] for k, v in run["stages"].items()}
+            # The bare decode is the floor; what decode_video adds is the per-frame sampling.
+            if "decode + sampling" in stages:
+                stages["sampling beyond the bare decode"] = stages.pop("decode + sampling") - bare
+            print(f"    where it goes: {stage_line(stages, analysis)}")
+            if clock == "wall" and "bare decode, auto threads" in medians:
+                bt = medians["bare decode, auto threads"]["wall_s"]
+                print(f"    against the threaded bare decode ({bt:.2f} s): analysis "
+                      f"{run['wall_s'] - bt:.2f} s = {(run['wall_s'] - bt) / bt:.2f}x")
 
 
 if __name__ == "__main__":
