@@ -204,7 +204,7 @@ def _shifted_sums(yuv: np.ndarray, frames: np.ndarray, offsets: np.ndarray, flat
     buf = np.moveaxis(yuv, -1, 1).reshape(-1)        # a view: planes are contiguous
     base = np.asarray(frames, np.int64) * (3 * hw) + np.asarray(offsets, np.int64)
     out = np.empty((len(frames), 3, len(deltas)))
-    step = max(1, (1 << 18) // max(len(cols), 1))
+    step = max(1, (1 << 16) // max(len(cols), 1))
     for a in range(0, len(frames), step):
         idx = base[a:a + step, None] + cols[None, :]
         vals = np.take(buf, idx)
