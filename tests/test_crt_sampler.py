@@ -44,22 +44,3 @@ def test_sampler_matches_plain_indexing(fmt, size):
         want = _plain(frame, sampler, video.PLANAR_8BIT[fmt])
         assert out.shape == want.shape
         assert out.tobytes() == want.tobytes()
-
-
-@pytest.mark.parametrize("fmt", ["yuv420p", "yuvj420p", "yuv422p", "yuv444p"])
-@pytest.mark.parametrize("size", [(64, 48, 16, 12), (101, 77, 20, 15), (90, 60, 30, 20)])
-def test_sampler_fast_path_over_a_stream(fmt, size):
-    """After the first frame the sampler takes its per-stream fast path; every later frame (new
-    buffers, and a frame of another layout in between, which must leave the fast path) still
-    matches plain indexing."""
-    width, height, w, h = size
-    rng = np.random.default_rng(width + height)
-    sampler = video._PlaneSampler(width, height, w, h)
-    other = "yuv444p" if fmt != "yuv444p" else "yuv420p"
-    for f in (fmt, fmt, fmt, other, fmt, fmt):
-        frame = av.VideoFrame(width, height, f)
-        for plane in frame.planes:
-            plane.update(rng.integers(0, 256, plane.buffer_size, dtype=np.uint8).tobytes())
-        out = np.full((3,) + sampler.shape, 7, dtype=np.uint8)
-        sampler.sample(frame, out)
-        assert out.tobytes() == _plain(frame, sampler, video.PLANAR_8BIT[f]).tobytes()

@@ -161,23 +161,12 @@ def _corner_sums(yuv: np.ndarray, frames: np.ndarray, flats: list[np.ndarray]) -
     return out
 
 
-def _gather(yuv: np.ndarray, frames: np.ndarray, offsets: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """(len(frames), 3 * len(flat)) uint8: the Y, then U, then V codes at the pixels
-    ``flat + offsets[i]`` (indices into h * w, all inside the frame) of each frame ``frames[i]``,
-    for planar frames as ``decode_video`` stores them."""
-    n, h, w = yuv.shape[:3]
-    hw = h * w
-    cols = (np.arange(3)[:, None] * hw + np.asarray(flat, np.int64)[None, :]).ravel()
-    buf = np.moveaxis(yuv, -1, 1).reshape(-1)        # a view: planes are contiguous
-    idx = (np.asarray(frames, np.int64) * (3 * hw) + np.asarray(offsets, np.int64))[:, None]
-    return np.take(buf, idx + cols[None, :])
-
-
 def _shifted_sums(yuv: np.ndarray, frames: np.ndarray, offsets: np.ndarray, flat: np.ndarray,
                   deltas: tuple[int, ...]) -> np.ndarray:
     """(len(frames), 3, len(deltas)) float64 sums of the Y, U, V codes at the pixels
     ``flat + offsets[i] + deltas[k]`` (indices into h * w) of each frame ``frames[i]``, for planar
-    frames as ``decode_video`` stores them; every one of those pixels must lie in the frame.
+    frames as ``decode_video`` stores them. The caller makes sure every moved pixel lies in the
+    frame, so no offset wraps into another row.
 
     All frames are read by one gather per piece, whatever their camera position (``offsets`` moves
     each frame's reading). The pixels of the union of the ``deltas`` copies are ordered by which
@@ -240,9 +229,10 @@ def _mask_means(yuv: np.ndarray, mask: np.ndarray, shifts: np.ndarray | None,
         corners = ((0, 0),)
     planar = np.moveaxis(yuv, -1, 1).flags.c_contiguous
     rest = np.arange(n)
-    if planar and len(ys) >= 4:
+    if planar and len(ys) >= 4 and len(corners) > 1:
         # Frames whose every corner copy of the mask lies inside the picture (all but a camera
-        # that wandered to the edge): one gather for all of them, whatever their position.
+        # that wandered to the edge): one gather for all of them, whatever their position. (A
+        # single corner reads as fast per camera position below: runs of frames, no index.)
         reach_y, reach_x = max(c[0] for c in corners), max(c[1] for c in corners)
         whole = ((base[:, 0] + ys.min() >= 0) & (base[:, 0] + ys.max() + reach_y < h)
                  & (base[:, 1] + xs.min() >= 0) & (base[:, 1] + xs.max() + reach_x < w))
@@ -309,21 +299,6 @@ def _roi_saturation(yuv: np.ndarray, matrix, box: tuple[int, int, int, int],
     x, y, rw, rh = box
     roi_sat = np.zeros((n, 3))
     keys = np.round(shifts).astype(int)
-    if isinstance(matrix, YuvMatrix) and np.moveaxis(yuv, -1, 1).flags.c_contiguous:
-        # Every frame's box (at its clamped position) in one gather; the bound and the
-        # conversion of the frames near the top are the same per-frame arithmetic as below.
-        y0 = np.clip(y + keys[:, 0], 0, h - rh)
-        x0 = np.clip(x + keys[:, 1], 0, w - rw)
-        flat = (np.arange(rh)[:, None] * w + np.arange(rw)[None, :]).ravel()
-        vals = _gather(yuv, np.arange(n), y0 * w + x0, flat).reshape(n, 3, rh * rw)
-        lo, hi = vals.min(axis=2), vals.max(axis=2)
-        top = matrix.rgb_upper_bound(hi[:, 0], lo[:, 1], hi[:, 1], lo[:, 2], hi[:, 2])
-        near = np.nonzero(top.max(axis=1) >= 249.0)[0]
-        if len(near):
-            pix = np.moveaxis(vals[near].reshape(len(near), 3, rh, rw), 1, -1)
-            rgb = matrix.to_rgb(pix.astype(np.float32))
-            roi_sat[near] = (rgb >= 250).mean(axis=(1, 2))
-        return roi_sat
     for key in sorted(set(map(tuple, keys.tolist()))):
         g = np.nonzero((keys[:, 0] == key[0]) & (keys[:, 1] == key[1]))[0]
         y0 = int(np.clip(y + key[0], 0, h - rh))

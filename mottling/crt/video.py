@@ -280,7 +280,6 @@ class _PlaneSampler:
         self._reformatter = None
         self._plans: dict[tuple[int, int], list] = {}
         self.turn = 0       # quarter turns counterclockwise that make the frame upright
-        self._fast = None   # (format, width, height, plan) of the common case, once seen
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -306,26 +305,7 @@ class _PlaneSampler:
 
     def sample(self, frame, out: np.ndarray) -> None:
         """Write the frame's samples, upright, into ``out`` (3, *self.shape)."""
-        fast = self._fast
-        if fast is not None and frame.format.name == fast[0] and frame.width == fast[1] \
-                and frame.height == fast[2]:
-            # The common case (8-bit planar YUV at the stream's size, upright, each plane's
-            # samples one strided view), with nothing worked out again per frame: the same
-            # views and copies as the general path below.
-            p0, p1, p2 = frame.planes[:3]
-            (s0, a0, b0, r0, c0), (s1, a1, b1, r1, c1), (s2, a2, b2, r2, c2) = fast[3]
-            line = p0.line_size
-            out[0] = np.ndarray(s0, np.uint8, p0, a0 * line + b0, (r0 * line, c0))
-            line = p1.line_size
-            out[1] = np.ndarray(s1, np.uint8, p1, a1 * line + b1, (r1 * line, c1))
-            line = p2.line_size
-            out[2] = np.ndarray(s2, np.uint8, p2, a2 * line + b2, (r2 * line, c2))
-            return
         sub = PLANAR_8BIT.get(frame.format.name)
-        if (fast is None and sub is not None and self.turn == 0
-                and (frame.width, frame.height) == self.src
-                and all(len(how) == 5 for how in self._plan(sub))):
-            self._fast = (frame.format.name, frame.width, frame.height, tuple(self._plan(sub)))
         if sub is None or (frame.width, frame.height) != self.src:
             if self._reformatter is None:
                 from av.video.reformatter import VideoReformatter
