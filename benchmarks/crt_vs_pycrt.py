@@ -110,7 +110,11 @@ def our_decoder_threads(path: str) -> int:
         stream = container.streams.video[0]
         cc = stream.codec_context
         cc.thread_type = "AUTO"
-        cc.thread_count = max(0, int(VideoLimits().decoder_threads))
+        try:    # one thread on a machine with no idle core (decode_video's own choice)
+            from mottling.crt.video import decoder_thread_count
+            cc.thread_count = decoder_thread_count(VideoLimits())
+        except ImportError:     # an older code tree: FFmpeg's choice
+            cc.thread_count = max(0, int(VideoLimits().decoder_threads))
         next(container.decode(stream))
         return int(cc.thread_count)
 

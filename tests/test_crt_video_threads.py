@@ -67,3 +67,19 @@ def test_same_result_bit_for_bit_across_decoder_and_maths_threads(handheld):
     assert result["status"] == "ok", result["reason"]
     assert result["crt_s"] == pytest.approx(truth["crt_s"], rel=0.25)
     assert outs[0] == outs[1]
+
+
+def test_decoder_threads_only_on_an_idle_core():
+    """Automatic threads (decoder_threads=0) go to FFmpeg only while a core is idle; a set count is
+    kept whatever the load."""
+    from mottling.crt.video import decoder_thread_count
+
+    auto = VideoLimits(decoder_threads=0)
+    assert decoder_thread_count(auto, load=0.2, cores=2) == 0
+    assert decoder_thread_count(auto, load=1.0, cores=2) == 0
+    assert decoder_thread_count(auto, load=1.5, cores=2) == 1
+    assert decoder_thread_count(auto, load=17.0, cores=2) == 1
+    assert decoder_thread_count(auto, load=0.0, cores=1) == 1
+    assert decoder_thread_count(auto, load=5.0, cores=8) == 0
+    assert decoder_thread_count(VideoLimits(decoder_threads=3), load=17.0, cores=2) == 3
+    assert decoder_thread_count(auto) in (0, 1)
