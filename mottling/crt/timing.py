@@ -329,10 +329,11 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         return _sustained(ring_low[:end], max(i - clear_run, w1), clear_run) is not None
 
-    def ring_lift(i: int, lo: int, hi: int) -> int:
+    def ring_lift(i: int, lo: int, hi: int, at: int) -> int:
         # The spot's colour can drift before the lift (the hand tilting); the ring says when
-        # the occluder starts to leave it: the first frame well below its covered level...
-        end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
+        # the occluder starts to leave it: the first frame well below its covered level, looked
+        # for as far after the spot's departure ``at`` as ``ring_clears`` looked...
+        end = int(np.searchsorted(t_s, t_s[at] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         level = float(np.median(ring_dev[lo:hi]))
         drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
         if not len(drop):
@@ -344,11 +345,14 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     found = _scan_release(t_s, feats, w0, w1, run, run_alone, ring_clears)
     if found is not None:
         release, lo, hi = found
-        # Step back to the last frame still on the plateau.
-        while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
+        # Step back to the last frame still on the plateau; a lift takes at most MAX_LIFT_S, so
+        # the plateau ended no earlier than that before the frame where the spot has clearly left it.
+        first = max(w1, int(np.searchsorted(t_s, t_s[release] - MAX_LIFT_S)))
+        at = release
+        while release > first and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
             release -= 1
         if ring_covered:
-            release = ring_lift(release, lo, hi)
+            release = ring_lift(release, lo, hi, at)
     if release is None and ring_covered:
         release = _ring_release(ring_dev, ring_level, w1, clear_run)
     if release is None:
