@@ -26,6 +26,8 @@ RING_COVERED = 3.0          # ring deviation (in its own thresholds) that says t
 RING_CLEAR_MARGIN_S = 0.4   # the ring may clear this long after the slowest lift
 RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had moved it
 RING_LIFT_SHARE = 0.8       # the lift has begun once the ring is this far back from covered
+RING_PRESS = 2 * RING_COVERED   # ring deviation, held RING_PRESS_S, that says a press began...
+RING_PRESS_S = 1.0              # ...(longer than a hand passing over or a camera jolt)
 
 
 class _ReleaseFeature:
@@ -292,6 +294,13 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     dev = np.minimum(dev, np.max(step, axis=1) / max(PRESS_SHARE * big, 1e-9))
     fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
     press = _sustained(dev > 1.0, n_base, max(3, int(round(0.05 * fps))))
+    # A slide or fingertip that covers the ring as well as the spot moves the spot against the
+    # ring by little (both are under it) while the ring itself leaves its baseline by far more
+    # than it ever wanders; the ring, held off its baseline, says the press began.
+    ring_dev = _ring_deviation(ring_log, n_base)
+    ring_press = _sustained(ring_dev > RING_PRESS, n_base, max(3, int(round(RING_PRESS_S * fps))))
+    if ring_press is not None and (press is None or ring_press < press):
+        press = ring_press
     if press is None:
         return None, "no press found: the spot never blanched or was never covered"
     # Plateau reference over a short window well inside the press.
@@ -316,7 +325,6 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # during the press, it returns to its own baseline only when the occluder leaves. A colour
     # step in the spot while the ring is still covered is a transient inside the press (the
     # camera wandering over the occluder's edge), not the release.
-    ring_dev = _ring_deviation(ring_log, n_base)
     ring_level = float(np.median(ring_dev[w0:w1]))
     ring_covered = ring_level > RING_COVERED
     clear_run = max(2, int(round(0.1 * fps)))
