@@ -239,6 +239,19 @@ def _lift_start(t_s: np.ndarray, ring_dev: np.ndarray, level: float, j: int, end
     if not len(half) or half[0] < 2:
         return j
     k = j + int(half[0])
+    # A ring that eases off its covered level before the lift (the fingertip's pressure easing,
+    # the hand drifting) crosses 80% of the plateau's level early; the lift is the steep fall,
+    # so the line is fitted from the last frame still within 80% of the ring's level just
+    # before it (its highest over the lift's longest duration).
+    k0 = max(int(np.searchsorted(t_s, t_s[k] - MAX_LIFT_S)), floor)
+    if k0 < k:
+        local = float(np.max(ring_dev[k0:k]))
+        high = np.nonzero(ring_dev[j:k] >= RING_LIFT_SHARE * local)[0]
+        if len(high) and local < level:
+            j = max(j, j + int(high[-1]))
+            level = local
+            if k - j < 2:
+                return j
     tt, dd = t_s[j:k + 1], ring_dev[j:k + 1]
     tm, dm = float(tt.mean()), float(dd.mean())
     slope = float(((tt - tm) * (dd - dm)).sum()) / max(float(((tt - tm) ** 2).sum()), 1e-12)
