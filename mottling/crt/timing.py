@@ -356,6 +356,10 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         # for as far after the spot's departure ``at`` as ``ring_clears`` looked...
         end = int(np.searchsorted(t_s, t_s[at] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         level = float(np.median(ring_dev[lo:hi]))
+        # A refill that starts late (a delayed curve) leaves the spot on its plateau after the
+        # ring has cleared: the lift is then before ``i``, from the last frame still covered.
+        while i > lo and ring_dev[i] < RING_LIFT_SHARE * level:
+            i -= 1
         drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
         if not len(drop):
             return i
@@ -366,11 +370,9 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     found = _scan_release(t_s, feats, w0, w1, run, run_alone, ring_clears)
     if found is not None:
         release, lo, hi = found
-        # Step back to the last frame still on the plateau; a lift takes at most MAX_LIFT_S, so
-        # the plateau ended no earlier than that before the frame where the spot has clearly left it.
-        first = max(w1, int(np.searchsorted(t_s, t_s[release] - MAX_LIFT_S)))
+        # Step back to the last frame still on the plateau.
         at = release
-        while release > first and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
+        while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
             release -= 1
         if ring_covered:
             release = ring_lift(release, lo, hi, at)
