@@ -6,8 +6,10 @@ press timing once, then re-run everything after them (gates, signal choice, fit)
 
 ``--set`` is a folder made by ``benchmarks/crt_accuracy.py`` (``truth.json``) or by
 ``benchmarks/crt_independent.py``. Manual (true) ROI only. The cache (``<set>/fitcache/*.pkl``)
-holds what the decode, camera track, colour series and timing produced; those modules are not
-changed by fit/gate work, so the scores equal ``crt_accuracy.py``'s manual-ROI pass (checked).
+holds what the decode, camera track, colour series and timing produced; the decode, track and
+series are read back, press and release timing is re-run on the cached series (``timing.py`` is
+cheap and may be the thing changed; ``--cached-timing`` reads the cached timing instead), so the
+scores equal ``crt_accuracy.py``'s manual-ROI pass (checked).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def _cache_one(job):
     return cache
 
 
+RETIME = True   # press/release timing re-run from the cached series (cheap; timing.py may change)
+
+
 class Cached:
     """Context: ``measure_crt`` reads a cached video's track, series and timing."""
 
@@ -86,7 +91,8 @@ class Cached:
         m.decode_video = decode
         m.track_camera = lambda *a, **k: s["track"]
         m.spot_series = lambda *a, **k: s["series"]
-        m.detect_press = lambda *a, **k: s["press"]
+        if not RETIME:
+            m.detect_press = lambda *a, **k: s["press"]
         return self
 
     def __exit__(self, *exc):
@@ -117,18 +123,102 @@ def ensure_cache(root: Path, records: list[dict], workers: int) -> list[str]:
 
 
 def evaluate(root: Path, records: list[dict], caches: list[str], **kw) -> list[dict]:
+    from mottling.crt import measure as m
+
     out = []
+    orig_fit = m.fit_recovery
     for r, c in zip(records, caches):
+        seen: dict = {}
+
+        def fit(t, y, **k):   # the fit's own amplitude and first point, for the bias table
+            f = orig_fit(t, y, **k)
+            seen["fit"], seen["t0"] = f, float(t[0]) if len(t) else None
+            return f
+
+        m.fit_recovery = fit
         try:
             res = run_cached(c, r["site"], r["roi"], **kw)
+            f = seen.get("fit")
             out.append({"status": res.status, "reason": res.reason, "category": res.reason_category,
                         "crt_s": res.crt_s, "tau_s": res.tau_s, "release_s": res.release_s,
                         "ci": res.crt_ci95, "roi": res.roi, "motion_px": res.motion_px,
-                        "channel": res.channel, "wall_s": 0.0})
+                        "channel": res.channel, "wall_s": 0.0,
+                        "fit_amplitude": f.amplitude if f is not None else None,
+                        "fit_model": f.model if f is not None else None,
+                        "fit_start_s": seen.get("t0")})
         except Exception as err:  # noqa: BLE001 - a benchmark records failures
             out.append({"status": "error", "reason": f"{type(err).__name__}: {err}",
                         "crt_s": None, "wall_s": 0.0})
+        finally:
+            m.fit_recovery = orig_fit
     return out
+
+
+def _bucket(value, edges: list[float], fmt: str = "{:g}") -> str:
+    if value is None:
+        return "-"
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if lo <= value < hi:
+            return f"{fmt.format(lo)}-{fmt.format(hi)}"
+    return f">={fmt.format(edges[-1])}" if value >= edges[-1] else f"<{fmt.format(edges[0])}"
+
+
+def bias_rows(records, results) -> list[dict]:
+    """One row per clean video: the strata the error is decomposed against, and the error."""
+    from mottling.skin import monk_group
+
+    rows = []
+    for t, r in zip(records, results):
+        if t.get("broken") or t.get("crt_s") is None:
+            continue
+        spec = t.get("spec") or {}
+        kind = t["curve"]["kind"] if isinstance(t.get("curve"), dict) else t.get("curve", "-")
+        tone = t.get("skin_tone", t.get("tone"))
+        amp = None
+        if t.get("roi_blanched_rgb") and t.get("roi_baseline_rgb"):
+            amp = t["roi_blanched_rgb"][1] / max(t["roi_baseline_rgb"][1], 1e-6) - 1
+        row = {"site": t["site"], "fps": t.get("fps_nominal", t.get("fps")),
+               "crf": _bucket(t.get("crf"), [18, 22, 25, 29]),
+               "monk": monk_group(tone) if tone is not None else "-",
+               "lift_s": _bucket(spec.get("lift_s"), [0.1, 0.2, 0.3, 0.41], "{:.1f}"),
+               "curve": kind, "blanch (green)": _bucket(amp, [0, 0.1, 0.13, 0.16, 1], "{:.2f}"),
+               "ok": r["status"] == "ok", "err": None, "amp_ratio": None}
+        if r.get("release_s") is not None and t.get("release_s") is not None:
+            d = r["release_s"] - t["release_s"]
+            row["release err"] = _bucket(d, [-0.3, -0.05, 0.0, 0.05, 0.1, 0.3], "{:+.2f}")
+            if r.get("fit_start_s") is not None:
+                row["fit start after true release"] = _bucket(
+                    r["fit_start_s"] + d, [0, 0.2, 0.3, 0.45, 0.6, 0.8], "{:.2f}")
+        if r["status"] == "ok":
+            row["err"] = r["crt_s"] / t["crt_s"] - 1
+        if r.get("fit_amplitude") is not None and amp:
+            row["amp_ratio"] = r["fit_amplitude"] / amp
+        rows.append(row)
+    return rows
+
+
+BIAS_KEYS = ("site", "fps", "crf", "monk", "lift_s", "curve", "blanch (green)", "release err",
+             "fit start after true release")
+
+
+def bias_table(records, results) -> None:
+    """Signed error of the accepted CRTs (and the share refused) by each stratum."""
+    rows = bias_rows(records, results)
+    print(f"{'stratum':>30s} {'value':>11s} {'n':>3s} {'acc':>3s} {'median err':>10s} "
+          f"{'mean err':>8s} {'|err|<10%':>9s} {'refused':>7s} {'fitA/trueA':>10s}")
+    for key in BIAS_KEYS:
+        values = sorted({str(r.get(key, "-")) for r in rows})
+        for v in values:
+            grp = [r for r in rows if str(r.get(key, "-")) == v]
+            errs = np.array([r["err"] for r in grp if r["err"] is not None])
+            amps = [r["amp_ratio"] for r in grp if r["amp_ratio"] is not None and r["ok"]]
+            med = f"{100 * np.median(errs):+9.1f}%" if len(errs) else f"{'-':>10s}"
+            mean = f"{100 * np.mean(errs):+7.1f}%" if len(errs) else f"{'-':>8s}"
+            within = f"{100 * np.mean(np.abs(errs) <= 0.10):8.0f}%" if len(errs) else f"{'-':>9s}"
+            refused = 100 * (1 - np.mean([r["ok"] for r in grp]))
+            amp = f"{np.median(amps):10.2f}" if amps else f"{'-':>10s}"
+            print(f"{key:>30s} {v:>11s} {len(grp):3d} {len(errs):3d} {med} {mean} {within} "
+                  f"{refused:6.0f}% {amp}")
 
 
 def table(records, results) -> None:
@@ -154,7 +244,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--full", action="store_true", help="crt_accuracy's full report per set")
+    ap.add_argument("--cached-timing", action="store_true",
+                    help="read press/release timing from the cache instead of re-running it")
+    ap.add_argument("--bias", action="store_true",
+                    help="signed error of the accepted CRTs by site, fps, CRF, Monk group, lift, "
+                         "curve, blanching, release error and fit start")
     args = ap.parse_args()
+    global RETIME
+    RETIME = not args.cached_timing
     for root in args.set:
         records = load_set(root)
         for r in records:  # the independent renderer's truth has no "broken"/strata fields
@@ -163,6 +260,8 @@ def main() -> None:
         results = evaluate(root, records, caches)
         if args.table:
             table(records, results)
+        if args.bias:
+            bias_table(records, results)
         if args.full and "skin_tone" in records[0]:
             report(str(root), records, results)
         print(f"{str(root):32s} {summarise(list(zip(records, results)))}")

@@ -26,6 +26,8 @@ RING_COVERED = 3.0          # ring deviation (in its own thresholds) that says t
 RING_CLEAR_MARGIN_S = 0.4   # the ring may clear this long after the slowest lift
 RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had moved it
 RING_LIFT_SHARE = 0.8       # the lift has begun once the ring is this far back from covered
+RING_PRESS = 2 * RING_COVERED   # ring deviation, held RING_PRESS_S, that says a press began...
+RING_PRESS_S = 1.0              # ...(longer than a hand passing over or a camera jolt)
 
 
 class _ReleaseFeature:
@@ -237,6 +239,19 @@ def _lift_start(t_s: np.ndarray, ring_dev: np.ndarray, level: float, j: int, end
     if not len(half) or half[0] < 2:
         return j
     k = j + int(half[0])
+    # A ring that eases off its covered level before the lift (the fingertip's pressure easing,
+    # the hand drifting) crosses 80% of the plateau's level early; the lift is the steep fall,
+    # so the line is fitted from the last frame still within 80% of the ring's level just
+    # before it (its highest over the lift's longest duration).
+    k0 = max(int(np.searchsorted(t_s, t_s[k] - MAX_LIFT_S)), floor)
+    if k0 < k:
+        local = float(np.max(ring_dev[k0:k]))
+        high = np.nonzero(ring_dev[j:k] >= RING_LIFT_SHARE * local)[0]
+        if len(high) and local < level:
+            j = max(j, j + int(high[-1]))
+            level = local
+            if k - j < 2:
+                return j
     tt, dd = t_s[j:k + 1], ring_dev[j:k + 1]
     tm, dm = float(tt.mean()), float(dd.mean())
     slope = float(((tt - tm) * (dd - dm)).sum()) / max(float(((tt - tm) ** 2).sum()), 1e-12)
@@ -292,6 +307,13 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     dev = np.minimum(dev, np.max(step, axis=1) / max(PRESS_SHARE * big, 1e-9))
     fps = (n - 1) / max(t_s[-1] - t_s[0], 1e-6)
     press = _sustained(dev > 1.0, n_base, max(3, int(round(0.05 * fps))))
+    # A slide or fingertip that covers the ring as well as the spot moves the spot against the
+    # ring by little (both are under it) while the ring itself leaves its baseline by far more
+    # than it ever wanders; the ring, held off its baseline, says the press began.
+    ring_dev = _ring_deviation(ring_log, n_base)
+    ring_press = _sustained(ring_dev > RING_PRESS, n_base, max(3, int(round(RING_PRESS_S * fps))))
+    if ring_press is not None and (press is None or ring_press < press):
+        press = ring_press
     if press is None:
         return None, "no press found: the spot never blanched or was never covered"
     # Plateau reference over a short window well inside the press.
@@ -316,7 +338,6 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     # during the press, it returns to its own baseline only when the occluder leaves. A colour
     # step in the spot while the ring is still covered is a transient inside the press (the
     # camera wandering over the occluder's edge), not the release.
-    ring_dev = _ring_deviation(ring_log, n_base)
     ring_level = float(np.median(ring_dev[w0:w1]))
     ring_covered = ring_level > RING_COVERED
     clear_run = max(2, int(round(0.1 * fps)))
@@ -329,11 +350,16 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         return _sustained(ring_low[:end], max(i - clear_run, w1), clear_run) is not None
 
-    def ring_lift(i: int, lo: int, hi: int) -> int:
+    def ring_lift(i: int, lo: int, hi: int, at: int) -> int:
         # The spot's colour can drift before the lift (the hand tilting); the ring says when
-        # the occluder starts to leave it: the first frame well below its covered level...
-        end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
+        # the occluder starts to leave it: the first frame well below its covered level, looked
+        # for as far after the spot's departure ``at`` as ``ring_clears`` looked...
+        end = int(np.searchsorted(t_s, t_s[at] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         level = float(np.median(ring_dev[lo:hi]))
+        # A refill that starts late (a delayed curve) leaves the spot on its plateau after the
+        # ring has cleared: the lift is then before ``i``, from the last frame still covered.
+        while i > lo and ring_dev[i] < RING_LIFT_SHARE * level:
+            i -= 1
         drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
         if not len(drop):
             return i
@@ -345,10 +371,11 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     if found is not None:
         release, lo, hi = found
         # Step back to the last frame still on the plateau.
+        at = release
         while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
             release -= 1
         if ring_covered:
-            release = ring_lift(release, lo, hi)
+            release = ring_lift(release, lo, hi, at)
     if release is None and ring_covered:
         release = _ring_release(ring_dev, ring_level, w1, clear_run)
     if release is None:
