@@ -116,11 +116,14 @@ def evaluate(model: str, manifests: tuple[str, ...], out_dir: str, split: str | 
               show_default=True)
 @click.option("--calibrate-false-finding-weight", type=click.FloatRange(min=1), default=3.0,
               show_default=True)
+@click.option("--calibrate-ranks", type=click.Choice(["first", "all"]), default="first",
+              show_default=True, help="first: one offset, on 'more than 0' (the clean/mottled "
+              "threshold); all: one per rank (five). Measured: training/README.md.")
 def export(checkpoint: str, out: str, semver: str, metrics_path: str | None, test_set: str | None,
            training_data: str | None, weights: bool, recipe_file: str | None,
            exporter: str, protocol: tuple[str, ...], calibrate: str | None,
            calibrate_splits: str | None, calibrate_objective: str, calibrate_min_clean: float,
-           calibrate_false_finding_weight: float) -> None:
+           calibrate_false_finding_weight: float, calibrate_ranks: str) -> None:
     """Export to ONNX (opset 18, dynamic batch), check it, verify parity, write the model card."""
     from training.export import export as run_export
 
@@ -131,7 +134,8 @@ def export(checkpoint: str, out: str, semver: str, metrics_path: str | None, tes
             raise click.UsageError(f"--calibrate {calibrate!r}: no such manifest")
         options = {"manifests": calibrate, "splits_file": calibrate_splits,
                    "objective": calibrate_objective, "min_clean": calibrate_min_clean,
-                   "false_finding_weight": calibrate_false_finding_weight}
+                   "false_finding_weight": calibrate_false_finding_weight,
+                   "ranks": [0] if calibrate_ranks == "first" else None}
     result = run_export(checkpoint, out, semver=semver, metrics_path=metrics_path,
                         training_data=training_data, test_set=test_set, weights=weights,
                         recipe=recipe, exporter=exporter,
