@@ -108,6 +108,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ffw", type=float, default=3.0, help="false-finding weight of 'cost'")
     ap.add_argument("--json", default=None, help="write every row here")
+    ap.add_argument("--no-tta", action="store_true", help="skip the mirrored-input rows")
     args = ap.parse_args()
     import torch
 
@@ -138,16 +139,18 @@ def main() -> None:
                 mrecs = read_manifest(m)
                 recs += mrecs
                 tag = Path(m).parent.name          # one cache file per manifest, shared by sets
-                for fl in (False, True):
+                for fl in (False,) if args.no_tta else (False, True):
                     parts[fl].append(cached(
                         d / f"test-{tag}{'-flip' if fl else ''}.npy",
                         lambda: C.logits_for_records(net, spec, mrecs, flip=fl)))
             test_l[tname] = np.concatenate(parts[False])
-            test_l[tname + "-flip"] = np.concatenate(parts[True])
+            test_l[tname + "-flip"] = (np.concatenate(parts[True]) if parts[True]
+                                        else test_l[tname])   # --no-tta: "TTA" = plain
             test_y[tname] = np.array([r.score for r in recs])
             test_g[tname] = np.array([tone_group(r) for r in recs])
         lb = cached(d / "la-bench.npy", lambda: image_logits(net, spec, la_bench))
-        lbf = cached(d / "la-bench-flip.npy", lambda: image_logits(net, spec, la_bench, True))
+        lbf = lb if args.no_tta else cached(d / "la-bench-flip.npy",
+                                            lambda: image_logits(net, spec, la_bench, True))
         lv = cached(d / "la-val.npy", lambda: image_logits(net, spec, la_val))
         # variants: offsets chosen on validation only
         la_y = np.zeros(len(lv), int)
@@ -164,7 +167,8 @@ def main() -> None:
         rows = {}
         print(f"\n### {name} (`{ckpt}`; validation: {len(vy)} photos of "
               f"{len({r.patient_id for r in vrec})} patients, {sp})\n")
-        print("| decision | offsets d0..d4 | val QWK | val clean0 (per renderer) | test set | QWK | "
+        print("| decision | offsets d0..d4 | val QWK | val clean0 (per renderer) | test set | "
+              "QWK | "
               "Monk 1-3 | Monk 4-7 | Monk 8-10 | exact | clean called 0 | look-alikes > 0 "
               "(bench / val) |")
         print("|---" * 12 + "|")

@@ -131,7 +131,8 @@ def test_export_with_calibration_moves_the_decision_as_computed(calibrated):
     # the weights written beside it carry the folded offsets and say so
     saved = checkpoint.load(out.with_suffix(".pt"))
     assert saved["calibration"]["offsets"] == cal["offsets"]
-    assert np.allclose(saved["model"]["out.bias"].numpy(), net.out.bias.detach().numpy() + d, atol=1e-6)
+    assert np.allclose(saved["model"]["out.bias"].numpy(), net.out.bias.detach().numpy() + d,
+                       atol=1e-6)
 
 
 def test_an_already_calibrated_checkpoint_is_not_calibrated_twice(calibrated, tmp_path):

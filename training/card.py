@@ -195,7 +195,10 @@ def _calibration_lines(c: dict[str, Any] | None) -> list[str]:
             "called 0 in every renderer" if c["objective"] == "clean90" else
             f"the lowest squared-error cost with a false finding weighted "
             f"{c['false_finding_weight']:g}x")
-    clean = lambda s: ", ".join(f"{g} {x:.2f}" for g, x in s["clean_called_0"].items())  # noqa: E731
+
+    def clean(s: dict[str, Any]) -> str:
+        return ", ".join(f"{g} {x:.2f}" for g, x in s["clean_called_0"].items())
+
     return ["## Decision calibration", "",
             f"Offsets {', '.join(f'{x:+.2f}' for x in c['offsets'])} were added to the ordinal "
             f"head's five conditional logits (folded into its bias: the file's probabilities "

@@ -228,7 +228,8 @@ def calibrate_checkpoint(net, spec, ckpt: dict[str, Any], checkpoint_path: str |
         raise ValueError(f"{checkpoint_path} is already calibrated (offsets "
                          f"{ckpt['calibration']['offsets']}); calibrate the uncalibrated weights")
     options = dict(options)
-    options["splits_file"] = options.get("splits_file") or Path(checkpoint_path).parent / "splits.csv"
+    default_splits = Path(checkpoint_path).parent / "splits.csv"
+    options["splits_file"] = options.get("splits_file") or default_splits
     if not Path(options["splits_file"]).is_file():
         raise FileNotFoundError(f"no splits file {options['splits_file']}: calibration needs the "
                                 "run's validation patients (pass the run's splits.csv)")
