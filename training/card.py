@@ -204,7 +204,9 @@ def _calibration_lines(c: dict[str, Any] | None) -> list[str]:
             f"head's five conditional logits (folded into its bias: the file's probabilities "
             f"carry them). Chosen by `{c['objective']}` ({rule}) on {v['images']} validation "
             f"photos of {v['patients']} held-out training patients (`{v['splits_file']}`, rows "
-            f"`val`, of `{v['manifests']}`), never on a test set.", "",
+            f"`val`, of `{v['manifests']}`), never on a test set. The probabilities and "
+            "`expected_score` move with the decision (towards lower scores), so they are less "
+            "well calibrated as likelihoods than the uncalibrated head's (see the ECE below).", "",
             "| validation | QWK | exact | clean legs called 0 |", "|---|---|---|---|",
             f"| before | {_fmt(before['qwk'])} | {_fmt(before['exact'])} | {clean(before)} |",
             f"| after | {_fmt(after['qwk'])} | {_fmt(after['exact'])} | {clean(after)} |", ""]
