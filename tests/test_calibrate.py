@@ -143,3 +143,23 @@ def test_an_already_calibrated_checkpoint_is_not_calibrated_twice(calibrated, tm
         export(out.with_suffix(".pt"), tmp_path / "twice.onnx", exporter="torchscript",
                calibrate={"manifests": str(tmp / "manifest.csv"),
                           "splits_file": str(tmp / "run" / "splits.csv")})
+
+
+def test_cli_export_calibrate_passes_its_options(calibrated, tmp_path):
+    from click.testing import CliRunner
+
+    from training.cli import export as export_cmd
+
+    tmp = calibrated[0]
+    out = tmp_path / "cli.onnx"
+    res = CliRunner().invoke(export_cmd, [
+        str(tmp / "run" / "best.pt"), "--out", str(out), "--exporter", "torchscript",
+        "--no-weights", "--calibrate", str(tmp / "manifest.csv"), "--calibrate-objective", "cost",
+        "--calibrate-false-finding-weight", "5", "--calibrate-ranks", "all"])
+    assert res.exit_code == 0, res.output
+    cal = json.loads(out.with_suffix(".card.json").read_text())["decision_calibration"]
+    assert cal["objective"] == "cost" and cal["false_finding_weight"] == 5.0
+    assert cal["ranks"] == [0, 1, 2, 3, 4]
+    res = CliRunner().invoke(export_cmd, [str(tmp / "run" / "best.pt"), "--out",
+                                          str(tmp_path / "x.onnx"), "--calibrate", "nope.csv"])
+    assert res.exit_code != 0 and "no such manifest" in res.output
