@@ -139,6 +139,8 @@ def build_card(onnx_path: Path, meta: dict[str, str], cfg: TrainConfig, ckpt: di
         card["pytorch_weights"] = weights
     if protocol:
         card["cross_renderer"] = protocol
+    if ckpt.get("calibration"):
+        card["decision_calibration"] = ckpt["calibration"]
     card["shortfalls"] = shortfalls(evaluation, protocol)
     if evaluation:
         card["metrics"] = {
@@ -185,6 +187,31 @@ def _protocol_lines(protocol: dict[str, Any] | None) -> list[str]:
     return L
 
 
+def _calibration_lines(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return []
+    v, before, after = c["validation"], c["validation_before"], c["validation_after"]
+    rule = (f"the highest validation QWK with at least {c['min_clean']:.0%} of clean legs "
+            "called 0 in every renderer" if c["objective"] == "clean90" else
+            f"the lowest squared-error cost with a false finding weighted "
+            f"{c['false_finding_weight']:g}x")
+
+    def clean(s: dict[str, Any]) -> str:
+        return ", ".join(f"{g} {x:.2f}" for g, x in s["clean_called_0"].items())
+
+    return ["## Decision calibration", "",
+            f"Offsets {', '.join(f'{x:+.2f}' for x in c['offsets'])} were added to the ordinal "
+            f"head's five conditional logits (folded into its bias: the file's probabilities "
+            f"carry them). Chosen by `{c['objective']}` ({rule}) on {v['images']} validation "
+            f"photos of {v['patients']} held-out training patients (`{v['splits_file']}`, rows "
+            f"`val`, of `{v['manifests']}`), never on a test set. The probabilities and "
+            "`expected_score` move with the decision (towards lower scores), so they are less "
+            "well calibrated as likelihoods than the uncalibrated head's (see the ECE below).", "",
+            "| validation | QWK | exact | clean legs called 0 |", "|---|---|---|---|",
+            f"| before | {_fmt(before['qwk'])} | {_fmt(before['exact'])} | {clean(before)} |",
+            f"| after | {_fmt(after['qwk'])} | {_fmt(after['exact'])} | {clean(after)} |", ""]
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     arch = card["architecture"]
     pre = card["preprocessing"]
@@ -225,6 +252,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         L += ["Recipe (the commands that made this model):", "", "```",
               card["training"]["recipe"], "```", ""]
     L += _protocol_lines(card.get("cross_renderer"))
+    L += _calibration_lines(card.get("decision_calibration"))
     m = card.get("metrics")
     L += ["## Metrics", ""]
     if not m:

@@ -103,15 +103,41 @@ def evaluate(model: str, manifests: tuple[str, ...], out_dir: str, split: str | 
 @click.option("--protocol", "protocol", multiple=True,
               help="TRAINED_ON=protocol.json from `mottling evaluate --manifest NAME=...`; "
               "repeat for each row group of the card's cross-renderer table.")
+@click.option("--calibrate", "calibrate", default=None, metavar="VAL_MANIFEST[,VAL_MANIFEST]",
+              help="Choose per-rank offsets of the ordinal head on the validation patients of "
+              "these manifests (the run's splits.csv, rows val; never a test set) and fold them "
+              "into the head's bias; the offsets go into the metadata and the card.")
+@click.option("--calibrate-splits", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="splits.csv naming the validation patients (default: beside CHECKPOINT).")
+@click.option("--calibrate-objective", type=click.Choice(["clean90", "cost"]), default="clean90",
+              show_default=True, help="clean90: best validation QWK with >= --calibrate-min-clean "
+              "of clean legs called 0 per renderer; cost: squared error, false findings weighted.")
+@click.option("--calibrate-min-clean", type=click.FloatRange(0, 1), default=0.9,
+              show_default=True)
+@click.option("--calibrate-false-finding-weight", type=click.FloatRange(min=1), default=3.0,
+              show_default=True)
+@click.option("--calibrate-ranks", type=click.Choice(["first", "all"]), default="first",
+              show_default=True, help="first: one offset, on 'more than 0' (the clean/mottled "
+              "threshold); all: one per rank (five). Measured: training/README.md.")
 def export(checkpoint: str, out: str, semver: str, metrics_path: str | None, test_set: str | None,
            training_data: str | None, weights: bool, recipe_file: str | None,
-           exporter: str, protocol: tuple[str, ...]) -> None:
+           exporter: str, protocol: tuple[str, ...], calibrate: str | None,
+           calibrate_splits: str | None, calibrate_objective: str, calibrate_min_clean: float,
+           calibrate_false_finding_weight: float, calibrate_ranks: str) -> None:
     """Export to ONNX (opset 18, dynamic batch), check it, verify parity, write the model card."""
     from training.export import export as run_export
 
     recipe = Path(recipe_file).read_text().strip() if recipe_file else None
+    options = None
+    if calibrate:
+        if not all(Path(x).is_file() for x in calibrate.split(",")):
+            raise click.UsageError(f"--calibrate {calibrate!r}: no such manifest")
+        options = {"manifests": calibrate, "splits_file": calibrate_splits,
+                   "objective": calibrate_objective, "min_clean": calibrate_min_clean,
+                   "false_finding_weight": calibrate_false_finding_weight,
+                   "ranks": [0] if calibrate_ranks == "first" else None}
     result = run_export(checkpoint, out, semver=semver, metrics_path=metrics_path,
                         training_data=training_data, test_set=test_set, weights=weights,
                         recipe=recipe, exporter=exporter,
-                        protocol=dict(p.split("=", 1) for p in protocol))
+                        protocol=dict(p.split("=", 1) for p in protocol), calibrate=options)
     _echo_json(result)

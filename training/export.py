@@ -125,13 +125,19 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
            metrics_path: str | Path | None = None, training_data: str | None = None,
            test_set: str | None = None, parity: bool = True, card: bool = True,
            weights: bool = False, recipe: str | None = None, exporter: str = "auto",
-           parity_photos: list | None = None, protocol: dict[str, str] | None = None
-           ) -> dict[str, Any]:
+           parity_photos: list | None = None, protocol: dict[str, str] | None = None,
+           calibrate: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``calibrate``: keyword arguments of ``training.calibrate.calibrate`` (``manifests``, and
+    ``splits_file``, default the run's splits.csv beside the checkpoint): choose per-rank offsets
+    on the validation patients and fold them into the head's bias before export."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     net, cfg, ckpt = model_from_checkpoint(checkpoint_path)
-    wrapper = ExportWrapper(net).eval()
     spec = spec_from_config(cfg)
+    if calibrate is not None:
+        ckpt = {**ckpt, "calibration": calibrate_checkpoint(net, spec, ckpt, checkpoint_path,
+                                                            calibrate)}
+    wrapper = ExportWrapper(net).eval()
     t0 = time.perf_counter()
     exporter = _export_graph(wrapper, spec.input_size, out, exporter)
 
@@ -158,6 +164,11 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
         "mottling.head": cfg.head,
         "mottling.created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if ckpt.get("calibration"):
+        c = ckpt["calibration"]
+        meta["mottling.calibration"] = json.dumps(
+            {"offsets": c["offsets"], "objective": c["objective"],
+             "validation": c.get("validation")})
     model = onnx.load(str(out))
     del model.metadata_props[:]
     for k, v in meta.items():
@@ -186,7 +197,7 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
         pt = out.with_suffix(".pt")
         ck.save(pt, config=cfg.to_dict(), model=net.state_dict(), epoch=ckpt.get("epoch"),
                 metrics=ckpt.get("metrics"), git_commit=ckpt.get("git_commit"),
-                data=ckpt.get("data"))
+                data=ckpt.get("data"), calibration=ckpt.get("calibration"))
         weights_info = {"file": pt.name, "sha256": sha256_file(pt), "size_bytes": pt.stat().st_size}
         result["weights"] = weights_info
     if card:
@@ -206,6 +217,28 @@ def export(checkpoint_path: str | Path, out: str | Path, semver: str = "0.1.0",
                     run_summary=run_summary, weights=weights_info, recipe=recipe,
                     protocol=tables or None)
     return result
+
+
+def calibrate_checkpoint(net, spec, ckpt: dict[str, Any], checkpoint_path: str | Path,
+                         options: dict[str, Any]) -> dict[str, Any]:
+    """Choose offsets on the validation patients, fold them into ``net``; returns the record."""
+    from training.calibrate import calibrate, fold_offsets
+
+    if ckpt.get("calibration"):
+        raise ValueError(f"{checkpoint_path} is already calibrated (offsets "
+                         f"{ckpt['calibration']['offsets']}); calibrate the uncalibrated weights")
+    options = dict(options)
+    default_splits = Path(checkpoint_path).parent / "splits.csv"
+    options["splits_file"] = options.get("splits_file") or default_splits
+    if not Path(options["splits_file"]).is_file():
+        raise FileNotFoundError(f"no splits file {options['splits_file']}: calibration needs the "
+                                "run's validation patients (pass the run's splits.csv)")
+    record = calibrate(net, spec, **options)
+    fold_offsets(net, record["offsets"])
+    record["checkpoint"] = str(checkpoint_path)
+    log.info("calibrated on %d validation photos: offsets %s", record["validation"]["images"],
+             record["offsets"])
+    return record
 
 
 def describe_training_data(data_info: dict[str, Any]) -> str:

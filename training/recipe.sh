@@ -58,3 +58,14 @@ mottling export runs/w-A2B-s1/best.pt --out models/mottling-v0.3.0.onnx --semver
 mottling evaluate --model models/mottling-v0.3.0.onnx --manifest "$TEST_A,$TEST_B" --out runs/w-A2B-s1/eval-onnx
 python benchmarks/look_alikes.py --model models/mottling-v0.2.0.onnx --model models/mottling-v0.3.0.onnx --patients 12
 step "exported and checked"
+
+# 6. decision calibration (training/README.md, "This round (s19-calib)"): the same weights with one
+#    offset on the head's "more than 0" logit, chosen on the run's VALIDATION patients (its
+#    splits.csv, never a test set) for the best validation QWK with >= 90 % of clean legs called 0
+#    in each renderer, folded into the head's bias (offsets in the card); then the same checks.
+mottling export runs/w-A2B-s1/best.pt --out runs/cand/mottling-v0.3.0-cal90.onnx --semver 0.3.0-cal90 \
+  --calibrate $TRAIN_A,$TRAIN_B
+mottling evaluate --model runs/cand/mottling-v0.3.0-cal90.onnx --manifest A2=$TEST_A --manifest B=$TEST_B \
+  --manifest "A2+B=$TEST_A,$TEST_B" --out runs/cand/cal90-protocol
+python benchmarks/look_alikes.py --model models/mottling-v0.2.0.onnx --model runs/cand/mottling-v0.3.0-cal90.onnx --patients 12
+step "calibrated and checked"
