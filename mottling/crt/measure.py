@@ -12,7 +12,7 @@ from mottling.crt import gates as g
 from mottling.crt.refill import LN10, fit_recovery
 from mottling.crt.timing import detect_press
 from mottling.crt.motion import track_camera
-from mottling.crt.roi import auto_roi, baseline_count, spot_geometry
+from mottling.crt.roi import auto_roi, baseline_count, press_held_to_end, spot_geometry
 from mottling.crt.signal import (
     CHANNELS,
     DEFAULT_SIGNAL,
@@ -72,14 +72,24 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         return rejected("no press found: the video is too short to hold a baseline, a press and "
                         "a refill")
     track = track_camera(yuv[..., 0], t, n_base)
+    lost = ~(track.mismatch <= gates.max_mismatch)
     if roi is not None:
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
+        # Whole-frame evidence that the hand never left, whatever the ROI (names the rejection).
+        held_to_end = press_held_to_end(yuv, t, track.shifts, n_base, lost)
     else:
-        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base,
-                         lost=~(track.mismatch <= gates.max_mismatch))
+        found: dict = {}
+        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base, debug=found, lost=lost)
+        held_to_end = bool(found.get("covered"))
         if roi_a is None:
-            return rejected("no press found: no blanched spot was found in the video")
+            # No spot recovers, perhaps because the camera turned away from it: the view after
+            # the hand's exit is not the one before the press. That is motion (the same gate a
+            # given ROI meets), with what the track followed of the move.
+            after = _after_exit(t, found.get("drop_s"))
+            reason = g.camera_motion(track, np.concatenate([np.arange(n_base), after]),
+                                     (0, 0, w, h), (h, w), video.scale, gates, check="lost")
+            return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
     geom = spot_geometry((h, w), roi_a)
     series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
@@ -103,9 +113,12 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
         late = np.nonzero(t >= t[-1] - 0.5)[0]
         light = g.lighting_shift(ring_light[late], ring_light[base_idx], gates)
-        if light is not None and g.light_is_global(
+        if light is not None and _same_view(lost, late, gates) and g.light_is_global(
                 _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
             reason = light
+        # A press still on at the end (the whole frame says so) is the reason the search failed.
+        if held_to_end and g.reason_category(reason) != "lighting":
+            reason = NO_RELEASE
         # A dark frame breaks the press and release search too; it is the reason then.
         reason = g.dark_frames(series.frame_luma, np.arange(n), gates) or reason
         return rejected(reason, roi=roi_out)
@@ -129,6 +142,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if reason is None and len(post) < gates.min_post_frames:
         # ...and a dark frame anywhere, which may have broken the release search itself.
         reason = g.dark_frames(series.frame_luma, np.arange(n), gates)
+        if reason is None and held_to_end:
+            reason = NO_RELEASE
         return rejected(reason or "too few frames after release", release_s=release_s,
                         roi=roi_out)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
@@ -142,7 +157,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     light = None
     if len(settled) >= 4:
         light = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
-    if reason is None and light is not None and g.light_is_global(
+    # (A light switched keeps the view: the track still matches the reference frames there,
+    # brightness divided out; a camera turned to a brighter view does not.)
+    if reason is None and light is not None and _same_view(
+            lost, settled[-max(3, len(settled) // 4):], gates) and g.light_is_global(
             _light_shifts(settled, base_idx, ring_light, series.far_rgb, series.frame_luma)):
         reason = light
     if reason is None:
@@ -185,6 +203,9 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         end_share = float(np.median(y[tail])) / fit.amplitude
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
                            blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share)
+    if reason is not None and held_to_end:
+        # The fit failed on a "release" the whole frame contradicts: the hand never left.
+        reason = NO_RELEASE
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out, curve=curve)
     return CrtResult(
@@ -192,6 +213,21 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         tau_s=fit.tau_s, release_s=release_s, threshold_s=threshold_s,
         prolonged=is_crt_prolonged(fit.crt_s, site, thresholds), fps=fps, frames=n,
         tau_ci95=fit.tau_ci95, roi=roi_out, curve=curve, **extra)
+
+
+NO_RELEASE = "no release found: the press is still on at the end of the video"
+
+
+def _after_exit(t: np.ndarray, exit_s: float | None) -> np.ndarray:
+    """Frames well after the hand's exit (from ``SETTLE_S`` after it; the last second when no
+    exit was found)."""
+    start = (t[-1] - 1.0) if exit_s is None else exit_s + SETTLE_S
+    return np.nonzero(t >= min(start, t[-1]))[0]
+
+
+def _same_view(lost: np.ndarray, idx: np.ndarray, gates: g.QualityGates) -> bool:
+    """The camera track still sees the pre-press view on the frames ``idx``."""
+    return len(idx) == 0 or float(lost[idx].mean()) <= gates.max_lost_share
 
 
 def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma) -> tuple[float, ...]:
