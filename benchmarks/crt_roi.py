@@ -2,7 +2,8 @@
 
     python benchmarks/crt_roi.py /tmp/mottling-bench/crt_videos --png /tmp/roi_misses
 
-Decodes each video, follows the camera (cached under ``<set>/track_cache``), runs ``auto_roi``
+Decodes each video, follows the camera (cached under ``$CRT_ROI_CACHE``, default
+``/tmp/crt_roi_track_cache``, per set and per version of ``motion.py``), runs ``auto_roi``
 as ``measure_crt`` calls it (with the track's lost frames) and prints the share whose centre lies
 within half the spot radius of the truth (the same count as ``crt_accuracy.py``), with every
 miss; ``--png`` saves, per miss, the first frame, a frame after the exit and the map the spot was
@@ -46,16 +47,14 @@ def one(job):
     from mottling.crt import roi as R
     v = decode_video(str(Path(root) / rec['path']), VideoLimits())
     nb = R.baseline_count(v.t_s)
-    # Cached per version of the camera track (a stale track would measure another ROI).
+    # Cached per set and version of the camera track (a stale track would measure another ROI),
+    # outside the set's folder (sets may be read-only).
     import hashlib
     import mottling.crt.motion as M
     key = hashlib.md5(Path(M.__file__).read_bytes()).hexdigest()[:10]
-    cache = Path(root) / 'track_cache' / key
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        cache = Path('/tmp/crt_roi_track_cache') / Path(root).name / key
-        cache.mkdir(parents=True, exist_ok=True)
+    where = hashlib.md5(str(Path(root).resolve()).encode()).hexdigest()[:8]
+    cache = Path(os.environ.get('CRT_ROI_CACHE', '/tmp/crt_roi_track_cache')) / where / key
+    cache.mkdir(parents=True, exist_ok=True)
     cf = cache / (Path(rec['path']).stem + '.npz')
     if cf.exists():
         z = np.load(cf); shifts, mism = z['shifts'], z['mismatch']
