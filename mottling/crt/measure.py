@@ -78,15 +78,17 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         roi_out = tuple(int(v) for v in roi)
         # Whole-frame evidence that the hand never left, whatever the ROI (names the rejection).
         held_to_end = press_held_to_end(yuv, t, track.shifts, n_base, lost)
+        exit_s = None
     else:
         found: dict = {}
         roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base, debug=found, lost=lost)
         held_to_end = bool(found.get("covered"))
+        exit_s = found.get("drop_s")
         if roi_a is None:
             # No spot recovers, perhaps because the camera turned away from it: the view after
             # the hand's exit is not the one before the press. That is motion (the same gate a
             # given ROI meets), with what the track followed of the move.
-            after = _after_exit(t, found.get("drop_s"))
+            after = _after_exit(t, exit_s)
             reason = g.camera_motion(track, np.concatenate([np.arange(n_base), after]),
                                      (0, 0, w, h), (h, w), video.scale, gates, check="lost")
             return rejected(reason or "no press found: no blanched spot was found in the video")
@@ -113,12 +115,18 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
         late = np.nonzero(t >= t[-1] - 0.5)[0]
         light = g.lighting_shift(ring_light[late], ring_light[base_idx], gates)
-        if light is not None and _same_view(lost, late, gates) and g.light_is_global(
+        if light is not None and _same_view(lost, late) and g.light_is_global(
                 _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
             reason = light
         # A press still on at the end (the whole frame says so) is the reason the search failed.
         if held_to_end and g.reason_category(reason) != "lighting":
             reason = NO_RELEASE
+        elif g.reason_category(reason) == "no press" and not _same_view(lost, late):
+            # No press on a spot the camera no longer sees: it turned away (the same gate as
+            # when no spot is found at all).
+            reason = g.camera_motion(
+                track, np.concatenate([base_idx, _after_exit(t, exit_s)]), (0, 0, w, h),
+                (h, w), video.scale, gates, check="lost") or reason
         # A dark frame breaks the press and release search too; it is the reason then.
         reason = g.dark_frames(series.frame_luma, np.arange(n), gates) or reason
         return rejected(reason, roi=roi_out)
@@ -160,7 +168,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     # (A light switched keeps the view: the track still matches the reference frames there,
     # brightness divided out; a camera turned to a brighter view does not.)
     if reason is None and light is not None and _same_view(
-            lost, settled[-max(3, len(settled) // 4):], gates) and g.light_is_global(
+            lost, settled[-max(3, len(settled) // 4):]) and g.light_is_global(
             _light_shifts(settled, base_idx, ring_light, series.far_rgb, series.frame_luma)):
         reason = light
     if reason is None:
@@ -225,9 +233,13 @@ def _after_exit(t: np.ndarray, exit_s: float | None) -> np.ndarray:
     return np.nonzero(t >= min(start, t[-1]))[0]
 
 
-def _same_view(lost: np.ndarray, idx: np.ndarray, gates: g.QualityGates) -> bool:
-    """The camera track still sees the pre-press view on the frames ``idx``."""
-    return len(idx) == 0 or float(lost[idx].mean()) <= gates.max_lost_share
+def _same_view(lost: np.ndarray, idx: np.ndarray) -> bool:
+    """The camera track still sees the pre-press view on most of the frames ``idx`` (the test
+    ``roi`` uses for "the camera still follows the view"). A switched light can lose some frames
+    (its tint and the codes' black level are not a pure gain); a camera turned away loses them
+    all (light switched: 0-0.26 of the last frames lost on six own sets; cameras turned away
+    0.97-1)."""
+    return len(idx) == 0 or float(lost[idx].mean()) <= 0.5
 
 
 def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma) -> tuple[float, ...]:
