@@ -2,7 +2,8 @@
 
     python benchmarks/crt_roi.py /tmp/mottling-bench/crt_videos --png /tmp/roi_misses
 
-Decodes each video, follows the camera (cached under ``<set>/track_cache``), runs ``auto_roi``
+Decodes each video, follows the camera (cached under ``$CRT_ROI_CACHE``, default
+``/tmp/crt_roi_track_cache``, per set and per version of ``motion.py``), runs ``auto_roi``
 as ``measure_crt`` calls it (with the track's lost frames) and prints the share whose centre lies
 within half the spot radius of the truth (the same count as ``crt_accuracy.py``), with every
 miss; ``--png`` saves, per miss, the first frame, a frame after the exit and the map the spot was
@@ -25,6 +26,20 @@ from mottling.crt.gates import DEFAULT_GATES
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crt_accuracy import _spot  # noqa: E402
 
+def _where(v, nb, roi, d):
+    """Where a ROI landed: on the spot, its rim (within 1.5 radii), other skin, or off the skin
+    (the pre-press colour at the ROI is not reddish: a sheet, the background)."""
+    if d <= 0.5:
+        return 'spot'
+    if d <= 1.5:
+        return 'rim'
+    from mottling.crt import roi as R
+    x, y, w, h = roi
+    rgb = v.matrix.to_rgb(np.median(v.yuv[:nb, y:y + h, x:x + w], axis=0).astype(np.float32))
+    red = float(np.log(max(rgb[..., 0].mean(), 1) / max(rgb[..., 1].mean(), 1)))
+    return 'other skin' if red >= R.MIN_REDNESS else 'off skin'
+
+
 def one(job):
     root, rec, png_dir = job
     from mottling.crt.video import decode_video, VideoLimits
@@ -32,7 +47,14 @@ def one(job):
     from mottling.crt import roi as R
     v = decode_video(str(Path(root) / rec['path']), VideoLimits())
     nb = R.baseline_count(v.t_s)
-    cache = Path(root) / 'track_cache'; cache.mkdir(exist_ok=True)
+    # Cached per set and version of the camera track (a stale track would measure another ROI),
+    # outside the set's folder (sets may be read-only).
+    import hashlib
+    import mottling.crt.motion as M
+    key = hashlib.md5(Path(M.__file__).read_bytes()).hexdigest()[:10]
+    where = hashlib.md5(str(Path(root).resolve()).encode()).hexdigest()[:8]
+    cache = Path(os.environ.get('CRT_ROI_CACHE', '/tmp/crt_roi_track_cache')) / where / key
+    cache.mkdir(parents=True, exist_ok=True)
     cf = cache / (Path(rec['path']).stem + '.npz')
     if cf.exists():
         z = np.load(cf); shifts, mism = z['shifts'], z['mismatch']
@@ -55,7 +77,7 @@ def one(job):
         x, y, w, h = roi
         cx, cy = (x + w / 2) / s, (y + h / 2) / s
         d = float(np.hypot(cx - sx, cy - sy)) / sr
-        out.update(hit=bool(d <= 0.5), dist=d, roi=list(roi))
+        out.update(hit=bool(d <= 0.5), dist=d, roi=list(roi), where=_where(v, nb, roi, d))
     if png_dir and not out['hit']:
         import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
         fig, ax = plt.subplots(1, 3, figsize=(12, 4))
@@ -87,7 +109,16 @@ def main():
     print(f"{a.root}: ROI hit {hits}/{len(res)} = {100*hits/len(res):.1f}%  none {sum(r['dist'] is None for r in res)}")
     for r in res:
         if not r['hit']:
-            print(f"  MISS {r['path']} {r['site']} tone {r['tone']} fps {r['fps']} dist {r['dist']} drop {r['drop_s']} rel {r['release_s']} rad_a {r['radius_a']:.1f}")
+            exit_err = (None if r['drop_s'] is None or r['release_s'] is None
+                        else round(r['drop_s'] - r['release_s'], 2))
+            dist = None if r['dist'] is None else round(r['dist'], 2)
+            print(f"  MISS {r['path']} {r['site']} tone {r['tone']} fps {r['fps']} dist {dist} "
+                  f"({r.get('where', 'no ROI')}) exit - release {exit_err} s rad_a {r['radius_a']:.1f}")
+    where = {}
+    for r in res:
+        if not r['hit']:
+            where[r.get('where', 'no ROI')] = where.get(r.get('where', 'no ROI'), 0) + 1
+    print('misses by where the ROI landed:', where)
     print('roi time median', np.median([r['roi_s'] for r in res]))
     if a.out: json.dump(res, open(a.out, 'w'))
 main()

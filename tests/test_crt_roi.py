@@ -125,3 +125,39 @@ def test_a_fault_that_breaks_the_timing_is_named_for_itself(tmp_path, seed, inde
     truth = render_refill_video(path, spec)
     r = measure_crt(path, spec.site, roi=tuple(truth["roi"]))
     assert r.status == "rejected" and r.reason_category == want, r.reason
+
+
+def test_auto_roi_takes_the_exit_whose_spot_recovers(tmp_path):
+    """The independent renderer's thumb rolls off the spot but stays in the picture, and leaves
+    it seconds later: the largest drop of the whole frame's change then comes 7 s after the
+    release, when the spot has long recovered, and the old ROI landed on a faint patch 0.75 spot
+    radii off (seed 4242000, video 4: a development set, not a fresh one). Now each of the
+    largest drops is tried and the one whose spot recovers most clearly (on bare skin) wins."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("crt_independent_for_test",
+                                                      bench / "crt_independent.py")
+        ind = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ind)
+    finally:
+        sys.path.remove(str(bench))
+    case = ind.draw_case(np.random.default_rng([4242000, 4]), 4)
+    path = tmp_path / "thumb_stays.mp4"
+    truth = ind.render(case, path)
+    video = decode_video(path, VideoLimits())
+    n_base = baseline_count(video.t_s)
+    track = track_camera(video.yuv[..., 0], video.t_s, n_base)
+    debug: dict = {}
+    roi = auto_roi(video.yuv, video.matrix, video.t_s, track.shifts, n_base, debug=debug)
+    assert roi is not None
+    assert abs(debug["drop_s"] - truth["release_s"]) < 1.0, debug["drop_s"]
+    sx, sy = truth["spot_centre"]
+    r = truth["spot_radius_px"]
+    x, y, w, h = (v / video.scale for v in roi)
+    dist = float(np.hypot(x + w / 2 - sx, y + h / 2 - sy))
+    assert dist <= 0.5 * r, f"ROI centre {dist / r:.2f} spot radii from the spot"

@@ -11,8 +11,8 @@ import numpy as np
 from mottling.crt import gates as g
 from mottling.crt.refill import LN10, fit_recovery
 from mottling.crt.timing import detect_press
-from mottling.crt.motion import track_camera
-from mottling.crt.roi import auto_roi, baseline_count, spot_geometry
+from mottling.crt.motion import block_means, track_camera
+from mottling.crt.roi import auto_roi, baseline_count, press_held_to_end, spot_geometry
 from mottling.crt.signal import (
     CHANNELS,
     DEFAULT_SIGNAL,
@@ -72,14 +72,26 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         return rejected("no press found: the video is too short to hold a baseline, a press and "
                         "a refill")
     track = track_camera(yuv[..., 0], t, n_base)
+    lost = ~(track.mismatch <= gates.max_mismatch)
     if roi is not None:
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
+        # Whole-frame evidence that the hand never left, whatever the ROI (names the rejection).
+        held_to_end = press_held_to_end(yuv, t, track.shifts, n_base, lost)
+        exit_s = None
     else:
-        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base,
-                         lost=~(track.mismatch <= gates.max_mismatch))
+        found: dict = {}
+        roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base, debug=found, lost=lost)
+        held_to_end = bool(found.get("covered"))
+        exit_s = found.get("drop_s")
         if roi_a is None:
-            return rejected("no press found: no blanched spot was found in the video")
+            # No spot recovers, perhaps because the camera turned away from it: the view after
+            # the hand's exit is not the one before the press. That is motion (the same gate a
+            # given ROI meets), with what the track followed of the move.
+            after = _after_exit(t, exit_s)
+            reason = g.camera_motion(track, np.concatenate([np.arange(n_base), after]),
+                                     (0, 0, w, h), (h, w), video.scale, gates, check="lost")
+            return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
     geom = spot_geometry((h, w), roi_a)
     series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
@@ -103,9 +115,20 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
         late = np.nonzero(t >= t[-1] - 0.5)[0]
         light = g.lighting_shift(ring_light[late], ring_light[base_idx], gates)
-        if light is not None and g.light_is_global(
+        if light is not None and _same_view(lost, late, yuv, track.shifts, n_base) and \
+                g.light_is_global(
                 _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
             reason = light
+        # A press still on at the end (the whole frame says so) is the reason the search failed.
+        if held_to_end and g.reason_category(reason) != "lighting":
+            reason = NO_RELEASE
+        elif g.reason_category(reason) == "no press" and not _same_view(
+                lost, late, yuv, track.shifts, n_base):
+            # No press on a spot the camera no longer sees: it turned away (the same gate as
+            # when no spot is found at all).
+            reason = g.camera_motion(
+                track, np.concatenate([base_idx, _after_exit(t, exit_s)]), (0, 0, w, h),
+                (h, w), video.scale, gates, check="lost") or reason
         # A dark frame breaks the press and release search too; it is the reason then.
         reason = g.dark_frames(series.frame_luma, np.arange(n), gates) or reason
         return rejected(reason, roi=roi_out)
@@ -129,6 +152,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if reason is None and len(post) < gates.min_post_frames:
         # ...and a dark frame anywhere, which may have broken the release search itself.
         reason = g.dark_frames(series.frame_luma, np.arange(n), gates)
+        if reason is None and held_to_end:
+            reason = NO_RELEASE
         return rejected(reason or "too few frames after release", release_s=release_s,
                         roi=roi_out)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
@@ -142,7 +167,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     light = None
     if len(settled) >= 4:
         light = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
-    if reason is None and light is not None and g.light_is_global(
+    # (A light switched keeps the view: the track still matches the reference frames there,
+    # brightness divided out; a camera turned to a brighter view does not.)
+    if reason is None and light is not None and _same_view(
+            lost, settled[-max(3, len(settled) // 4):], yuv, track.shifts, n_base) and g.light_is_global(
             _light_shifts(settled, base_idx, ring_light, series.far_rgb, series.frame_luma)):
         reason = light
     if reason is None:
@@ -185,6 +213,9 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         end_share = float(np.median(y[tail])) / fit.amplitude
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
                            blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share)
+    if reason is not None and held_to_end:
+        # The fit failed on a "release" the whole frame contradicts: the hand never left.
+        reason = NO_RELEASE
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out, curve=curve)
     return CrtResult(
@@ -192,6 +223,50 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         tau_s=fit.tau_s, release_s=release_s, threshold_s=threshold_s,
         prolonged=is_crt_prolonged(fit.crt_s, site, thresholds), fps=fps, frames=n,
         tau_ci95=fit.tau_ci95, roi=roi_out, curve=curve, **extra)
+
+
+NO_RELEASE = "no release found: the press is still on at the end of the video"
+
+
+def _after_exit(t: np.ndarray, exit_s: float | None) -> np.ndarray:
+    """Frames well after the hand's exit (from ``SETTLE_S`` after it; the last second when no
+    exit was found)."""
+    start = (t[-1] - 1.0) if exit_s is None else exit_s + SETTLE_S
+    return np.nonzero(t >= min(start, t[-1]))[0]
+
+
+def _same_view(lost: np.ndarray, idx: np.ndarray, yuv: np.ndarray | None = None,
+               shifts: np.ndarray | None = None, n_base: int = 0) -> bool:
+    """The camera still sees the pre-press view on the frames ``idx``: the track follows most of
+    them (the test ``roi`` uses for "the camera still follows the view"), or the picture keeps
+    its pre-press structure (block-mean luma correlated >= 0.9 with the baseline's, brightness
+    and contrast aside; a picture without structure cannot say it changed). A switched light can
+    lose some or all of the track's frames (its tint and the codes' black level are not a pure
+    gain) but keeps the picture's structure; a camera turned away loses both. Measured on the
+    development sets' broken videos: switched lights lose 0-0.07 of the last frames, correlation
+    0.78-1.0; cameras turned away lose 0.97-1 and correlate at most 0.78."""
+    if len(idx) == 0 or float(lost[idx].mean()) <= 0.5:
+        return True
+    if yuv is None or shifts is None or n_base < 1:
+        return False
+    base = np.median(block_means(yuv[:n_base, ..., 0]), axis=0).astype(np.float64)
+    late = _spread_idx(idx, 8)
+    now = np.median(np.stack([np.roll(b, tuple(-int(round(v / 4.0)) for v in shifts[i]),
+                                      axis=(0, 1))
+                              for b, i in zip(block_means(yuv[late, ..., 0]), late)]),
+                    axis=0).astype(np.float64)
+    a, b = base - base.mean(), now - now.mean()
+    den = float(np.sqrt((a * a).sum(dtype=np.float64) * (b * b).sum(dtype=np.float64)))
+    if den <= 1e-9:
+        return True
+    return float((a * b).sum(dtype=np.float64)) / den >= 0.9
+
+
+def _spread_idx(idx: np.ndarray, k: int) -> np.ndarray:
+    """Up to ``k`` of the frame indices ``idx``, evenly spread."""
+    if len(idx) <= k:
+        return np.asarray(idx)
+    return np.asarray(idx)[np.linspace(0, len(idx) - 1, k).round().astype(int)]
 
 
 def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma) -> tuple[float, ...]:

@@ -1,0 +1,54 @@
+"""Each broken kind is refused with its own reason category (issue 11 item 6), on the videos of
+the benchmark generator's check seeds that the previous code named wrongly.
+
+- A camera turned away after the release: the automatic ROI finds no spot that recovers (the
+  spot has left the view), which used to read ``no press found``; the view after the exit is not
+  the one before the press, so it is ``motion`` (seed 2468000 video 4, seed 1357000 video 12).
+- A camera turned to a brighter view: ring, far field and whole frame all brightened alike, which
+  used to read ``lighting`` with either ROI; a switched light keeps the view (the track still
+  matches the pre-press frames once brightness is divided out), a turned camera does not
+  (seed 555000 video 17).
+- A press still on when the video stops, with the examiner's hand covering enough of the view
+  that the camera track is lost at the end: used to read ``no press found`` with either ROI (the
+  old "press never ended" test wanted the track to still follow the view); the end is the
+  press's own picture, so it is ``no release`` (seed 1357000 video 80). And one where the track
+  still follows but the timing took a wobble of the press for a release and the fit failed
+  (``poor fit``, 69 s; seed 1357000 video 25, automatic ROI).
+
+All fail on the code before this change. Videos are re-rendered from their seeds (the generator
+is deterministic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mottling.crt import measure_crt
+from mottling.synth.refill_spec import sample_spec
+from mottling.synth.videos import render_refill_video
+
+CASES = [
+    # seed, index, broken kind, with the true ROI too?
+    (2468000, 4, "camera_moved", False),
+    (555000, 17, "camera_moved", True),
+    (1357000, 80, "no_release", True),
+    (1357000, 25, "no_release", False),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed, index, kind, manual_too", CASES)
+def test_broken_video_is_named_for_what_broke(tmp_path, seed, index, kind, manual_too):
+    spec = sample_spec(np.random.default_rng([seed, index]), index, "both", 0.15)
+    assert spec.broken == kind
+    path = tmp_path / f"{kind}_{seed}_{index}.mp4"
+    truth = render_refill_video(path, spec)
+    want = truth["expected_reason"]
+    rois = [None, tuple(truth["roi"])] if manual_too else [None]
+    for roi in rois:
+        r = measure_crt(path, spec.site, roi=roi)
+        assert r.status == "rejected" and r.reason_category == want, (roi, r.reason)
+        if want == "motion":
+            # The message carries what the track followed of the move.
+            assert "px" in r.reason
