@@ -21,7 +21,7 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mott
 USER mottling
 
 # A non-editable install cannot find models/ beside the package, so name the model explicitly.
-ENV MOTTLING_MODEL_PATH=/app/models/mottling-v0.2.0.onnx
+ENV MOTTLING_MODEL_PATH=/app/models/mottling-v0.3.0.onnx
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "models" / "mottling-v0.2.0.onnx"
+SHIPPED = REPO / "models" / "mottling-v0.3.0.onnx"
 
 
 def pick_model(path: str | None) -> Path:

@@ -9,7 +9,7 @@ wall time including start-up and as the rate after the first file came back:
   an overhead ratio, with Ray's start-up counted and, separately, with Ray already running;
 - peak resident memory of each worker process (or Ray actor), sampled every 50 ms.
 
-The model is ``--model``, else the shipped ``models/mottling-v0.2.0.onnx``, else the tiny test graph
+The model is ``--model``, else the shipped ``models/mottling-v0.3.0.onnx``, else the tiny test graph
 of ``tests/tiny_model.py`` (then photo figures measure decoding and plumbing, not the network).
 The data comes from the project's generators. Figures are for this machine at this moment: the
 cores are shared, so read the ratios, which were measured side by side, rather than the absolutes.
@@ -97,7 +97,7 @@ def make_archives(root: Path, n_photos: int, n_videos: int) -> dict[str, Path]:
 def pick_model(arg: str | None, scratch: Path) -> tuple[str, str]:
     if arg:
         return arg, Path(arg).name
-    shipped = REPO / "models" / "mottling-v0.2.0.onnx"
+    shipped = REPO / "models" / "mottling-v0.3.0.onnx"
     if shipped.is_file():
         return str(shipped), shipped.name
     from tests.tiny_model import build_tiny_model

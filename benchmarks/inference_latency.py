@@ -12,7 +12,7 @@ upright writes it):
   (quality + preprocessing + inference), and inference alone on prepared tensors;
 - peak resident memory of the process (``ru_maxrss``), and after loading the model.
 
-The model is ``--model``, else the shipped ``models/mottling-v0.2.0.onnx``; ``--tiny`` uses the
+The model is ``--model``, else the shipped ``models/mottling-v0.3.0.onnx``; ``--tiny`` uses the
 hand-built test graph of ``tests/tiny_model.py`` (then the figures measure decoding and plumbing,
 not a network). The cores are shared with other work: read medians, and rerun before trusting a
 difference of a few milliseconds. The ONNX-vs-PyTorch speed ratio lives in

@@ -1,7 +1,7 @@
 """ONNX Runtime against PyTorch eager on the same inputs: medians and the speed ratio.
 
-    python benchmarks/onnx_vs_torch.py [--onnx models/mottling-v0.2.0.onnx]
-                                       [--weights models/mottling-v0.2.0.pt] [--repeats 15]
+    python benchmarks/onnx_vs_torch.py [--onnx models/mottling-v0.3.0.onnx]
+                                       [--weights models/mottling-v0.3.0.pt] [--repeats 15]
 
 Both run the exported model's network on the same preprocessed generated photos, side by side in
 one process, at batch 1 and batch 32, on 1 and 2 threads. Prints one line per setting; no
@@ -30,7 +30,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--onnx", default="models/mottling-v0.2.0.onnx")
+    ap.add_argument("--onnx", default="models/mottling-v0.3.0.onnx")
     ap.add_argument("--weights", default=None, help="checkpoint (default: NAME.pt beside the onnx)")
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()

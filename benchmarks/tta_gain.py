@@ -1,6 +1,6 @@
 """Does test-time augmentation (averaging the photo with its mirror image) pay for its latency?
 
-    python benchmarks/tta_gain.py --model models/mottling-v0.2.0.onnx \
+    python benchmarks/tta_gain.py --model models/mottling-v0.3.0.onnx \
         --manifest A=data/test-a-s777/manifest.csv --manifest B=data/test-b-s9777/manifest.csv
 
 Prints, per test set, QWK and exact accuracy of the plain model and of the flip-averaged one,
@@ -29,7 +29,7 @@ from training.data import read_manifest  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(REPO / "models" / "mottling-v0.2.0.onnx"))
+    ap.add_argument("--model", default=str(REPO / "models" / "mottling-v0.3.0.onnx"))
     ap.add_argument("--manifest", action="append", required=True, help="NAME=manifest.csv")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -30,7 +30,7 @@ from mottling.scale import N_CLASSES
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "mottling-v0.2.0.onnx"
+DEFAULT_MODEL_NAME = "mottling-v0.3.0.onnx"
 # The one setting for which model to load (the server's ``model_path`` setting reads the same
 # variable). ``MOTTLING_MODEL`` is the old name, still read, with a deprecation warning.
 MODEL_ENV = "MOTTLING_MODEL_PATH"
@@ -44,7 +44,7 @@ REQUIRED_METADATA = ("mottling.semver", "mottling.labels", "mottling.input_size"
 
 
 def default_model_path() -> Path:
-    """``$MOTTLING_MODEL_PATH`` if set, else ``models/mottling-v0.2.0.onnx`` beside the package.
+    """``$MOTTLING_MODEL_PATH`` if set, else ``models/mottling-v0.3.0.onnx`` beside the package.
 
     A ``--model`` option or an explicit path always wins over this; see docs/design.md.
     """
