@@ -80,3 +80,39 @@ def test_soft_mask_ramps_only_at_the_hand_edge():
     assert np.all(soft[15:25, 20:32] == 0)                       # deep inside: masked
     row = soft[20, 10:26]                                        # across the left edge
     assert np.all(np.diff(row) <= 0) and 0 < row[6] < 1
+
+
+# Two hand-held dark-skin videos of the own generator's development set (seed 777000): a Monk 9
+# finger at 60 fps and a Monk 8 knee at 30 fps. After the release the old tracker (full phase
+# correlation, PSR 8, a hand mask that took moved skin texture for a hand) read them 0.96 / 0.52
+# analysis px off at the median and 4.4 / 1.3 px at the 90th percentile.
+@pytest.mark.xfail(strict=True, reason="the current tracker reads these dark-skin videos 0.96 / 0.52 px off "
+                   "after the release; the s19-track tracker that fixes it was not merged (it tracked "
+                   "worse during the press: docs/crt.md, This round (s19-track))")
+@pytest.mark.parametrize("index", [68, 89])
+def test_dark_skin_hand_held_track_follows_the_true_camera_path(tmp_path, index):
+    from mottling.crt.roi import baseline_count
+    from mottling.crt.video import decode_video
+    from mottling.synth.refill_frames import TICKS_PER_S, camera_path, frame_pts
+    from mottling.synth.refill_spec import sample_spec
+    from mottling.synth.videos import render_refill_video
+
+    spec = sample_spec(np.random.default_rng([777000, index]), index, "both", 0.15)
+    assert spec.broken is None and spec.skin_tone >= 8
+    path = tmp_path / "dark.mp4"
+    render_refill_video(path, spec)
+    video = decode_video(path)
+    t = video.t_s
+    n_base = baseline_count(t)
+    track = track_camera(video.yuv[..., 0], t, n_base)
+    # The generator cuts frame i from its canvas at (dy, dx): skin at p appears at p - (dy, dx).
+    dy, dx = camera_path(spec, frame_pts(spec) / TICKS_PER_S,
+                         np.random.default_rng([spec.seed, 4]))
+    truth = -np.stack([dy, dx], axis=1) * video.scale
+    truth -= np.median(truth[:n_base], axis=0)
+    est = track.shifts - np.median(track.shifts[:n_base], axis=0)
+    settled = t >= spec.release_s + 0.4
+    err = np.hypot(*(est - truth).T)[settled]
+    assert np.hypot(*truth[settled].T).max() > 3.0     # the camera did move
+    assert np.median(err) < 0.5, np.median(err)
+    assert np.percentile(err, 90) < 1.0, np.percentile(err, 90)
