@@ -269,3 +269,42 @@ def test_a_worker_that_dies_costs_one_error_row_not_the_run(archive, reference, 
     assert crashed["status"] == "error" and "worker process died" in crashed["error"]
     keep = lambda table: [r for r in table if not r["path"].endswith("photo_002.jpg")]  # noqa: E731
     assert not row_differences(keep(reference["rows"]), keep(rows))
+
+
+def test_a_pool_broken_before_a_submit_loses_no_file(monkeypatch):
+    """The race behind a flaky run of the test above: a worker dies, and before its future reports
+    it the engine submits the next file to the now broken pool, which refuses it. That file must
+    stay queued (it used to be dropped: "the engine stopped before every file was scored")."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import mottling.batch.local_engine as engine
+
+    class BreaksOnSecondSubmit:               # the pool's side of the race, made deterministic
+        submits = 0
+
+        def __init__(self, *args, **kwargs):
+            self.broken = False
+
+        def submit(self, fn, task):
+            BreaksOnSecondSubmit.submits += 1
+            if self.broken or BreaksOnSecondSubmit.submits == 2:
+                self.broken = True
+                raise BrokenProcessPool("a worker died")
+            fut = Future()
+            fut.set_result((int(task["task_id"]), {"path": task["item"]["path"]}))
+            return fut
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(engine, "_pool", lambda n, scoring: BreaksOnSecondSubmit())
+    tasks = [Task(i, InputItem(f"photo_{i:03d}.jpg", f"/archive/photo_{i:03d}.jpg"), "knee", "cli") for i in range(5)]
+    got = sorted(task_id for task_id, _ in engine.score_local(tasks, ScoringConfig(), workers=2))
+    assert got == [0, 1, 2, 3, 4]

@@ -101,8 +101,10 @@ def score_local(tasks: Sequence[Task], scoring: ScoringConfig, workers: int = 1,
         try:
             while queue or in_flight:
                 while queue and len(in_flight) < workers:
-                    task = queue.pop()
-                    in_flight[pool.submit(_score_task, task.to_dict())] = task
+                    # Taken off the queue only once submitted: a pool broken by a worker that
+                    # just died refuses the submit, and the task must stay queued, not be lost.
+                    fut = pool.submit(_score_task, queue[-1].to_dict())
+                    in_flight[fut] = queue.pop()
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     result = fut.result()      # raises BrokenProcessPool if a worker died
