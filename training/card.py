@@ -38,10 +38,12 @@ RETRAIN = """1. Build a `manifest.csv` of your photos: `path`, `score` (0-5), `p
    have them `skin_tone` (Monk 1-10) or `ita`, `mask_path`, `rater_*` columns
    (format: `training/README.md`).
 2. Fine-tune from the shipped weights, splitting by patient:
-   `mottling train --config training/configs/v0.2.yaml --data manifest.csv --init models/mottling-v0.2.0.pt --out_dir runs/real`
+   `mottling train --config training/configs/v0.3-320.yaml --data manifest.csv --init models/mottling-v0.3.0.pt --out_dir runs/real`
 3. Evaluate on held-out patients, with the breakdown by skin tone and rater agreement:
    `mottling evaluate --model runs/real/best.pt --manifest manifest.csv --splits-file runs/real/splits.csv --split test --out runs/real/eval`
-4. Export with the new metrics: `mottling export runs/real/best.pt --out models/NAME.onnx --metrics runs/real/eval/metrics.json`"""
+4. Export with the new metrics: `mottling export runs/real/best.pt --out models/NAME.onnx --metrics runs/real/eval/metrics.json`;
+   add `--calibrate manifest.csv` to choose the clean/mottled decision offset again on your validation patients
+   (the shipped weights carry v0.3.0's offset in the head's bias; a fine-tuned head moves it anyway)"""
 
 
 def shortfalls(evaluation: dict[str, Any] | None,

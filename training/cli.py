@@ -20,7 +20,7 @@ def _echo_json(obj) -> None:
               default=None, help="YAML config (training/configs/default.yaml is the recipe).")
 @click.option("--resume", is_flag=True, help="Continue the run in out_dir from its last.pt.")
 @click.option("--init", "init", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Start from these weights (a checkpoint, e.g. models/mottling-v0.2.0.pt).")
+              help="Start from these weights (a checkpoint, e.g. models/mottling-v0.3.0.pt).")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="Stop after this many epochs of this invocation (continue with --resume).")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
