@@ -42,8 +42,6 @@ def lookalike_images(cache: Path, name: str, patients: int, seed: int | None):
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     import look_alikes as LA
-    from mottling.synth.images import plan_photos
-    from mottling.synth.ward_photo import render_ward
 
     folder = cache / f"photos-{name}-{patients}"
     things = [t for t in LA.THINGS for _ in range(patients)]
@@ -51,14 +49,7 @@ def lookalike_images(cache: Path, name: str, patients: int, seed: int | None):
     if not all(f.is_file() for f in files):
         folder.mkdir(parents=True, exist_ok=True)
         for t in LA.THINGS:
-            if seed is None:
-                imgs = LA.photos(t, patients)
-            else:
-                specs = plan_photos(patients, seed=seed, size=384, renderer="b")
-                imgs = [render_ward(type(s)(**{**s.__dict__, "score": 0,
-                                               "skin_tone": LA.TONES[i % 4]}),
-                                    force=(t,)).image for i, s in enumerate(specs)]
-            for i, im in enumerate(imgs):
+            for i, im in enumerate(LA.photos(t, patients, seed)):
                 im.save(folder / f"{t}-{i:02d}.png")
     return [Image.open(f).convert("RGB") for f in files], np.array(things)
 

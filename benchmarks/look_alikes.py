@@ -20,10 +20,15 @@ THINGS = ("bruise", "red_knee", "arm_shadow", "veins", "dressing", "glove", "fre
 TONES = (2, 5, 7, 9)
 
 
-def photos(thing: str, patients: int):
-    specs = plan_photos(4, seed=9_200_003, size=384, renderer="b")
-    if patients > 4:
-        specs += plan_photos(patients - 4, seed=9_300_017, size=384, renderer="b")
+def photos(thing: str, patients: int, seed: int | None = None):
+    """Clean renderer-B legs with ``thing`` drawn on them; ``seed``: another set of patients (all
+    from that seed) instead of the benchmark's own."""
+    if seed is not None:
+        specs = plan_photos(patients, seed=seed, size=384, renderer="b")
+    else:
+        specs = plan_photos(4, seed=9_200_003, size=384, renderer="b")
+        if patients > 4:
+            specs += plan_photos(patients - 4, seed=9_300_017, size=384, renderer="b")
     return [render_ward(type(s)(**{**s.__dict__, "score": 0, "skin_tone": TONES[i % 4]}),
                         force=(thing,)).image for i, s in enumerate(specs)]
 

@@ -1,6 +1,6 @@
 """Press and release timing where the spot's own colour misleads and the ring does not.
 
-Two failures seen on generated videos (docs/crt.md, "This round (s19-fit)"):
+Three failures seen on generated videos (docs/crt.md, "This round (s19-fit)"):
 
 - a slide that covers the ring as well as the spot moves the spot *against the ring* by less than
   its noise floor, so the press was taken from the refill's own step after the lift and the
@@ -28,6 +28,13 @@ def _ring(t: np.ndarray, pressed: np.ndarray) -> np.ndarray:
     return pressed[:, None] * np.array([-0.19, 0.12, 0.19, 0.75])
 
 
+def _noisy(rng: np.random.Generator, t: np.ndarray, spot: np.ndarray, ring: np.ndarray,
+           raw: np.ndarray):
+    """The series as ``detect_press`` takes them, each with its own frame noise (drawn in this
+    order: spot, ring, raw)."""
+    return tuple([t] + [x + rng.normal(0.0, 0.003, x.shape) for x in (spot, ring, raw)])
+
+
 def _slide_over_ring(seed: int):
     """The spot against the ring barely moves under the slide (0.025 in green); the refill after
     the lift moves it by more (the slide's glare leaves with it)."""
@@ -37,9 +44,7 @@ def _slide_over_ring(seed: int):
     after = np.where(t >= RELEASE_S, np.exp(-(t - RELEASE_S) / 0.9), 0.0)
     spot = (0.025 * pressed + 0.09 * after)[:, None] * np.array([0.1, 1.0, 0.4])
     raw = (0.45 * pressed + 0.09 * after)[:, None] * np.array([0.7, 1.0, 1.1])
-    noise = lambda shape: rng.normal(0.0, 0.003, shape)  # noqa: E731
-    ring = _ring(t, pressed)
-    return t, spot + noise(spot.shape), ring + noise(ring.shape), raw + noise(raw.shape)
+    return _noisy(rng, t, spot, _ring(t, pressed), raw)
 
 
 def _drift_before_lift(seed: int):
@@ -53,9 +58,7 @@ def _drift_before_lift(seed: int):
     after = np.where(t >= RELEASE_S, 0.3 * np.exp(-(t - RELEASE_S) / 0.9), 0.0)
     spot = (level + after)[:, None] * np.array([0.27, 0.33, 0.39])
     raw = (level + after)[:, None] * np.array([0.85, 1.2, 1.35])
-    noise = lambda shape: rng.normal(0.0, 0.003, shape)  # noqa: E731
-    ring = _ring(t, pressed)
-    return t, spot + noise(spot.shape), ring + noise(ring.shape), raw + noise(raw.shape)
+    return _noisy(rng, t, spot, _ring(t, pressed), raw)
 
 
 def test_press_read_from_the_covered_ring_when_the_spot_barely_moves_against_it():
@@ -87,8 +90,7 @@ def _ring_eases_before_lift(seed: int):
     level = np.where(pressed, 1.0 - 0.2 * (1.0 - ease), 0.0) + after
     spot = level[:, None] * np.array([0.27, 0.33, 0.39])
     raw = level[:, None] * np.array([0.85, 1.2, 1.35])
-    noise = lambda shape: rng.normal(0.0, 0.003, shape)  # noqa: E731
-    return t, spot + noise(spot.shape), ring + noise(ring.shape), raw + noise(raw.shape)
+    return _noisy(rng, t, spot, ring, raw)
 
 
 def test_release_at_the_rings_steep_fall_not_where_it_began_to_ease():

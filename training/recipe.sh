@@ -35,8 +35,10 @@ mottling train --config $CFG --data $TRAIN_B --out_dir runs/r320-B
 mottling evaluate --model runs/r320-B/best.pt --manifest A2=$TEST_A --out runs/r320-B/protocol
 step "trained on B"
 
-# 3. the shipped model: trained on both renderers (seed 0)
+# 3. the shipped model: trained on both renderers (seed 0), measured as trained (no offset yet)
 mottling train --config $CFG --data $TRAIN_A,$TRAIN_B --out_dir runs/r320-A2B
+mottling evaluate --model runs/r320-A2B/best.pt --manifest A2=$TEST_A --manifest B=$TEST_B \
+  --manifest "A2+B=$TEST_A,$TEST_B" --out runs/r320-A2B/protocol
 step "trained on A+B"
 
 # 4. export with the decision offset chosen on the run's validation patients (runs/r320-A2B/splits.csv,

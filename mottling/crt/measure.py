@@ -76,13 +76,12 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if roi is not None:
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
-        # Whole-frame evidence that the hand never left, whatever the ROI (names the rejection).
-        held_to_end = press_held_to_end(yuv, t, track.shifts, n_base, lost)
+        covered = None            # the automatic ROI's answer; with a given ROI, asked below
         exit_s = None
     else:
         found: dict = {}
         roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base, debug=found, lost=lost)
-        held_to_end = bool(found.get("covered"))
+        covered = bool(found.get("covered"))
         exit_s = found.get("drop_s")
         if roi_a is None:
             # No spot recovers, perhaps because the camera turned away from it: the view after
@@ -93,6 +92,13 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                                      (0, 0, w, h), (h, w), video.scale, gates, check="lost")
             return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
+
+    def held_to_end() -> bool:
+        """Whole-frame evidence that the hand never left, whatever the ROI. It names a rejection,
+        so it is asked only once a video is being rejected (with a given ROI it reads every
+        frame)."""
+        return press_held_to_end(yuv, t, track.shifts, n_base, lost) if covered is None else covered
+
     geom = spot_geometry((h, w), roi_a)
     series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
     ring_rgb = _fill_gaps(series.ring_rgb)
@@ -120,7 +126,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                 _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
             reason = light
         # A press still on at the end (the whole frame says so) is the reason the search failed.
-        if held_to_end and g.reason_category(reason) != "lighting":
+        if g.reason_category(reason) != "lighting" and held_to_end():
             reason = NO_RELEASE
         elif g.reason_category(reason) == "no press" and not _same_view(
                 lost, late, yuv, track.shifts, n_base):
@@ -152,7 +158,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if reason is None and len(post) < gates.min_post_frames:
         # ...and a dark frame anywhere, which may have broken the release search itself.
         reason = g.dark_frames(series.frame_luma, np.arange(n), gates)
-        if reason is None and held_to_end:
+        if reason is None and held_to_end():
             reason = NO_RELEASE
         return rejected(reason or "too few frames after release", release_s=release_s,
                         roi=roi_out)
@@ -170,8 +176,9 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     # (A light switched keeps the view: the track still matches the reference frames there,
     # brightness divided out; a camera turned to a brighter view does not.)
     if reason is None and light is not None and _same_view(
-            lost, settled[-max(3, len(settled) // 4):], yuv, track.shifts, n_base) and g.light_is_global(
-            _light_shifts(settled, base_idx, ring_light, series.far_rgb, series.frame_luma)):
+            lost, settled[-max(3, len(settled) // 4):], yuv, track.shifts, n_base) \
+            and g.light_is_global(_light_shifts(settled, base_idx, ring_light, series.far_rgb,
+                                                series.frame_luma)):
         reason = light
     if reason is None:
         reason = g.camera_motion(track, judged, geom.inner_box, (h, w), video.scale, gates,
@@ -213,7 +220,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         end_share = float(np.median(y[tail])) / fit.amplitude
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
                            blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share)
-    if reason is not None and held_to_end:
+    if reason is not None and held_to_end():
         # The fit failed on a "release" the whole frame contradicts: the hand never left.
         reason = NO_RELEASE
     if reason is not None:

@@ -223,7 +223,8 @@ def _composite(rng: np.random.Generator, u, v, med, lat, az, skin_lin, leg_alpha
 def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Camera, score: int,
                extent: float | None, v_top: float, shade: np.ndarray, u: np.ndarray,
                v: np.ndarray, lat: np.ndarray, ppu: np.float32, occluders: bool):
-    """ECG leads, a dressing and the sheet's edge, each kept off the spots that decide the score."""
+    """ECG leads, a dressing, a gloved hand and the sheet's edge, each kept off the spots that
+    decide the score."""
     h, w = u.shape
     occl = np.zeros((h, w), dtype=np.float32)
     names: list[str] = []
@@ -240,6 +241,13 @@ def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Ca
                 return False
         return True
 
+    def lay(cov: np.ndarray, col: np.ndarray, light, name: str) -> None:
+        """Lay an occluder (colour ``col``, coverage ``cov``, lit by ``light``) over the picture."""
+        nonlocal img, occl
+        img = img * (_f(1) - cov)[None] + col * (cov * light)[None]
+        occl = np.maximum(occl, cov)
+        names.append(name)
+
     mean_shade = _f(float(shade.mean()))
     clean = score == 0  # clutter on a clean leg is what must not be read as mottling
     if occluders and rng.random() < 0.3:
@@ -247,24 +255,18 @@ def _occluders(rng: np.random.Generator, img: np.ndarray, anat: Anatomy, cam: Ca
                 for _ in range(int(rng.integers(1, 3)))]
         cov, col = nz.draw_ecg_leads(rng, w, h, pads)
         if clear_of_keep_out(cov):
-            img = img * (_f(1) - cov)[None] + col * (cov * mean_shade)[None]
-            occl = np.maximum(occl, cov)
-            names.append("ecg_leads")
+            lay(cov, col, mean_shade, "ecg_leads")
     if occluders and rng.random() < (0.3 if clean else 0.2):
         c = cam.to_pixels(rng.uniform(-0.2, 0.9), rng.uniform(-0.5, 0.5) * anat.hw_knee)
         cov, col = nz.draw_dressing(rng, w, h, c, rng.uniform(0.05, 0.1) * cam.px_per_unit)
         if clear_of_keep_out(cov):
-            img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.8) + _f(0.2) * shade))[None]
-            occl = np.maximum(occl, cov)
-            names.append("dressing")
+            lay(cov, col, (_f(0.8) + _f(0.2) * shade), "dressing")
     if occluders and rng.random() < (0.25 if clean else 0.12):  # a gloved hand on the leg
         for _ in range(3):
             tip = cam.to_pixels(rng.uniform(-0.3, 0.9), rng.uniform(-0.6, 0.6) * anat.hw_knee)
             cov, col = la.draw_glove(rng, w, h, tip, rng.uniform(0.3, 0.45) * cam.px_per_unit)
             if clear_of_keep_out(cov):
-                img = img * (_f(1) - cov)[None] + col * (cov * (_f(0.7) + _f(0.3) * shade))[None]
-                occl = np.maximum(occl, cov)
-                names.append("glove")
+                lay(cov, col, _f(0.7) + _f(0.3) * shade, "glove")
                 break
     if occluders and rng.random() < 0.2:  # the sheet pulled over the outer side of the thigh
         reach = _f(rng.uniform(0.1, 0.7))
