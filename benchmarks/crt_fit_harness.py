@@ -130,9 +130,10 @@ def evaluate(root: Path, records: list[dict], caches: list[str], **kw) -> list[d
     for r, c in zip(records, caches):
         seen: dict = {}
 
-        def fit(t, y, **k):   # the fit's own amplitude and first point, for the bias table
+        def fit(t, y, **k):   # the fit's own amplitude and points, for the bias and oracle tables
             f = orig_fit(t, y, **k)
             seen["fit"], seen["t0"] = f, float(t[0]) if len(t) else None
+            seen["t"], seen["y"] = np.array(t, dtype=float), np.array(y, dtype=float)
             return f
 
         m.fit_recovery = fit
@@ -145,7 +146,8 @@ def evaluate(root: Path, records: list[dict], caches: list[str], **kw) -> list[d
                         "channel": res.channel, "wall_s": 0.0,
                         "fit_amplitude": f.amplitude if f is not None else None,
                         "fit_model": f.model if f is not None else None,
-                        "fit_start_s": seen.get("t0")})
+                        "fit_start_s": seen.get("t0"), "fit_t": seen.get("t"),
+                        "fit_y": seen.get("y")})
         except Exception as err:  # noqa: BLE001 - a benchmark records failures
             out.append({"status": "error", "reason": f"{type(err).__name__}: {err}",
                         "crt_s": None, "wall_s": 0.0})
@@ -221,6 +223,70 @@ def bias_table(records, results) -> None:
                   f"{refused:6.0f}% {amp}")
 
 
+ORACLE_EDGES = (0.0, 0.15, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5)
+
+
+def oracle_rows(records, results) -> list[dict]:
+    """Per accepted clean own-generator video: the error of the fit on the decoded signal and of
+    the same fit (same frames, same estimated release, same models) on the generator's noiseless
+    truth ``A s(t)``, ``A`` the fit's own amplitude; and the decoded signal's residual against
+    ``A' s(t)`` (``A'`` fitted to it by least squares), averaged in bins of time since the true
+    release in true CRTs. Where the noiseless refit is right and the decoded one is not, the
+    error is in the pixels, not in the timing, the window or the model choice."""
+    from mottling.crt.refill import fit_recovery
+    from mottling.skin import monk_group
+    from mottling.synth.refill_frames import blanch_signal
+    from mottling.synth.refill_spec import spec_from_dict
+
+    rows = []
+    for t, r in zip(records, results):
+        if t.get("broken") or not t.get("spec") or r["status"] != "ok" or r.get("fit_t") is None:
+            continue
+        ft, fy = r["fit_t"], r["fit_y"]
+        truth = blanch_signal(spec_from_dict(t["spec"]), ft + r["release_s"])
+        clean = fit_recovery(ft, r["fit_amplitude"] * truth)
+        den = float((truth * truth).sum())
+        a = float((fy * truth).sum()) / den if den > 0 else float("nan")
+        u = (ft + r["release_s"] - t["release_s"]) / t["crt_s"]
+        resid = fy / a - truth
+        prof = [float(resid[(u >= lo) & (u < hi)].mean()) if ((u >= lo) & (u < hi)).sum() >= 2
+                else float("nan") for lo, hi in zip(ORACLE_EDGES[:-1], ORACLE_EDGES[1:])]
+        rows.append({"site": t["site"], "curve": t["curve"]["kind"],
+                     "monk": monk_group(t["skin_tone"]), "crf": _bucket(t.get("crf"), [18, 22, 25, 29]),
+                     "err": r["crt_s"] / t["crt_s"] - 1,
+                     "clean_err": clean.crt_s / t["crt_s"] - 1 if clean is not None else None,
+                     "profile": prof})
+    return rows
+
+
+def oracle_table(records, results) -> None:
+    rows = oracle_rows(records, results)
+    if not rows:
+        print("oracle: needs an own-generator set (truth.json with 'spec') and accepted fits")
+        return
+
+    def stat(errs) -> str:
+        e = np.array([x for x in errs if x is not None])
+        if not len(e):
+            return f"{'-':>30s}"
+        return (f"{100 * np.mean(np.abs(e) <= 0.10):4.0f}% {100 * np.median(e):+6.1f}% "
+                f"{100 * np.median(np.abs(e)):5.1f}%")
+
+    print(f"{'stratum':>14s} {'value':>9s} {'n':>3s}   decoded: within, median signed, median |err|"
+          f"   noiseless truth, same fit: (same)")
+    for key in ("all", "site", "curve", "monk", "crf"):
+        values = ["all"] if key == "all" else sorted({r[key] for r in rows})
+        for v in values:
+            g = rows if key == "all" else [r for r in rows if r[key] == v]
+            print(f"{key:>14s} {v:>9s} {len(g):3d}   {stat([r['err'] for r in g])}"
+                  f"   {stat([r['clean_err'] for r in g])}")
+    print("decoded signal minus the truth (units of its amplitude), by time since the true release "
+          "in true CRTs " + " ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(ORACLE_EDGES[:-1], ORACLE_EDGES[1:])))
+    for site in sorted({r["site"] for r in rows}):
+        prof = np.array([r["profile"] for r in rows if r["site"] == site])
+        print(f"{site:>14s} median " + " ".join(f"{x:+.3f}" for x in np.nanmedian(prof, axis=0)))
+
+
 def table(records, results) -> None:
     from mottling.skin import monk_group
 
@@ -246,6 +312,9 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="crt_accuracy's full report per set")
     ap.add_argument("--cached-timing", action="store_true",
                     help="read press/release timing from the cache instead of re-running it")
+    ap.add_argument("--oracle", action="store_true",
+                    help="own-generator sets: the same fit on the noiseless truth, and the decoded "
+                         "signal's residual against it by time since the true release")
     ap.add_argument("--bias", action="store_true",
                     help="signed error of the accepted CRTs by site, fps, CRF, Monk group, lift, "
                          "curve, blanching, release error and fit start")
@@ -262,6 +331,8 @@ def main() -> None:
             table(records, results)
         if args.bias:
             bias_table(records, results)
+        if args.oracle:
+            oracle_table(records, results)
         if args.full and "skin_tone" in records[0]:
             report(str(root), records, results)
         print(f"{str(root):32s} {summarise(list(zip(records, results)))}")
