@@ -252,7 +252,8 @@ def oracle_rows(records, results) -> list[dict]:
         prof = [float(resid[(u >= lo) & (u < hi)].mean()) if ((u >= lo) & (u < hi)).sum() >= 2
                 else float("nan") for lo, hi in zip(ORACLE_EDGES[:-1], ORACLE_EDGES[1:])]
         rows.append({"site": t["site"], "curve": t["curve"]["kind"],
-                     "monk": monk_group(t["skin_tone"]), "crf": _bucket(t.get("crf"), [18, 22, 25, 29]),
+                     "monk": monk_group(t["skin_tone"]),
+                     "crf": _bucket(t.get("crf"), [18, 22, 25, 29]),
                      "err": r["crt_s"] / t["crt_s"] - 1,
                      "clean_err": clean.crt_s / t["crt_s"] - 1 if clean is not None else None,
                      "profile": prof})
@@ -280,8 +281,9 @@ def oracle_table(records, results) -> None:
             g = rows if key == "all" else [r for r in rows if r[key] == v]
             print(f"{key:>14s} {v:>9s} {len(g):3d}   {stat([r['err'] for r in g])}"
                   f"   {stat([r['clean_err'] for r in g])}")
+    bins = " ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(ORACLE_EDGES[:-1], ORACLE_EDGES[1:]))
     print("decoded signal minus the truth (units of its amplitude), by time since the true release "
-          "in true CRTs " + " ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(ORACLE_EDGES[:-1], ORACLE_EDGES[1:])))
+          f"in true CRTs {bins}")
     for site in sorted({r["site"] for r in rows}):
         prof = np.array([r["profile"] for r in rows if r["site"] == site])
         print(f"{site:>14s} median " + " ".join(f"{x:+.3f}" for x in np.nanmedian(prof, axis=0)))
