@@ -88,13 +88,15 @@ def main() -> None:
                 half = (f"+-{100 * 1.96 * f.crt_rel_uncertainty:.0f}%"
                         if f is not None and math.isfinite(f.crt_rel_uncertainty) else "")
                 amp = f"{f.amplitude:+.3f}" if f is not None else "  -   "
-                line += f" {name}:{(rc.reason_category or 'ok')[:8]:8s}{err:>6s} A{amp} {half:>7s} |"
+                verdict = (rc.reason_category or "ok")[:8]
+                line += f" {name}:{verdict:8s}{err:>6s} A{amp} {half:>7s} |"
             f = seen.get("fit")
             if f is not None:
                 thr = DEFAULT_THRESHOLDS.for_site(r["site"])
                 lo, hi = f.crt_ci95
                 side = "BELOW" if hi < thr else ("ABOVE" if lo > thr else "spans")
-                line += (f" fit {f.crt_s:6.2f} ({f.crt_s / r['crt_s'] - 1:+.0%}) [{lo:.2f},{hi:.2f}]"
+                line += (f" fit {f.crt_s:6.2f} ({f.crt_s / r['crt_s'] - 1:+.0%})"
+                         f" [{lo:.2f},{hi:.2f}]"
                          f" snr {seen.get('snr', 0):.1f} {side} (truth "
                          f"{'above' if r['crt_s'] > thr else 'below'})")
             print(line, flush=True)
