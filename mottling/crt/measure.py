@@ -219,7 +219,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         tail = post[t[post] >= t[post[-1]] - 0.5]
         end_share = float(np.median(y[tail])) / fit.amplitude
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
-                           blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share)
+                           blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share,
+                           threshold_s=threshold_s)
     if reason is not None and held_to_end():
         # The fit failed on a "release" the whole frame contradicts: the hand never left.
         reason = NO_RELEASE
