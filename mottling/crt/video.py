@@ -53,7 +53,7 @@ class VideoLimits:
     decoder_threads: int = 0               # 0: FFmpeg's choice when a core is idle, else one
                                            # (see decoder_thread_count); n: n threads
     analysis_max_hz: float = 120.0         # faster videos are analysed at about this rate (frames
-                                           # closer than 3/4 of its period to the last one kept are
+                                           # closer than 0.6 of its period to the last one kept are
                                            # passed over; from 2x it, non-reference frames are not
                                            # even decoded); 0: every frame
 
@@ -229,13 +229,14 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     # The deblocking filter changes nothing that a colour mean over a spot can see; skipping it
     # makes H.264/HEVC decoding about a fifth faster.
     cc.options = {"skip_loop_filter": "all"}
-    # A refill lasts seconds: above ``analysis_max_hz`` (slow-motion video) frames closer than 3/4
-    # of its period to the last frame kept are passed over, and from twice that rate the decoder
+    # A refill lasts seconds: above ``analysis_max_hz`` (slow-motion video) frames closer than 0.6
+    # of its period (5 ms at 120 Hz) to the last frame kept are passed over (240 fps is analysed
+    # at 120 Hz; 120 fps, even with its intervals jittered by 40%, keeps every frame), and from twice that rate the decoder
     # skips the frames no other frame refers to (B-frames an encoder left unreferenced; the frames
     # it keeps decode to the same bits, since nothing refers to the skipped ones). A stream of
     # I- and P-frames only, as phones' hardware encoders mostly write, is decoded whole and only
     # its sampling thinned.
-    min_dt = 0.75 / limits.analysis_max_hz if limits.analysis_max_hz > 0 else 0.0
+    min_dt = 0.6 / limits.analysis_max_hz if limits.analysis_max_hz > 0 else 0.0
     skip_nonref = limits.analysis_max_hz > 0 and rate >= 1.9 * limits.analysis_max_hz
     if skip_nonref:
         cc.skip_frame = "NONREF"
