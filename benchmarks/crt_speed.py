@@ -199,7 +199,7 @@ def main() -> None:
                     proc = subprocess.run([sys.executable, "-c", CHILD, str(clip), mode,
                                            str(args.core), roi, str(HERE)],
                                           capture_output=True, text=True, check=True,
-                                          env=dict(env, PYTHONPATH=tree))
+                                          env=dict(env, PYTHONPATH=tree), cwd=HERE)
                     runs[c, m].append(json.loads(proc.stdout))
         for c, tree in enumerate(trees):
             if len(trees) > 1:
