@@ -136,3 +136,30 @@ def test_truncated_slow_motion_still_refused(tmp_path):
     assert len(decode_video(front).t_s) > 100
     with pytest.raises(InputError, match="truncated"):
         decode_video(cut)
+
+
+REPRO = """
+import json, sys
+from mottling.crt import VideoLimits, measure_crt
+r = measure_crt(sys.argv[1], "finger", limits=VideoLimits(decoder_threads=int(sys.argv[2])))
+print(json.dumps(r.to_dict(include_curve=True)))
+"""
+
+
+def test_slow_motion_result_bit_for_bit_across_processes_and_threads(clips):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for decoder, maths in (("1", "1"), ("3", "2")):
+        env = {**os.environ, "OMP_NUM_THREADS": maths, "OPENBLAS_NUM_THREADS": maths,
+               "MKL_NUM_THREADS": maths}
+        proc = subprocess.run([sys.executable, "-c", REPRO, str(clips["240_ipb"]), decoder],
+                              env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(proc.stdout)
+    result = json.loads(outs[0])
+    assert result["frames"] < 700            # analysed at about 120 Hz (4.5 s at 240 fps: 1080)
+    assert outs[0] == outs[1]
