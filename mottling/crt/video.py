@@ -9,7 +9,10 @@ both the per-frame copy and the later per-plane reads cheap. The decoder may use
 FFmpeg's frame and slice threading give the same frames, bit for bit, as one thread (a test checks
 it on our videos), so the result does not depend on the machine. Colour stays in YUV: the means
 over the spot are converted to RGB in float64 afterwards (``colour.py``), so a slow colour change
-is not rounded into a staircase of whole RGB codes.
+is not rounded into a staircase of whole RGB codes. Slow-motion video is analysed at about
+``VideoLimits.analysis_max_hz`` (120 Hz): a refill lasts seconds, and every analysed frame costs
+its sampling and its share of the colour series; from twice that rate the frames no other frame
+refers to are not even decoded (the kept frames decode to the same bits as in a full decode).
 """
 
 from __future__ import annotations
