@@ -17,8 +17,9 @@ automatic ROI, colour series, press/release timing, recovery fit) timed in the s
 ``--code A --code B`` times two code trees (each a PYTHONPATH, e.g. ``git archive`` of two
 commits) in the same loop, so both meet the same machine load.
 
-Slow-motion video is analysed at about ``VideoLimits.analysis_max_hz`` (120 Hz) and, from twice
-that rate, its unreferenced B-frames are not decoded at all. So two more figures are printed: the
+With ``--max-hz 120`` slow-motion video is analysed at about 120 Hz
+(``VideoLimits.analysis_max_hz``, off by default) and, from twice that rate, its unreferenced
+B-frames are not decoded at all. So two more figures are printed: the
 bare decode of only what ``decode_video`` decodes ("bare decode as decode_video decodes", the
 analysis beyond it is the honest analysis cost) and ``measure_crt`` over the bare decode of every
 frame (the end-to-end cost against the floor of a tool that decodes every frame). The 240 fps
@@ -91,14 +92,17 @@ from crt_speed import install_stage_timers
 stages = install_stage_timers()
 t_import = time.perf_counter() - t0
 mode = sys.argv[2]
+from mottling.crt.video import VideoLimits
+hz = float(sys.argv[6])
+limits = VideoLimits(analysis_max_hz=hz) if hz and hasattr(VideoLimits(), "analysis_max_hz") \
+    else VideoLimits()
 t0, c0 = time.perf_counter(), time.process_time()
 if mode in ("bare", "bare_threads", "bare_ours"):
     import av
     with av.open(sys.argv[1]) as c:
         s = c.streams.video[0]; s.codec_context.options = {"skip_loop_filter": "all"}
         if mode == "bare_ours":     # only the frames decode_video decodes (NONREF skipped above 2x max Hz)
-            from mottling.crt.video import VideoLimits
-            hz = getattr(VideoLimits(), "analysis_max_hz", 0)
+            hz = getattr(limits, "analysis_max_hz", 0)
             if hz and float(s.average_rate or s.guessed_rate or 30) >= 1.9 * hz:
                 s.codec_context.skip_frame = "NONREF"
         if mode in ("bare", "bare_ours"):
@@ -107,9 +111,10 @@ if mode in ("bare", "bare_threads", "bare_ours"):
             s.codec_context.thread_type = "AUTO"; s.codec_context.thread_count = 0
         status = sum(1 for _ in c.decode(s))
 elif mode == "decode":
-    v = decode_video(sys.argv[1]); status = len(v.t_s)
+    v = decode_video(sys.argv[1], limits); status = len(v.t_s)
 else:
-    r = measure_crt(sys.argv[1], "knee", roi=json.loads(sys.argv[4]) if sys.argv[4] != "auto" else None)
+    r = measure_crt(sys.argv[1], "knee", roi=json.loads(sys.argv[4]) if sys.argv[4] != "auto" else None,
+                    limits=limits)
     status = (r.status, r.crt_s)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 print(json.dumps({"wall_s": wall, "cpu_s": cpu, "import_s": t_import, "status": status,
@@ -169,6 +174,9 @@ def main() -> None:
     ap.add_argument("--code", action="append", default=None,
                     help="a code tree (PYTHONPATH) to time; give it twice or more to time trees "
                          "side by side in one run, e.g. a base commit's git archive and this one")
+    ap.add_argument("--max-hz", type=float, default=0.0,
+                    help="VideoLimits.analysis_max_hz for decode_video and measure_crt (0: the "
+                         "default; 120: slow motion analysed at about 120 Hz)")
     ap.add_argument("--clips", default="240fps,240fps_ippp,1080p30",
                     help="clips to time, comma-separated (240fps, 240fps_ippp, 1080p30)")
     args = ap.parse_args()
@@ -197,7 +205,7 @@ def main() -> None:
             for c, tree in enumerate(trees):
                 for m, (mode, roi) in enumerate(modes):
                     proc = subprocess.run([sys.executable, "-c", CHILD, str(clip), mode,
-                                           str(args.core), roi, str(HERE)],
+                                           str(args.core), roi, str(HERE), str(args.max_hz)],
                                           capture_output=True, text=True, check=True,
                                           env=dict(env, PYTHONPATH=tree), cwd=HERE)
                     runs[c, m].append(json.loads(proc.stdout))

@@ -145,13 +145,15 @@ def to_ippp(src: Path, dst: Path) -> None:
     tmp.rename(dst)
 
 
-def run_both(jobs: list[dict], venv: Path = PYCRT_VENV) -> tuple[list[dict], list[dict]]:
+def run_both(jobs: list[dict], venv: Path = PYCRT_VENV,
+             max_hz: float = 0.0) -> tuple[list[dict], list[dict]]:
     """Each video through pyCRT (a long-lived subprocess in its own venv) and then through ours,
     alternately, so a change of machine load hits both alike. Wall and CPU time per video."""
     from crt_speed import install_stage_timers
 
     from mottling.crt import VideoLimits, measure_crt
 
+    limits = VideoLimits(analysis_max_hz=max_hz) if max_hz else VideoLimits()
     py = ensure_pycrt(venv)
     proc = subprocess.Popen([str(py), "-c", PYCRT_RUNNER], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -178,7 +180,7 @@ def run_both(jobs: list[dict], venv: Path = PYCRT_VENV) -> tuple[list[dict], lis
             theirs.append(json.loads(line))
             stages.clear()
             t0, c0 = time.perf_counter(), time.process_time()
-            r = measure_crt(job["path"], job["site"], roi=job["roi"])
+            r = measure_crt(job["path"], job["site"], roi=job["roi"], limits=limits)
             ours.append({"tau_s": r.tau_s if r.status == "ok" else None, "status": r.status,
                          "reason": r.reason, "wall_s": time.perf_counter() - t0,
                          "cpu_s": time.process_time() - c0, "stages": dict(stages)})
@@ -223,6 +225,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pycrt-venv", type=Path, default=PYCRT_VENV,
                     help="virtual environment holding pyCRT (created there if missing)")
+    ap.add_argument("--max-hz", type=float, default=0.0,
+                    help="our VideoLimits.analysis_max_hz (0: the default, every frame)")
     ap.add_argument("--ippp", action="store_true",
                     help="the same videos re-encoded with I- and P-frames only (no B-frames)")
     args = ap.parse_args()
@@ -240,7 +244,7 @@ def main() -> None:
                 to_ippp(Path(job["path"]), dst)
             job["path"] = str(dst)
         print(f"I/P-only re-encodes (bframes=0, CRF 18) in {args.out / 'ippp'}")
-    ours, theirs = run_both(jobs, args.pycrt_venv)
+    ours, theirs = run_both(jobs, args.pycrt_venv, args.max_hz)
     rows = list(zip(records, ours, theirs))
     print(f"{len(rows)} clean mono-exponential videos (seed {args.seed}); truth tau = crt / ln 10")
     print(f"all            {line(rows)}")

@@ -1,4 +1,5 @@
-"""Slow-motion video is analysed at about ``VideoLimits.analysis_max_hz`` (120 Hz).
+"""Slow-motion video can be analysed at about ``VideoLimits.analysis_max_hz`` (here 120 Hz; off by
+default, which keeps every frame).
 
 Frames closer than 0.6 of that period to the last frame kept are passed over, and from twice the
 rate the decoder skips frames no other frame refers to (``skip_frame = NONREF``). The frames that
@@ -21,7 +22,8 @@ from mottling.errors import InputError
 from mottling.synth.refill_curves import RefillCurve
 from mottling.synth.videos import RefillSpec, render_refill_video
 
-EVERY = VideoLimits(decoder_threads=1, analysis_max_hz=0)
+EVERY = VideoLimits(decoder_threads=1)     # the default: every frame
+HZ = 120.0
 
 
 def _spec(fps: int, **kw) -> RefillSpec:
@@ -87,7 +89,8 @@ def test_slow_motion_is_analysed_at_about_120_hz_with_the_full_decode_frames(cli
     path = clips[kind]
     types = _pict_types(path)
     assert ("3" in types) == (kind == "240_ipb")     # x264's B-frames, or none at all
-    full, part = _kept_are_full_decode_frames(path, VideoLimits(decoder_threads=1))
+    full, part = _kept_are_full_decode_frames(
+        path, VideoLimits(decoder_threads=1, analysis_max_hz=HZ))
     gaps = np.diff(part.t_s)
     assert gaps.min() >= 0.6 / 120 - 1e-9
     assert 0.4 * len(full.t_s) <= len(part.t_s) <= 0.55 * len(full.t_s)
@@ -97,7 +100,8 @@ def test_slow_motion_is_analysed_at_about_120_hz_with_the_full_decode_frames(cli
 
 @pytest.mark.parametrize("kind", ["240_ipb", "240_ippp"])
 def test_thinned_frames_identical_whatever_the_decoder_thread_count(clips, kind):
-    videos = [decode_video(clips[kind], VideoLimits(decoder_threads=k)) for k in (1, 2, 4, 0)]
+    videos = [decode_video(clips[kind], VideoLimits(decoder_threads=k, analysis_max_hz=HZ))
+              for k in (1, 2, 4, 0)]
     for v in videos[1:]:
         assert np.array_equal(v.t_s, videos[0].t_s)
         assert np.array_equal(v.yuv, videos[0].yuv)
@@ -105,7 +109,7 @@ def test_thinned_frames_identical_whatever_the_decoder_thread_count(clips, kind)
 
 def test_120_fps_keeps_every_frame_even_jittered(clips):
     full = decode_video(clips["120_vfr"], EVERY)
-    part = decode_video(clips["120_vfr"], VideoLimits(decoder_threads=1))
+    part = decode_video(clips["120_vfr"], VideoLimits(decoder_threads=1, analysis_max_hz=HZ))
     assert np.diff(full.t_s).min() < 1 / 120 * 0.7     # really jittered
     assert np.array_equal(full.t_s, part.t_s)
     assert np.array_equal(full.yuv, part.yuv)
@@ -133,15 +137,17 @@ def test_truncated_slow_motion_still_refused(tmp_path):
     data = front.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 6 // 10])
-    assert len(decode_video(front).t_s) > 100
+    fast = VideoLimits(analysis_max_hz=HZ)
+    assert len(decode_video(front, fast).t_s) > 100
     with pytest.raises(InputError, match="truncated"):
-        decode_video(cut)
+        decode_video(cut, fast)
 
 
 REPRO = """
 import json, sys
 from mottling.crt import VideoLimits, measure_crt
-r = measure_crt(sys.argv[1], "finger", limits=VideoLimits(decoder_threads=int(sys.argv[2])))
+r = measure_crt(sys.argv[1], "finger",
+                limits=VideoLimits(decoder_threads=int(sys.argv[2]), analysis_max_hz=120.0))
 print(json.dumps(r.to_dict(include_curve=True)))
 """
 
@@ -163,3 +169,10 @@ def test_slow_motion_result_bit_for_bit_across_processes_and_threads(clips):
     result = json.loads(outs[0])
     assert result["frames"] < 700            # analysed at about 120 Hz (4.5 s at 240 fps: 1080)
     assert outs[0] == outs[1]
+
+
+def test_default_decodes_every_frame(clips):
+    """Off by default: a 240 fps video keeps all its frames (the results of main, bit for bit)."""
+    v = decode_video(clips["240_ipb"], VideoLimits(decoder_threads=1))
+    with av.open(str(clips["240_ipb"])) as c:
+        assert len(v.t_s) == sum(1 for _ in c.decode(c.streams.video[0]))

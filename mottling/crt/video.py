@@ -9,8 +9,8 @@ both the per-frame copy and the later per-plane reads cheap. The decoder may use
 FFmpeg's frame and slice threading give the same frames, bit for bit, as one thread (a test checks
 it on our videos), so the result does not depend on the machine. Colour stays in YUV: the means
 over the spot are converted to RGB in float64 afterwards (``colour.py``), so a slow colour change
-is not rounded into a staircase of whole RGB codes. Slow-motion video is analysed at about
-``VideoLimits.analysis_max_hz`` (120 Hz): a refill lasts seconds, and every analysed frame costs
+is not rounded into a staircase of whole RGB codes. Slow-motion video can be analysed at about
+``VideoLimits.analysis_max_hz`` (off by default; 120 Hz measured): a refill lasts seconds, and every analysed frame costs
 its sampling and its share of the colour series; from twice that rate the frames no other frame
 refers to are not even decoded (the kept frames decode to the same bits as in a full decode).
 """
@@ -55,10 +55,13 @@ class VideoLimits:
     analysis_budget_bytes: int = 96 * 1024 * 1024  # all shrunk frames together
     decoder_threads: int = 0               # 0: FFmpeg's choice when a core is idle, else one
                                            # (see decoder_thread_count); n: n threads
-    analysis_max_hz: float = 120.0         # faster videos are analysed at about this rate (frames
-                                           # closer than 0.6 of its period to the last one kept are
-                                           # passed over; from 2x it, non-reference frames are not
-                                           # even decoded); 0: every frame
+    analysis_max_hz: float = 0.0           # >0: faster videos are analysed at about this rate
+                                           # (frames closer than 0.6 of its period to the last one
+                                           # kept are passed over; from 2x it, non-reference frames
+                                           # are not even decoded); 0: every frame. Off by default:
+                                           # at 120 a 240 fps x264 video costs 40% less CPU, but
+                                           # the automatic ROI refused 3 more of 18 such videos and
+                                           # a single dark B-frame goes unseen (docs/crt.md, s20-speed)
 
 
 @dataclass(frozen=True)
