@@ -15,7 +15,10 @@ time over its wall time and the load average are printed, since on a busy machin
 mostly measures the neighbours). Where each spends its time is printed too: for pyCRT, OpenCV's
 ``read`` (decode plus the per-frame BGR conversion; it also reads up to 300 frames a second time
 to estimate the frame rate), its ROI means and the rest (curve fitting); for us, the stages of
-``measure_crt`` (see ``crt_speed.py``).
+``measure_crt`` (see ``crt_speed.py``). ``--ippp`` re-encodes the same videos with I- and P-frames
+only (x264 ``bframes=0``, CRF 18, timestamps kept), as phones' hardware encoders mostly write: our
+decoder skips unreferenced B-frames of slow-motion video (``VideoLimits.analysis_max_hz``), and such
+a stream has none to skip.
 """
 
 from __future__ import annotations
@@ -119,13 +122,38 @@ def our_decoder_threads(path: str) -> int:
         return int(cc.thread_count)
 
 
-def run_both(jobs: list[dict], venv: Path = PYCRT_VENV) -> tuple[list[dict], list[dict]]:
+def to_ippp(src: Path, dst: Path) -> None:
+    """``src`` re-encoded with I- and P-frames only, each frame at its own timestamp."""
+    import av
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w", format="mp4") as out:
+        s = inp.streams.video[0]
+        o = out.add_stream("libx264", rate=s.average_rate, options={
+            "crf": "18", "preset": "veryfast", "x264-params": "bframes=0"})
+        o.width, o.height = s.codec_context.width, s.codec_context.height
+        o.pix_fmt = "yuv420p"
+        o.time_base = o.codec_context.time_base = s.time_base
+        o.thread_count = 1
+        for frame in inp.decode(s):
+            frame.pict_type = av.video.frame.PictureType.NONE
+            for packet in o.encode(frame):
+                out.mux(packet)
+        for packet in o.encode():
+            out.mux(packet)
+    tmp.rename(dst)
+
+
+def run_both(jobs: list[dict], venv: Path = PYCRT_VENV,
+             max_hz: float = 0.0) -> tuple[list[dict], list[dict]]:
     """Each video through pyCRT (a long-lived subprocess in its own venv) and then through ours,
     alternately, so a change of machine load hits both alike. Wall and CPU time per video."""
     from crt_speed import install_stage_timers
 
     from mottling.crt import VideoLimits, measure_crt
 
+    limits = VideoLimits(analysis_max_hz=max_hz) if max_hz else VideoLimits()
     py = ensure_pycrt(venv)
     proc = subprocess.Popen([str(py), "-c", PYCRT_RUNNER], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -152,7 +180,7 @@ def run_both(jobs: list[dict], venv: Path = PYCRT_VENV) -> tuple[list[dict], lis
             theirs.append(json.loads(line))
             stages.clear()
             t0, c0 = time.perf_counter(), time.process_time()
-            r = measure_crt(job["path"], job["site"], roi=job["roi"])
+            r = measure_crt(job["path"], job["site"], roi=job["roi"], limits=limits)
             ours.append({"tau_s": r.tau_s if r.status == "ok" else None, "status": r.status,
                          "reason": r.reason, "wall_s": time.perf_counter() - t0,
                          "cpu_s": time.process_time() - c0, "stages": dict(stages)})
@@ -197,6 +225,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pycrt-venv", type=Path, default=PYCRT_VENV,
                     help="virtual environment holding pyCRT (created there if missing)")
+    ap.add_argument("--max-hz", type=float, default=0.0,
+                    help="our VideoLimits.analysis_max_hz (0: the default, every frame)")
+    ap.add_argument("--ippp", action="store_true",
+                    help="the same videos re-encoded with I- and P-frames only (no B-frames)")
     args = ap.parse_args()
     # Draw more than needed; keep clean, upright, mono-exponential ones (pyCRT's OpenCV reader
     # has its own idea of rotation metadata, which is not what is being compared).
@@ -205,7 +237,14 @@ def main() -> None:
                and r["rotation"] == 0][:args.n]
     jobs = [{"path": str(args.out / r["path"]), "site": r["site"], "roi": r["roi"],
              "from_s": max(0.0, r["release_s"] - 0.5), "to_s": r["duration_s"]} for r in records]
-    ours, theirs = run_both(jobs, args.pycrt_venv)
+    if args.ippp:
+        for job in jobs:
+            dst = args.out / "ippp" / Path(job["path"]).name
+            if not dst.exists():
+                to_ippp(Path(job["path"]), dst)
+            job["path"] = str(dst)
+        print(f"I/P-only re-encodes (bframes=0, CRF 18) in {args.out / 'ippp'}")
+    ours, theirs = run_both(jobs, args.pycrt_venv, args.max_hz)
     rows = list(zip(records, ours, theirs))
     print(f"{len(rows)} clean mono-exponential videos (seed {args.seed}); truth tau = crt / ln 10")
     print(f"all            {line(rows)}")
