@@ -241,7 +241,8 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         if all(abs(t_i[i] - c) >= 1.0 for c in cands):
             cands.append(float(t_i[i]))
     if debug is not None:
-        debug["candidates"] = cands
+        debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops,
+                     shape_change=shape_change)
     # Covered at the end: the last 0.6 s differ from the baseline nearly as much as the press
     # did (its typical change between the baseline and the end, or the level the exit came
     # down from).
