@@ -201,6 +201,10 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     # changes the brightness) still shows where it leaves; on block means aligned to the track.
     # (block_means takes the uint8 codes as they are: its float32 sums are the same numbers.)
     energy = np.zeros(len(idx))
+    # The same with each plane's exposure (gain and offset, fitted per frame against the
+    # baseline) divided out: the exit candidates are read from it, so an auto-exposure step or
+    # ramp is not taken for the hand leaving.
+    shape_energy = np.zeros(len(idx))
     # The same with each frame's brightness divided out (a lamp switched on is not a hand).
     shape_change = np.zeros(len(idx))
     y_base = np.median(block_means(yuv[:n_base, ..., 0]), axis=0) + 1.0
@@ -210,6 +214,7 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         plane = np.stack([_aligned(p, s) for p, s in zip(plane, bshift)])
         base_c = np.median(block_means(yuv[:n_base, ..., c]), axis=0)
         energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
+        shape_energy += _exposure_residual(plane, base_c, y_base)
         if c == 0:
             gain = np.median(plane.reshape(len(plane), -1), axis=1) / max(
                 float(np.median(base_c)), 1e-3)
@@ -222,27 +227,21 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     w = max(2, int(round(0.3 * rate)))
     gap = max(1, int(round(0.1 * rate)))
     nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
-    csum = np.concatenate([[0.0], np.cumsum(energy)])
-    best, drop = 0.0, None
-    drops = np.full(m, -np.inf)
-    for i in range(nb + w, m - gap - w):
-        before = (csum[i] - csum[i - w]) / w
-        after = (csum[i + gap + w] - csum[i + gap]) / w
-        drops[i] = before - after
-        if before - after > best:
-            best, drop = before - after, float(t_i[i])
-    # Other exits the hand may have made: the largest drops at least 1 s apart, each at least
-    # half the largest (an occluder that stays in the picture after it leaves the spot, or a
-    # camera jolt, can make a later drop the largest).
-    cands, order = [], np.argsort(-drops, kind="stable")
+    drop = _drops(energy, t_i, nb, w, gap)[2]   # (the covered-at-end test reads this one)
+    # The hand's exit candidates, from the exposure-free change: the largest drops at least
+    # 1 s apart, each at least half the largest (an occluder that stays in the picture after it
+    # leaves the spot, or a camera jolt, can make a later drop the largest).
+    drops_x, best_x, _ = _drops(shape_energy, t_i, nb, w, gap)
+    cands, order = [], np.argsort(-drops_x, kind="stable")
     for i in order:
-        if not np.isfinite(drops[i]) or drops[i] < EXIT_SHARE * best or len(cands) >= MAX_EXITS:
+        if not np.isfinite(drops_x[i]) or drops_x[i] < EXIT_SHARE * best_x or \
+                len(cands) >= MAX_EXITS:
             break
         if all(abs(t_i[i] - c) >= 1.0 for c in cands):
             cands.append(float(t_i[i]))
     if debug is not None:
-        debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops,
-                     shape_change=shape_change)
+        debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops_x,
+                     shape_change=shape_change, shape_energy=shape_energy)
     # Covered at the end: the last 0.6 s differ from the baseline nearly as much as the press
     # did (its typical change between the baseline and the end, or the level the exit came
     # down from).
@@ -285,6 +284,38 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         debug.update(end=float(np.median(shape_change[end])), level=level, fell=fell,
                      followed=followed, like_press=like_press)
     return drop, covered
+
+
+def _drops(energy: np.ndarray, t_i: np.ndarray, nb: int, w: int, gap: int
+           ) -> tuple[np.ndarray, float, float | None]:
+    """Per frame, the mean of ``energy`` over ``w`` frames before it less the mean over ``w``
+    frames after a ``gap``; the largest such drop and its time (None: no drop)."""
+    m = len(energy)
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
+    best, drop = 0.0, None
+    drops = np.full(m, -np.inf)
+    for i in range(nb + w, m - gap - w):
+        before = (csum[i] - csum[i - w]) / w
+        after = (csum[i + gap + w] - csum[i + gap]) / w
+        drops[i] = before - after
+        if before - after > best:
+            best, drop = before - after, float(t_i[i])
+    return drops, best, drop
+
+
+def _exposure_residual(plane: np.ndarray, base: np.ndarray, y_base: np.ndarray) -> np.ndarray:
+    """Per frame, mean |plane - (a * base + b)| / ``y_base`` with the gain ``a`` and offset ``b``
+    fitted to that frame (least squares, plain float64 sums: the same bits on every machine).
+    An exposure change moves every block alike; a hand or a slide changes the picture's make."""
+    x = base.astype(np.float64).ravel()
+    p = plane.reshape(len(plane), -1).astype(np.float64)
+    xm = x.mean()
+    xc = x - xm
+    var = float((xc * xc).sum())
+    pm = p.mean(axis=1)
+    gain = (p * xc[None]).sum(axis=1) / var if var > 1e-9 else np.zeros(len(p))
+    fit = gain[:, None] * xc[None] + pm[:, None]
+    return (np.abs(p - fit) / y_base.ravel()[None]).mean(axis=1)
 
 
 STILL_SHARE = 0.8  # the end still shows this share of the press's change: the hand never left
