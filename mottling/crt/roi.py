@@ -227,18 +227,20 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     w = max(2, int(round(0.3 * rate)))
     gap = max(1, int(round(0.1 * rate)))
     nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
-    drop = _drops(energy, t_i, nb, w, gap)[2]   # (the covered-at-end test reads this one)
-    # The hand's exit candidates, from the exposure-free change: the largest drops at least
-    # 1 s apart, each at least half the largest (an occluder that stays in the picture after it
-    # leaves the spot, or a camera jolt, can make a later drop the largest).
+    drops, best, drop = _drops(energy, t_i, nb, w, gap)
+    # Other exits the hand may have made: the largest drops at least 1 s apart, each at least
+    # half the largest (an occluder that stays in the picture after it leaves the spot, or a
+    # camera jolt, can make a later drop the largest); then the same from the change with each
+    # plane's exposure divided out (an auto-exposure step or ramp can outweigh the hand's exit
+    # in the plain change and push it out of the list).
+    cands: list[float] = []
     drops_x, best_x, _ = _drops(shape_energy, t_i, nb, w, gap)
-    cands, order = [], np.argsort(-drops_x, kind="stable")
-    for i in order:
-        if not np.isfinite(drops_x[i]) or drops_x[i] < EXIT_SHARE * best_x or \
-                len(cands) >= MAX_EXITS:
-            break
-        if all(abs(t_i[i] - c) >= 1.0 for c in cands):
-            cands.append(float(t_i[i]))
+    for d, top, most in ((drops, best, MAX_EXITS), (drops_x, best_x, MAX_EXITS + 1)):
+        for i in np.argsort(-d, kind="stable"):
+            if not np.isfinite(d[i]) or d[i] < EXIT_SHARE * top or len(cands) >= most:
+                break
+            if all(abs(t_i[i] - c) >= 1.0 for c in cands):
+                cands.append(float(t_i[i]))
     if debug is not None:
         debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops_x,
                      shape_change=shape_change, shape_energy=shape_energy)
