@@ -139,7 +139,8 @@ ROI_SHARE = 0.45   # ROI half-side over the matched disc's radius
 ALIGN_PX = 0.7     # misalignment a pixel's colour is allowed to show (track error + rounding)
 MIN_Z = 0.5        # the spot's smoothed recovery must reach this many of its own noise SDs
 EXIT_SHARE = 0.5   # other exit candidates: drops of at least this share of the largest...
-MAX_EXITS = 4      # ...this many at most, 1 s apart
+MAX_EXITS = 4      # ...this many at most, EXIT_APART s apart
+EXIT_APART = 1.0
 COVER_LUMA = 0.3   # a spot this far (log brightness) from its pre-press look is not bare skin
 # (blanched spots 0.35-0.8 s after the exit: up to 0.17 on both generators; the examiner's
 # fingertip of another tone still on the skin: 0.63-0.67)
@@ -239,7 +240,7 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         for i in np.argsort(-d, kind="stable"):
             if not np.isfinite(d[i]) or d[i] < EXIT_SHARE * top or len(cands) >= most:
                 break
-            if all(abs(t_i[i] - c) >= 1.0 for c in cands):
+            if all(abs(t_i[i] - c) >= EXIT_APART for c in cands):
                 cands.append(float(t_i[i]))
     if debug is not None:
         debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops_x,
