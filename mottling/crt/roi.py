@@ -234,13 +234,22 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     # camera jolt, can make a later drop the largest); then the same from the change with each
     # plane's exposure divided out (an auto-exposure step or ramp can outweigh the hand's exit
     # in the plain change and push it out of the list).
+    # Those are taken only when the picture just after them is quieter (less changed from the
+    # baseline, exposure aside) than after the largest drop: the hand has left, where a drop
+    # inside the press (the examiner's finger rolling) leaves the hand in view.
     cands: list[float] = []
     drops_x, best_x, _ = _drops(shape_energy, t_i, nb, w, gap)
+
+    def quiet_after(c: float) -> float:
+        sel = (t_i >= c + 0.35) & (t_i < c + 0.8)
+        return float(np.mean(shape_energy[sel])) if sel.any() else np.inf
+
     for d, top, most in ((drops, best, MAX_EXITS), (drops_x, best_x, MAX_EXITS + 1)):
         for i in np.argsort(-d, kind="stable"):
             if not np.isfinite(d[i]) or d[i] < EXIT_SHARE * top or len(cands) >= most:
                 break
-            if all(abs(t_i[i] - c) >= EXIT_APART for c in cands):
+            if all(abs(t_i[i] - c) >= EXIT_APART for c in cands) and (
+                    d is drops or quiet_after(float(t_i[i])) < quiet_after(cands[0])):
                 cands.append(float(t_i[i]))
     if debug is not None:
         debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops_x,
