@@ -285,9 +285,10 @@ def skin_left(yuv: np.ndarray, matrix, t: np.ndarray, n_base: int, scale: float,
     moved_a = 4.0 * float(dist[i])
     h, w = yuv.shape[1:3]
     least = "at least " if not end.any() else "about "
+    kept_pct = 100 * end.sum() / base.sum()
     return (f"motion: the skin left the picture (the camera moved {least}{moved_a / scale:.0f} "
-            f"px, {100 * moved_a / min(h, w):.0f}% of the frame; {100 * end.sum() / base.sum():.0f}%"
-            " of the skin is still in view); hold the phone still")
+            f"px, {100 * moved_a / min(h, w):.0f}% of the frame; {kept_pct:.0f}% of the skin is "
+            "still in view); hold the phone still")
 
 
 def _skin_blocks(yuv: np.ndarray, matrix, idx: np.ndarray) -> np.ndarray:

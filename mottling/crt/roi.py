@@ -229,11 +229,11 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     gap = max(1, int(round(0.1 * rate)))
     nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
     drops, best, drop = _drops(energy, t_i, nb, w, gap)
-    # Other exits the hand may have made: the largest drops at least 1 s apart, each at least
+    # Other exits the hand may have made: the largest drops EXIT_APART apart, each at least
     # half the largest (an occluder that stays in the picture after it leaves the spot, or a
     # camera jolt, can make a later drop the largest); then the same from the change with each
     # plane's exposure divided out (an auto-exposure step or ramp can outweigh the hand's exit
-    # in the plain change and push it out of the list).
+    # in the plain change and push it out of the list), up to MAX_EXITS + 1 candidates in all.
     # Those are taken only when the picture just after them is quieter (less changed from the
     # baseline, exposure aside) than after the largest drop: the hand has left, where a drop
     # inside the press (the examiner's finger rolling) leaves the hand in view.
@@ -252,7 +252,7 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
                     d is drops or quiet_after(float(t_i[i])) < quiet_after(cands[0])):
                 cands.append(float(t_i[i]))
     if debug is not None:
-        debug.update(candidates=cands, energy=energy, t_energy=t_i, drops=drops_x,
+        debug.update(candidates=cands, energy=energy, t_energy=t_i, drops_x=drops_x,
                      shape_change=shape_change, shape_energy=shape_energy)
     # Covered at the end: the last 0.6 s differ from the baseline nearly as much as the press
     # did (its typical change between the baseline and the end, or the level the exit came
