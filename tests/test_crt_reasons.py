@@ -15,7 +15,18 @@ the benchmark generator's check seeds that the previous code named wrongly.
   still follows but the timing took a wobble of the press for a release and the fit failed
   (``poor fit``, 69 s; seed 1357000 video 25, automatic ROI).
 
-All fail on the code before this change. Videos are re-rendered from their seeds (the generator
+Round s20-roi (docs/crt.md, "This round (s20-roi)"):
+
+- A camera turned away after the release onto a plain sheet (seed 6060000 video 38) or onto the
+  background (seed 5353000 video 38): the track's mismatch stays low on a view without texture,
+  so the old code read ``no release found`` (true ROI) or ``no press found`` (automatic ROI); the
+  skin seen before the press has left the picture, so it is ``motion``, with the move read from
+  the skin.
+- A dark frame inside what the timing then took for the press (seed 5353000 video 46: three dark
+  frames 1.7 s after the release, the release found after them), which the old code accepted
+  with the true ROI.
+
+All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
 """
 
@@ -34,6 +45,9 @@ CASES = [
     (555000, 17, "camera_moved", True),
     (1357000, 80, "no_release", True),
     (1357000, 25, "no_release", False),
+    (6060000, 38, "camera_moved", True),
+    (5353000, 38, "camera_moved", True),
+    (5353000, 46, "dark_frame", True),
 ]
 
 

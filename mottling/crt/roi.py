@@ -139,7 +139,8 @@ ROI_SHARE = 0.45   # ROI half-side over the matched disc's radius
 ALIGN_PX = 0.7     # misalignment a pixel's colour is allowed to show (track error + rounding)
 MIN_Z = 0.5        # the spot's smoothed recovery must reach this many of its own noise SDs
 EXIT_SHARE = 0.5   # other exit candidates: drops of at least this share of the largest...
-MAX_EXITS = 4      # ...this many at most, 1 s apart
+MAX_EXITS = 4      # ...this many at most, EXIT_APART s apart
+EXIT_APART = 1.0
 COVER_LUMA = 0.3   # a spot this far (log brightness) from its pre-press look is not bare skin
 # (blanched spots 0.35-0.8 s after the exit: up to 0.17 on both generators; the examiner's
 # fingertip of another tone still on the skin: 0.63-0.67)
@@ -201,6 +202,10 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     # changes the brightness) still shows where it leaves; on block means aligned to the track.
     # (block_means takes the uint8 codes as they are: its float32 sums are the same numbers.)
     energy = np.zeros(len(idx))
+    # The same with each plane's exposure (gain and offset, fitted per frame against the
+    # baseline) divided out: the exit candidates are read from it, so an auto-exposure step or
+    # ramp is not taken for the hand leaving.
+    shape_energy = np.zeros(len(idx))
     # The same with each frame's brightness divided out (a lamp switched on is not a hand).
     shape_change = np.zeros(len(idx))
     y_base = np.median(block_means(yuv[:n_base, ..., 0]), axis=0) + 1.0
@@ -210,6 +215,7 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         plane = np.stack([_aligned(p, s) for p, s in zip(plane, bshift)])
         base_c = np.median(block_means(yuv[:n_base, ..., c]), axis=0)
         energy += (np.abs(plane - base_c[None]) / y_base[None]).mean(axis=(1, 2), dtype=np.float64)
+        shape_energy += _exposure_residual(plane, base_c, y_base)
         if c == 0:
             gain = np.median(plane.reshape(len(plane), -1), axis=1) / max(
                 float(np.median(base_c)), 1e-3)
@@ -222,26 +228,32 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     w = max(2, int(round(0.3 * rate)))
     gap = max(1, int(round(0.1 * rate)))
     nb = max(1, int(np.searchsorted(t_i, t_s[n_base - 1])))
-    csum = np.concatenate([[0.0], np.cumsum(energy)])
-    best, drop = 0.0, None
-    drops = np.full(m, -np.inf)
-    for i in range(nb + w, m - gap - w):
-        before = (csum[i] - csum[i - w]) / w
-        after = (csum[i + gap + w] - csum[i + gap]) / w
-        drops[i] = before - after
-        if before - after > best:
-            best, drop = before - after, float(t_i[i])
-    # Other exits the hand may have made: the largest drops at least 1 s apart, each at least
+    drops, best, drop = _drops(energy, t_i, nb, w, gap)
+    # Other exits the hand may have made: the largest drops EXIT_APART apart, each at least
     # half the largest (an occluder that stays in the picture after it leaves the spot, or a
-    # camera jolt, can make a later drop the largest).
-    cands, order = [], np.argsort(-drops, kind="stable")
-    for i in order:
-        if not np.isfinite(drops[i]) or drops[i] < EXIT_SHARE * best or len(cands) >= MAX_EXITS:
-            break
-        if all(abs(t_i[i] - c) >= 1.0 for c in cands):
-            cands.append(float(t_i[i]))
+    # camera jolt, can make a later drop the largest); then the same from the change with each
+    # plane's exposure divided out (an auto-exposure step or ramp can outweigh the hand's exit
+    # in the plain change and push it out of the list), up to MAX_EXITS + 1 candidates in all.
+    # Those are taken only when the picture just after them is quieter (less changed from the
+    # baseline, exposure aside) than after the largest drop: the hand has left, where a drop
+    # inside the press (the examiner's finger rolling) leaves the hand in view.
+    cands: list[float] = []
+    drops_x, best_x, _ = _drops(shape_energy, t_i, nb, w, gap)
+
+    def quiet_after(c: float) -> float:
+        sel = (t_i >= c + 0.35) & (t_i < c + 0.8)
+        return float(np.mean(shape_energy[sel])) if sel.any() else np.inf
+
+    for d, top, most in ((drops, best, MAX_EXITS), (drops_x, best_x, MAX_EXITS + 1)):
+        for i in np.argsort(-d, kind="stable"):
+            if not np.isfinite(d[i]) or d[i] < EXIT_SHARE * top or len(cands) >= most:
+                break
+            if all(abs(t_i[i] - c) >= EXIT_APART for c in cands) and (
+                    d is drops or quiet_after(float(t_i[i])) < quiet_after(cands[0])):
+                cands.append(float(t_i[i]))
     if debug is not None:
-        debug["candidates"] = cands
+        debug.update(candidates=cands, energy=energy, t_energy=t_i, drops_x=drops_x,
+                     shape_change=shape_change, shape_energy=shape_energy)
     # Covered at the end: the last 0.6 s differ from the baseline nearly as much as the press
     # did (its typical change between the baseline and the end, or the level the exit came
     # down from).
@@ -284,6 +296,38 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         debug.update(end=float(np.median(shape_change[end])), level=level, fell=fell,
                      followed=followed, like_press=like_press)
     return drop, covered
+
+
+def _drops(energy: np.ndarray, t_i: np.ndarray, nb: int, w: int, gap: int
+           ) -> tuple[np.ndarray, float, float | None]:
+    """Per frame, the mean of ``energy`` over ``w`` frames before it less the mean over ``w``
+    frames after a ``gap``; the largest such drop and its time (None: no drop)."""
+    m = len(energy)
+    csum = np.concatenate([[0.0], np.cumsum(energy)])
+    best, drop = 0.0, None
+    drops = np.full(m, -np.inf)
+    for i in range(nb + w, m - gap - w):
+        before = (csum[i] - csum[i - w]) / w
+        after = (csum[i + gap + w] - csum[i + gap]) / w
+        drops[i] = before - after
+        if before - after > best:
+            best, drop = before - after, float(t_i[i])
+    return drops, best, drop
+
+
+def _exposure_residual(plane: np.ndarray, base: np.ndarray, y_base: np.ndarray) -> np.ndarray:
+    """Per frame, mean |plane - (a * base + b)| / ``y_base`` with the gain ``a`` and offset ``b``
+    fitted to that frame (least squares, plain float64 sums: the same bits on every machine).
+    An exposure change moves every block alike; a hand or a slide changes the picture's make."""
+    x = base.astype(np.float64).ravel()
+    p = plane.reshape(len(plane), -1).astype(np.float64)
+    xm = x.mean()
+    xc = x - xm
+    var = float((xc * xc).sum())
+    pm = p.mean(axis=1)
+    gain = (p * xc[None]).sum(axis=1) / var if var > 1e-9 else np.zeros(len(p))
+    fit = gain[:, None] * xc[None] + pm[:, None]
+    return (np.abs(p - fit) / y_base.ravel()[None]).mean(axis=1)
 
 
 STILL_SHARE = 0.8  # the end still shows this share of the press's change: the hand never left
