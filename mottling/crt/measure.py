@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_FIT_S = 25.0
 SETTLE_S = 0.4   # after the lift, the hand needs this long to leave the picture
+EXIT_LEAD_S = 1.0   # the release precedes the hand leaving the picture by at most about this
 
 
 def measure_crt(source: VideoSource, site: str, roi: tuple[int, int, int, int] | None = None,
@@ -123,7 +124,11 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                               axis=1)
     raw_log = (np.log(np.maximum(series.roi_rgb, 0.5))
                - np.log(np.maximum(far_rgb.mean(axis=1, keepdims=True), 0.5)))
-    timing, reason = detect_press(t, spot_log, ring_log, n_base, raw_log)
+    # With the automatic ROI the whole frame has said when the hand left (``exit_s``); the release
+    # cannot be more than ``EXIT_LEAD_S`` before that (a slow lift and a rolling thumb included).
+    earliest = None if exit_s is None else exit_s - EXIT_LEAD_S
+    timing, reason = detect_press(t, spot_log, ring_log, n_base, raw_log,
+                                  earliest_release_s=earliest)
     if timing is None:
         # A light switched on or off after the lift keeps the spot looking pressed to the end;
         # when the ring, the far field and the whole frame all changed alike, the light is the

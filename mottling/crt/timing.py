@@ -283,7 +283,8 @@ def _ring_release(ring_dev: np.ndarray, ring_level: float, start: int, run: int)
 
 
 def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_base: int,
-                 release_feature: np.ndarray) -> tuple[PressTiming | None, str | None]:
+                 release_feature: np.ndarray, earliest_release_s: float | None = None,
+                 ) -> tuple[PressTiming | None, str | None]:
     """Find press, release and the moment the occluder has gone.
 
     ``spot_log`` is log(ROI / ring) per channel and ``ring_log`` log(ring chromaticity) per
@@ -291,6 +292,9 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     During the press the spot shows a flat plateau (blanched skin under glass, or the examiner's
     fingertip); the release is where that plateau ends, which works whether or not the occluder
     hides the spot. The occluder has gone once the unpressed ring is back to its own baseline.
+    ``earliest_release_s``, when given, is the earliest time other evidence allows the release
+    (the whole frame still shows the hand until about a second later); a colour step before it is
+    a transient inside the press.
     Returns (timing, None) or (None, reason).
     """
     n = len(t_s)
@@ -366,8 +370,12 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         j = i + int(drop[0])
         return _lift_start(t_s, ring_dev, level, j, end, lo)
 
+    # The scan starts no earlier than the other evidence allows (its plateau windows still trail
+    # it by up to 1.5 s, inside the press).
+    first = w1 if earliest_release_s is None else max(
+        w1, min(int(np.searchsorted(t_s, earliest_release_s)), n - 1))
     release = None
-    found = _scan_release(t_s, feats, w0, w1, run, run_alone, ring_clears)
+    found = _scan_release(t_s, feats, w0, first, run, run_alone, ring_clears)
     if found is not None:
         release, lo, hi = found
         # Step back to the last frame still on the plateau.
@@ -377,7 +385,7 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         if ring_covered:
             release = ring_lift(release, lo, hi, at)
     if release is None and ring_covered:
-        release = _ring_release(ring_dev, ring_level, w1, clear_run)
+        release = _ring_release(ring_dev, ring_level, first, clear_run)
     if release is None:
         return None, "no release found: the spot stays pressed until the end of the video"
     # The occluder has gone when the ring's own colour is back near its baseline.

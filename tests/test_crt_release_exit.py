@@ -1,0 +1,61 @@
+"""The automatic ROI's whole-frame exit bounds the release from below.
+
+A camera wandering over the slide's edge inside a long press swings the spot's colour back to its
+baseline for seconds, with both views agreeing and the ring (not covered by a glass slide) saying
+nothing; the spot alone cannot tell that from the release. The whole frame can: the hand is still
+in the picture until it leaves, a second at most after the pressure came off. Seen on seed 8282000
+videos 43 and 57 (release read 3.9 and 9.7 s early with the automatic ROI, whose exit was within
+0.1 s of the truth; docs/crt.md "This round (lead, s20)").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mottling.crt.roi import baseline_count
+from mottling.crt.timing import detect_press
+
+FPS = 60.0
+PRESS_S, RELEASE_S, END_S = 2.0, 13.1, 18.0
+EXCURSION = (6.0, 9.0)
+
+
+def _press_with_excursion(seed: int):
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, END_S, 1 / FPS)
+    pressed = ((t >= PRESS_S) & (t < RELEASE_S)).astype(float)
+    away = (t >= EXCURSION[0]) & (t < EXCURSION[1])
+    level = np.where(away, 0.1, pressed)
+    after = np.where(t >= RELEASE_S, np.exp(-(t - RELEASE_S) / 0.9), 0.0)
+    spot = (0.2 * level + 0.2 * after)[:, None] * np.array([0.3, 1.0, 0.6])
+    raw = (0.3 * level + 0.2 * after)[:, None] * np.array([0.7, 1.0, 1.1])
+    ring = np.zeros((len(t), 4))          # a glass slide: the ring is not covered
+    noise = [rng.normal(0.0, 0.003, x.shape) for x in (spot, ring, raw)]
+    return t, spot + noise[0], ring + noise[1], raw + noise[2]
+
+
+def test_without_the_exit_the_excursion_is_taken_for_the_release():
+    # The failure the hint exists for (if the spot alone ever tells them apart, this test says
+    # the hint may be redundant).
+    t, spot, ring, raw = _press_with_excursion(0)
+    timing, reason = detect_press(t, spot, ring, baseline_count(t), raw)
+    assert reason is None
+    assert timing.release_s < EXCURSION[0] + 0.5
+
+
+def test_the_exit_bounds_the_release_from_below():
+    for seed in range(3):
+        t, spot, ring, raw = _press_with_excursion(seed)
+        exit_s = RELEASE_S + 0.3
+        timing, reason = detect_press(t, spot, ring, baseline_count(t), raw,
+                                      earliest_release_s=exit_s - 1.0)
+        assert reason is None, (seed, reason)
+        assert abs(timing.release_s - RELEASE_S) < 0.15, (seed, timing.release_s)
+
+
+def test_an_exit_inside_the_press_changes_nothing_after_it():
+    # A wrong, early exit (taken inside the press) only forbids releases before it.
+    t, spot, ring, raw = _press_with_excursion(1)
+    free, _ = detect_press(t, spot, ring, baseline_count(t), raw)
+    early, _ = detect_press(t, spot, ring, baseline_count(t), raw, earliest_release_s=3.0)
+    assert free.release_s == early.release_s
