@@ -249,7 +249,8 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
             if not np.isfinite(d[i]) or d[i] < EXIT_SHARE * top or len(cands) >= most:
                 break
             if all(abs(t_i[i] - c) >= EXIT_APART for c in cands) and (
-                    d is drops or quiet_after(float(t_i[i])) < quiet_after(cands[0])):
+                    d is drops or not cands
+                    or quiet_after(float(t_i[i])) < quiet_after(cands[0])):
                 cands.append(float(t_i[i]))
     if debug is not None:
         debug.update(candidates=cands, energy=energy, t_energy=t_i, drops_x=drops_x,

@@ -10,9 +10,10 @@ FFmpeg's frame and slice threading give the same frames, bit for bit, as one thr
 it on our videos), so the result does not depend on the machine. Colour stays in YUV: the means
 over the spot are converted to RGB in float64 afterwards (``colour.py``), so a slow colour change
 is not rounded into a staircase of whole RGB codes. Slow-motion video can be analysed at about
-``VideoLimits.analysis_max_hz`` (off by default; 120 Hz measured): a refill lasts seconds, and every analysed frame costs
-its sampling and its share of the colour series; from twice that rate the frames no other frame
-refers to are not even decoded (the kept frames decode to the same bits as in a full decode).
+``VideoLimits.analysis_max_hz`` (off by default; 120 Hz measured): a refill lasts seconds, and
+every analysed frame costs its sampling and its share of the colour series; from twice that rate
+the frames no other frame refers to are not even decoded (the kept frames decode to the same bits
+as in a full decode).
 """
 
 from __future__ import annotations
@@ -237,8 +238,8 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     cc.options = {"skip_loop_filter": "all"}
     # A refill lasts seconds: above ``analysis_max_hz`` (slow-motion video) frames closer than 0.6
     # of its period (5 ms at 120 Hz) to the last frame kept are passed over (240 fps is analysed
-    # at 120 Hz; 120 fps, even with its intervals jittered by 40%, keeps every frame), and from twice that rate the decoder
-    # skips the frames no other frame refers to (B-frames an encoder left unreferenced; the frames
+    # at 120 Hz; 120 fps, even with its intervals jittered by 40%, keeps every frame), and from
+    # twice that rate the decoder skips the frames no other frame refers to (B-frames an encoder left unreferenced; the frames
     # it keeps decode to the same bits, since nothing refers to the skipped ones). A stream of
     # I- and P-frames only, as phones' hardware encoders mostly write, is decoded whole and only
     # its sampling thinned.
