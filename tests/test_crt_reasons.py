@@ -66,3 +66,17 @@ def test_broken_video_is_named_for_what_broke(tmp_path, seed, index, kind, manua
         if want == "motion":
             # The message carries what the track followed of the move.
             assert "px" in r.reason
+
+
+def test_skin_left_needs_a_baseline_before_the_end():
+    # A video too short to hold a baseline is rejected before any press search; the skin check
+    # that any rejection asks must not read baseline frames the video does not have (the hostile
+    # fuzz test found it as a 500: IndexError on a two-frame WebM).
+    from mottling.crt.colour import BT601_LIMITED
+    from mottling.crt.measure import skin_left
+
+    rng = np.random.default_rng(0)
+    yuv = rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    t = np.array([0.0, 0.04])
+    assert skin_left(yuv, BT601_LIMITED, t, 5, 1.0) is None
+    assert skin_left(yuv[:, :2, :2], BT601_LIMITED, t, 1, 1.0) is None

@@ -267,11 +267,13 @@ def skin_left(yuv: np.ndarray, matrix, t: np.ndarray, n_base: int, scale: float,
     the skin, or the picture held too little skin to say (under ``MIN_SKIN`` of its blocks).
     """
     n = len(t)
+    if n_base < 1 or n_base >= n or min(yuv.shape[1:3]) < 4:
+        return None     # no baseline before the end (a video too short to say), or no blocks
     late = np.nonzero(t >= t[-1] - 0.5)[0]
     luma = yuv[late, ::4, ::4, 0].reshape(len(late), -1).mean(axis=1, dtype=np.float64)
     ref = float(np.median(luma))
     late = late[(luma >= gates.dark_luma) & (luma >= gates.dark_drop * ref)]
-    if len(late) < 2 or n_base < 1 or n < 2:
+    if len(late) < 2:
         return None
     base = _skin_blocks(yuv, matrix, _spread_idx(np.arange(n_base), 8))
     end = _skin_blocks(yuv, matrix, _spread_idx(late, 8))
