@@ -182,16 +182,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--colours", action="store_true", help="also compare green and a* signals")
     ap.add_argument("--manual-only", action="store_true", help="skip the automatic-ROI pass")
+    ap.add_argument("--auto-only", action="store_true", help="skip the manual-ROI pass")
     ap.add_argument("--independent", type=int, default=30,
                     help="videos from the independent renderer (0: skip)")
     ap.add_argument("--independent-out", type=Path,
                     default=Path("/tmp/mottling-bench/crt_independent"))
     ap.add_argument("--independent-seed", type=int, default=4242000)
     args = ap.parse_args()
-    records = ensure_videos(args.out, args.n, args.seed, args.workers)
-    print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
-          f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed})")
-    sets = [("own generator", records, args.out)]
+    sets = []
+    if args.n:      # --n 0: the independent renderer only
+        records = ensure_videos(args.out, args.n, args.seed, args.workers)
+        print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
+              f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed})")
+        sets.append(("own generator", records, args.out))
     if args.independent:
         sys.path.insert(0, str(Path(__file__).parent))
         from crt_independent import ensure_independent
@@ -201,7 +204,8 @@ def main() -> None:
         sets.append(("independent renderer", indep, args.independent_out))
     summary = []
     for name, recs, root in sets:
-        for manual in ((True,) if args.manual_only else (True, False)):
+        passes = (True,) if args.manual_only else (False,) if args.auto_only else (True, False)
+        for manual in passes:
             res = evaluate(recs, root, manual, DEFAULT_SIGNAL, args.workers)
             label = f"{name}: {'manual' if manual else 'automatic'} ROI"
             report(f"{label}, {DEFAULT_SIGNAL} signal (default)", recs, res)
@@ -209,7 +213,7 @@ def main() -> None:
     print("\n=== side by side (clean videos) ===")
     for label, line in summary:
         print(f"{label:40s} {line}")
-    if args.colours:
+    if args.colours and args.n:
         for colour in (c for c in SIGNALS if c != DEFAULT_SIGNAL):
             res = evaluate(records, args.out, True, colour, args.workers)
             report(f"manual ROI, {colour} signal", records, res)

@@ -124,32 +124,10 @@ print(json.dumps({"wall_s": wall, "cpu_s": cpu, "import_s": t_import, "status": 
 
 
 def make_clip(path: Path, kind: str) -> dict:
-    from fractions import Fraction
-
-    import av
-
-    import mottling.synth.videos as sv
     from mottling.synth.refill_curves import RefillCurve
     from mottling.synth.videos import RefillSpec, render_refill_video
 
-    if kind.endswith("_ippp"):      # the same scene, I- and P-frames only (as phones mostly write)
-        def writer(out: Path, spec):
-            container = av.open(str(out), mode="w", format="mp4")
-            stream = container.add_stream("libx264", rate=Fraction(spec.fps_nominal), options={
-                "crf": str(spec.crf), "preset": spec.preset, "x264-params": "bframes=0"})
-            stream.width, stream.height = spec.width, spec.height
-            stream.pix_fmt = "yuv420p"
-            stream.time_base = stream.codec_context.time_base = sv.TIME_BASE
-            stream.thread_count = 1
-            return container, stream
-        saved = sv._open_writer
-        sv._open_writer = writer
-        try:
-            return make_clip(path, kind[:-len("_ippp")])
-        finally:
-            sv._open_writer = saved
-
-    if kind == "1080p30":
+    if kind.removesuffix("_ippp") == "1080p30":
         spec = RefillSpec(seed=930001, site="knee", skin_tone=5, width=1920, height=1080,
                           fps_nominal=30, pre_press_s=1.5, press_duration_s=5.0,
                           post_release_s=8.5, curve=RefillCurve("mono", tau_s=1.2),
@@ -161,7 +139,8 @@ def make_clip(path: Path, kind: str) -> dict:
                           post_release_s=12.0, curve=RefillCurve("mono", tau_s=1.0),
                           noise_sigma=2.0, exposure_drift=0.01, pulse_amp=0.004, shake_px=2.0,
                           wander_px=0.7, drift_px=6.0, crf=23, preset="veryfast")
-    return render_refill_video(path, spec)
+    # "_ippp": the same scene, I- and P-frames only (as phones mostly write)
+    return render_refill_video(path, spec, b_frames=not kind.endswith("_ippp"))
 
 
 def main() -> None:

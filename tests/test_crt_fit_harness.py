@@ -3,10 +3,7 @@ decoded signal's residual against it (where the error of an accepted CRT comes f
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,20 +12,12 @@ from mottling.synth.refill_curves import RefillCurve
 from mottling.synth.refill_frames import blanch_signal
 from mottling.synth.refill_spec import sample_spec
 from mottling.synth.videos import _spec_dict
+from tests.bench_support import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def harness():
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("crt_fit_harness_for_test",
-                                                      bench / "crt_fit_harness.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(bench))
-    return mod
+    return load_benchmark("crt_fit_harness")
 
 
 def _record_and_result(offset: float):

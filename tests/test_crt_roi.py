@@ -17,6 +17,7 @@ from mottling.crt.roi import auto_roi, baseline_count
 from mottling.crt.video import VideoLimits, decode_video
 from mottling.synth.videos import render_refill_video
 from mottling.synth.refill_spec import sample_spec
+from tests.bench_support import load_benchmark
 
 
 def _true_spot(truth: dict) -> tuple[float, float, float]:
@@ -140,19 +141,7 @@ def test_auto_roi_takes_the_exit_whose_spot_recovers(tmp_path, seed, index):
     plain change, and the hand's exit was not among the candidates (the ROI landed 6.5 radii
     off, on a speck); the exit candidates now also come from the change with each plane's gain
     and offset fitted per frame divided out."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("crt_independent_for_test",
-                                                      bench / "crt_independent.py")
-        ind = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(ind)
-    finally:
-        sys.path.remove(str(bench))
+    ind = load_benchmark("crt_independent")
     case = ind.draw_case(np.random.default_rng([seed, index]), index)
     path = tmp_path / "thumb_stays.mp4"
     truth = ind.render(case, path)

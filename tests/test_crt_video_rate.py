@@ -10,13 +10,11 @@ video, even with jittered frame times, keeps every frame.
 
 from __future__ import annotations
 
-from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-import mottling.synth.videos as sv
 from mottling.crt import VideoLimits, decode_video
 from mottling.errors import InputError
 from mottling.synth.refill_curves import RefillCurve
@@ -35,27 +33,6 @@ def _spec(fps: int, **kw) -> RefillSpec:
     return RefillSpec(**base)
 
 
-def _render_ippp(path, spec, faststart: bool = False):
-    """The same renderer, I- and P-frames only (as phones' hardware encoders mostly write)."""
-    def writer(out, s):
-        container = av.open(str(out), mode="w", format="mp4",
-                            options={"movflags": "faststart"} if faststart else {})
-        stream = container.add_stream("libx264", rate=Fraction(s.fps_nominal), options={
-            "crf": str(s.crf), "preset": s.preset, "x264-params": "bframes=0"})
-        stream.width, stream.height = s.width, s.height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = stream.codec_context.time_base = sv.TIME_BASE
-        stream.thread_count = 1
-        return container, stream
-
-    saved = sv._open_writer
-    sv._open_writer = writer
-    try:
-        return render_refill_video(path, spec)
-    finally:
-        sv._open_writer = saved
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("crt_rate")
@@ -63,7 +40,7 @@ def clips(tmp_path_factory):
     out["240_ipb"] = d / "ipb240.mp4"
     render_refill_video(out["240_ipb"], _spec(240))
     out["240_ippp"] = d / "ippp240.mp4"
-    _render_ippp(out["240_ippp"], _spec(240))
+    render_refill_video(out["240_ippp"], _spec(240), b_frames=False)
     out["120_vfr"] = d / "vfr120.mp4"
     render_refill_video(out["120_vfr"], _spec(120, vfr=True, vfr_jitter=0.4))
     return out
@@ -120,20 +97,9 @@ def test_truncated_slow_motion_still_refused(tmp_path):
     check would refuse every intact slow-motion video): the intact file decodes, a cut one is
     refused (here FFmpeg's own error at the cut; the decoded span against the declared duration
     is the check when the cut falls between packets)."""
-    path = tmp_path / "fast.mp4"
-    render_refill_video(path, _spec(240))
-    data = path.read_bytes()
-    # Move the index to the front so a cut file still opens, then cut the frames in half.
+    # The index in front of the frames, so a cut file still opens; then cut the frames in half.
     front = tmp_path / "front.mp4"
-    with av.open(str(path)) as src, av.open(str(front), "w", format="mp4",
-                                           options={"movflags": "faststart"}) as dst:
-        ins = src.streams.video[0]
-        outs = dst.add_stream_from_template(ins)
-        for packet in src.demux(ins):
-            if packet.dts is None:
-                continue
-            packet.stream = outs
-            dst.mux(packet)
+    render_refill_video(front, _spec(240), faststart=True)
     data = front.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 6 // 10])

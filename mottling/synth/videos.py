@@ -53,16 +53,18 @@ __all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CRT_RANGE_S", "GENERATOR_VERSION",
            "truth_record"]
 
 
-def render_refill_video(path: str | Path, spec: RefillSpec) -> dict:
+def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = True,
+                        faststart: bool = False) -> dict:
     """Render ``spec`` to an H.264 MP4 at ``path`` and return its truth record.
 
     ``path`` in the record is ``str(path)``; ``generate_videos`` rewrites it relative to the
-    output folder.
+    output folder. ``b_frames=False`` writes I- and P-frames only, as phones' hardware encoders
+    mostly do; ``faststart`` puts the index before the frames (a streamable file).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     video = RenderedFrames(spec)
-    container, stream = _open_writer(path, spec)
+    container, stream = _open_writer(path, spec, b_frames, faststart)
     k_rot = -(spec.rotation // 90)
     try:
         for pts, pixels in video:
@@ -82,10 +84,13 @@ def render_refill_video(path: str | Path, spec: RefillSpec) -> dict:
                         scene.roi_blanched_rgb, video.displacement_px)
 
 
-def _open_writer(path: Path, spec: RefillSpec):
-    container = av.open(str(path), mode="w", format="mp4")
-    stream = container.add_stream("libx264", rate=Fraction(spec.fps_nominal),
-                                  options={"crf": str(spec.crf), "preset": spec.preset})
+def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart: bool = False):
+    container = av.open(str(path), mode="w", format="mp4",
+                        options={"movflags": "faststart"} if faststart else {})
+    options = {"crf": str(spec.crf), "preset": spec.preset}
+    if not b_frames:
+        options["x264-params"] = "bframes=0"
+    stream = container.add_stream("libx264", rate=Fraction(spec.fps_nominal), options=options)
     if spec.rotation in (90, 270):
         stream.width, stream.height = spec.height, spec.width
     else:
