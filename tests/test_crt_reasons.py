@@ -26,6 +26,15 @@ Round s20-roi (docs/crt.md, "This round (s20-roi)"):
   frames 1.7 s after the release, the release found after them), which the old code accepted
   with the true ROI.
 
+Round s21-roi (docs/crt.md, "This round (s21-roi)"):
+
+- A light switched brighter over pale skin whose red was already clipped (seed 9090000 video 67):
+  the ring's mean of three channels rose only 14% (red stayed at 255), most of the picture went
+  white, the track lost its frames and the picture's structure test read white blocks, so the
+  old code read ``motion`` with either ROI. The light is now read on the channels the spot did not
+  clip before the press, and blocks clipped to white are left out of the structure and skin
+  tests: ``lighting``.
+
 All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
 """
@@ -48,6 +57,7 @@ CASES = [
     (6060000, 38, "camera_moved", True),
     (5353000, 38, "camera_moved", True),
     (5353000, 46, "dark_frame", True),
+    (9090000, 67, "light_switched", True),
 ]
 
 

@@ -101,6 +101,11 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
             after = _after_exit(t, exit_s)
             reason = g.camera_motion(track, np.concatenate([np.arange(n_base), after]),
                                      (0, 0, w, h), (h, w), video.scale, gates, check="lost")
+            if reason is not None and _same_view(lost, after, yuv, track.shifts, n_base,
+                                                 video.matrix):
+                # ...unless the picture kept its structure and only its brightness stepped: a
+                # light switched (it loses the track's frames as a move does).
+                reason = _frame_light(yuv, video.matrix, t, n_base, after, gates) or reason
             return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
 
@@ -115,6 +120,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     ring_rgb = _fill_gaps(series.ring_rgb)
     far_rgb = _fill_gaps(series.far_rgb)
     base_idx = np.arange(n_base)
+    # The light is read on the channels the spot did not clip before the press: a channel already
+    # at the top of the scale cannot show a light switched brighter (pale skin under a bright
+    # light: its red sits at 255 before and after, and the mean of the three halves the step).
+    lit = usable_channels(series.roi_sat, base_idx, gates.max_saturated_share) or [0, 1, 2]
 
     spot_log = np.log(np.maximum(series.roi_rgb, 0.5) / np.maximum(ring_rgb, 0.5))
     ring_sum = ring_rgb.sum(axis=1, keepdims=True)
@@ -133,18 +142,18 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         # A light switched on or off after the lift keeps the spot looking pressed to the end;
         # when the ring, the far field and the whole frame all changed alike, the light is the
         # reason, not a press that never ended (a hand still in place darkens the ring alone).
-        ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
+        ring_light = _light_level(ring_rgb, lit)
         late = np.nonzero(t >= t[-1] - 0.5)[0]
         light = g.lighting_shift(ring_light[late], ring_light[base_idx], gates)
-        if light is not None and _same_view(lost, late, yuv, track.shifts, n_base) and \
+        if light is not None and _same_view(lost, late, yuv, track.shifts, n_base, video.matrix) and \
                 g.light_is_global(
-                _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma)):
+                _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma, lit)):
             reason = light
         # A press still on at the end (the whole frame says so) is the reason the search failed.
         if g.reason_category(reason) != "lighting" and held_to_end():
             reason = NO_RELEASE
         elif g.reason_category(reason) == "no press" and not _same_view(
-                lost, late, yuv, track.shifts, n_base):
+                lost, late, yuv, track.shifts, n_base, video.matrix):
             # No press on a spot the camera no longer sees: it turned away (the same gate as
             # when no spot is found at all).
             reason = g.camera_motion(
@@ -183,16 +192,17 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if reason is None:
         reason = g.camera_motion(track, judged, geom.inner_box, (h, w), video.scale, gates,
                                  check="left")
-    ring_light = np.log(np.maximum(ring_rgb.mean(axis=1), 1e-3))
+    ring_light = _light_level(ring_rgb, lit)
     light = None
     if len(settled) >= 4:
         light = g.lighting_shift(ring_light[settled], ring_light[base_idx], gates)
     # (A light switched keeps the view: the track still matches the reference frames there,
     # brightness divided out; a camera turned to a brighter view does not.)
     if reason is None and light is not None and _same_view(
-            lost, settled[-max(3, len(settled) // 4):], yuv, track.shifts, n_base) \
+            lost, settled[-max(3, len(settled) // 4):], yuv, track.shifts, n_base,
+            video.matrix) \
             and g.light_is_global(_light_shifts(settled, base_idx, ring_light, series.far_rgb,
-                                                series.frame_luma)):
+                                                series.frame_luma, lit)):
         reason = light
     if reason is None:
         reason = g.camera_motion(track, judged, geom.inner_box, (h, w), video.scale, gates,
@@ -275,9 +285,14 @@ def skin_left(yuv: np.ndarray, matrix, t: np.ndarray, n_base: int, scale: float,
     late = late[(luma >= gates.dark_luma) & (luma >= gates.dark_drop * ref)]
     if len(late) < 2:
         return None
-    base = _skin_blocks(yuv, matrix, _spread_idx(np.arange(n_base), 8))
-    end = _skin_blocks(yuv, matrix, _spread_idx(late, 8))
-    if base.mean() < MIN_SKIN or end.sum() >= SKIN_KEPT * base.sum():
+    base, _ = _skin_blocks(yuv, matrix, _spread_idx(np.arange(n_base), 8))
+    end, blind = _skin_blocks(yuv, matrix, _spread_idx(late, 8))
+    if base.mean() < MIN_SKIN:
+        return None
+    # Blocks the end shows clipped to white (a light switched brighter) cannot say whether skin
+    # is there: the skin is counted only where the end can see it.
+    seen = base & ~blind
+    if seen.sum() < SKIN_KEPT * base.sum() or (end & ~blind).sum() >= SKIN_KEPT * seen.sum():
         return None
     from scipy.signal import correlate2d
 
@@ -299,13 +314,15 @@ def skin_left(yuv: np.ndarray, matrix, t: np.ndarray, n_base: int, scale: float,
             "still in view); hold the phone still")
 
 
-def _skin_blocks(yuv: np.ndarray, matrix, idx: np.ndarray) -> np.ndarray:
-    """(h/4, w/4) bool: 4x4 blocks whose median colour over the frames ``idx`` is skin."""
+def _skin_blocks(yuv: np.ndarray, matrix, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(h/4, w/4) bool: 4x4 blocks whose median colour over the frames ``idx`` is skin, and the
+    blocks clipped to white (red and green both at 250+: their ratio says nothing)."""
     planes = np.stack([np.median(block_means(yuv[idx, ..., c]), axis=0) for c in range(3)],
                       axis=-1).astype(np.float64)
     rgb = matrix.to_rgb(planes)
     red = np.log(np.maximum(rgb[..., 0], 1.0) / np.maximum(rgb[..., 1], 1.0))
-    return (red >= MIN_REDNESS) & (rgb.mean(axis=2) >= 14.0)
+    blind = np.minimum(rgb[..., 0], rgb[..., 1]) >= 250.0
+    return (red >= MIN_REDNESS) & (rgb.mean(axis=2) >= 14.0) & ~blind, blind
 
 
 def _after_exit(t: np.ndarray, exit_s: float | None) -> np.ndarray:
@@ -315,8 +332,12 @@ def _after_exit(t: np.ndarray, exit_s: float | None) -> np.ndarray:
     return np.nonzero(t >= min(start, t[-1]))[0]
 
 
+CLIP_CODES = 2.0   # a luma block mean this close to the top of the code range is clipped
+MIN_BLOCKS = 8     # ...and a picture with fewer unclipped blocks cannot say its view changed
+
+
 def _same_view(lost: np.ndarray, idx: np.ndarray, yuv: np.ndarray | None = None,
-               shifts: np.ndarray | None = None, n_base: int = 0) -> bool:
+               shifts: np.ndarray | None = None, n_base: int = 0, matrix=None) -> bool:
     """The camera still sees the pre-press view on the frames ``idx``: the track follows most of
     them (the test ``roi`` uses for "the camera still follows the view"), or the picture keeps
     its pre-press structure (block-mean luma correlated >= 0.9 with the baseline's, brightness
@@ -324,7 +345,12 @@ def _same_view(lost: np.ndarray, idx: np.ndarray, yuv: np.ndarray | None = None,
     lose some or all of the track's frames (its tint and the codes' black level are not a pure
     gain) but keeps the picture's structure; a camera turned away loses both. Measured on the
     development sets' broken videos: switched lights lose 0-0.07 of the last frames, correlation
-    0.78-1.0; cameras turned away lose 0.97-1 and correlate at most 0.78."""
+    0.78-1.0; cameras turned away lose 0.97-1 and correlate at most 0.78.
+
+    Blocks at the top of the code range (within ``CLIP_CODES`` of 235, or of 255 for full-range
+    video) in either picture are left out: a light switched brighter over pale skin clips most of
+    the picture to white, which has no structure left to compare (own 9090000 video 67: 0.78 over
+    all blocks, 0.98 over the unclipped quarter). Fewer than ``MIN_BLOCKS`` left cannot say."""
     if len(idx) == 0 or float(lost[idx].mean()) <= 0.5:
         return True
     if yuv is None or shifts is None or n_base < 1:
@@ -335,11 +361,33 @@ def _same_view(lost: np.ndarray, idx: np.ndarray, yuv: np.ndarray | None = None,
                                       axis=(0, 1))
                               for b, i in zip(block_means(yuv[late, ..., 0]), late)]),
                     axis=0).astype(np.float64)
+    top = 255.0 if matrix is not None and matrix.full_range else 235.0
+    keep = (base < top - CLIP_CODES) & (now < top - CLIP_CODES)
+    if int(keep.sum()) < MIN_BLOCKS:
+        return True
+    base, now = base[keep], now[keep]
     a, b = base - base.mean(), now - now.mean()
     den = float(np.sqrt((a * a).sum(dtype=np.float64) * (b * b).sum(dtype=np.float64)))
     if den <= 1e-9:
         return True
     return float((a * b).sum(dtype=np.float64)) / den >= 0.9
+
+
+def _frame_light(yuv: np.ndarray, matrix, t: np.ndarray, n_base: int, idx: np.ndarray,
+                 gates: g.QualityGates) -> str | None:
+    """``gates.lighting_shift`` on the whole picture: the log of the mean luma of the blocks not
+    clipped before the press (a block already white cannot brighten), on up to 16 of the frames
+    ``idx`` against up to 8 of the baseline's."""
+    if n_base < 1 or len(idx) == 0:
+        return None
+    top = 255.0 if matrix.full_range else 235.0
+    base = block_means(yuv[_spread_idx(np.arange(n_base), 8), ..., 0]).astype(np.float64)
+    keep = np.median(base, axis=0) < top - CLIP_CODES
+    if int(keep.sum()) < MIN_BLOCKS:
+        return None
+    now = block_means(yuv[_spread_idx(idx, 16), ..., 0]).astype(np.float64)
+    level = [np.log(np.maximum(matrix.luma(b[:, keep].mean(axis=1)), 1e-3)) for b in (now, base)]
+    return g.lighting_shift(level[0], level[1], gates)
 
 
 def _spread_idx(idx: np.ndarray, k: int) -> np.ndarray:
@@ -349,11 +397,18 @@ def _spread_idx(idx: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(idx)[np.linspace(0, len(idx) - 1, k).round().astype(int)]
 
 
-def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma) -> tuple[float, ...]:
+def _light_level(rgb: np.ndarray, channels) -> np.ndarray:
+    """(N,) log-brightness of (N, 3) RGB means: the mean of the ``channels`` given."""
+    return np.log(np.maximum(rgb[:, sorted(channels)].mean(axis=1), 1e-3))
+
+
+def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma,
+                  channels=(0, 1, 2)) -> tuple[float, ...]:
     """Log-brightness after the refill against before the press: ring, far field, whole frame
-    (the same late frames ``gates.lighting_shift`` reads; NaN where the far field was not seen)."""
+    (the same late frames ``gates.lighting_shift`` reads; NaN where the far field was not seen;
+    the ring and far field on ``channels``)."""
     late = settled[-max(3, len(settled) // 4):]
-    far = np.log(np.maximum(far_rgb.mean(axis=1), 1e-3))
+    far = _light_level(far_rgb, channels)
     luma = np.log(np.maximum(frame_luma, 1e-3))
     out = []
     for x in (ring_light, far, luma):
