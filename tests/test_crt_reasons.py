@@ -28,12 +28,14 @@ Round s20-roi (docs/crt.md, "This round (s20-roi)"):
 
 Round s21-roi (docs/crt.md, "This round (s21-roi)"):
 
-- A light switched brighter over pale skin whose red was already clipped (seed 9090000 video 67):
-  the ring's mean of three channels rose only 14% (red stayed at 255), most of the picture went
-  white, the track lost its frames and the picture's structure test read white blocks, so the
-  old code read ``motion`` with either ROI. The light is now read on the channels the spot did not
-  clip before the press, and blocks clipped to white are left out of the structure and skin
-  tests: ``lighting``.
+- A light switched brighter over pale skin whose red was already clipped (seed 9090000 video 67,
+  2.4 s after the release): the ring's mean of the three channels rose 16% (log 0.148, under
+  the 0.15 gate; half the red pixels were at 250+ before; green and blue alone rose 23%), three
+  quarters of the picture went white, the track lost its frames, the structure test read the
+  white blocks as another view (correlation 0.78; 0.98 without them) and the skin test found no
+  reddish skin left, so the old code read ``motion`` with either ROI. The light is now read on
+  the channels the spot did not clip before the press, and blocks clipped to white are left out
+  of the structure and skin tests: ``lighting``.
 
 All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
@@ -90,3 +92,30 @@ def test_skin_left_needs_a_baseline_before_the_end():
     t = np.array([0.0, 0.04])
     assert skin_left(yuv, BT601_LIMITED, t, 5, 1.0) is None
     assert skin_left(yuv[:, :2, :2], BT601_LIMITED, t, 1, 1.0) is None
+
+
+def test_white_clipped_blocks_say_nothing_about_the_view():
+    # A light switched brighter clips most of a pale picture to the top of the code range: those
+    # blocks have no structure left, and the rest still shows the pre-press view (seed 9090000
+    # video 67 read the white blocks as another view, then as skin that left the picture).
+    from mottling.crt.colour import BT601_LIMITED
+    from mottling.crt.measure import _same_view, skin_left
+
+    rng = np.random.default_rng(1)
+    n, n_base = 40, 10
+    scene = 150 + 60 * np.sin(np.arange(64)[:, None] / 5.0) * np.cos(np.arange(96)[None] / 7.0)
+    scene = scene + rng.normal(0, 3, scene.shape)
+    yuv = np.empty((n, 64, 96, 3), dtype=np.uint8)
+    yuv[..., 1], yuv[..., 2] = 118, 150              # reddish: Cb under, Cr over 128
+    yuv[:n_base, ..., 0] = np.clip(scene, 16, 235).astype(np.uint8)
+    yuv[n_base:, ..., 0] = np.clip(1.6 * scene, 16, 235).astype(np.uint8)
+    white = yuv[..., 0] >= 235                       # clipped: every channel at the top
+    yuv[..., 1][white], yuv[..., 2][white] = 128, 128
+    assert white[-1].mean() > 0.5
+    lost = np.zeros(n, dtype=bool)
+    lost[n_base:] = True                              # the track lost every frame after the switch
+    late = np.arange(n - 8, n)
+    shifts = np.zeros((n, 2))
+    assert _same_view(lost, late, yuv, shifts, n_base, BT601_LIMITED)
+    t = np.arange(n) / 10.0
+    assert skin_left(yuv, BT601_LIMITED, t, n_base, 1.0) is None
