@@ -8,6 +8,10 @@ The colour signal is normalised so that the pre-press baseline is 0 (docs/design
 - bi-exponential: ``A (w exp(-t / tau_fast) + (1 - w) exp(-t / tau_slow))``, whose 90% point is found
   numerically and whose ``tau_s`` is reported as the single exponential with the same CRT.
 
+Where the chosen model's shape is wrong near the 10% level (a refill that is none of these
+curves), its 90% point is biased even on clean data; the crossing is then read from the frames
+around it (``_local_crossing``), against the model's amplitude at the release.
+
 Intervals come from the fit covariance (delta method), widened for the residuals' own serial
 correlation (``_correlation_inflation``) and by the timing uncertainty of the release frame.
 """
@@ -28,6 +32,9 @@ EXTRA_MODEL_PENALTY = 10.0  # BIC units a delayed or bi-exponential fit must gai
 # The 90% point is read from the frames around it (where the fitted curve is between these shares
 # of the amplitude), not from the whole curve's shape: see ``_local_crossing``.
 CROSSING_WINDOW = (0.03, 0.5)
+# ...and taken only where it differs from the global model's own 90% point by more than this many
+# of its standard deviations: where the model's shape is right the local read only adds noise.
+LOCAL_SWITCH_Z = 2.0
 LOCAL_CROSSING = True   # False: the 90% point of the global model (before s21; for benchmarks)
 
 
@@ -246,7 +253,9 @@ def _local_crossing(t: np.ndarray, y: np.ndarray, amplitude: float, amplitude_sd
     frames the lifting hand hid, and a first crossing ``crt0``), and the crossing itself is read
     from the frames where the fitted curve is between ``CROSSING_WINDOW`` of ``A``, with a local
     exponential ``b exp(-(t - crt0) / s)`` whose level and rate are both free. On a curve the
-    global model fits exactly the two readings agree.
+    global model fits exactly the two readings agree, so ``fit_recovery`` takes the local one
+    only where they differ by more than ``LOCAL_SWITCH_Z`` of its standard deviation (the data
+    say the model's shape is wrong near the crossing).
     """
     lo, hi = CROSSING_WINDOW
     m = model_shape(t)
@@ -311,7 +320,7 @@ def fit_recovery(t: np.ndarray, y: np.ndarray, release_sd_s: float = 0.0,
         amp_sd = math.sqrt(max(float(cov[0, 0]), 0.0)) * inflation
         local = _local_crossing(t, y, float(theta[0]), amp_sd,
                                 lambda tt: _shape(model, params, tt), crt, tau)
-        if local is not None:
+        if local is not None and abs(local[0] - crt) > LOCAL_SWITCH_Z * local[1]:
             # The interval is never narrower than the global fit's: the local read uses fewer
             # frames, and where it looks surer than the whole curve, the whole curve's doubt
             # (the amplitude, the model) still stands.
