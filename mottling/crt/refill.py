@@ -257,6 +257,8 @@ def _local_crossing(t: np.ndarray, y: np.ndarray, amplitude: float, amplitude_sd
     only where they differ by more than ``LOCAL_SWITCH_Z`` of its standard deviation (the data
     say the model's shape is wrong near the crossing).
     """
+    if amplitude == 0 or not math.isfinite(amplitude):
+        return None
     lo, hi = CROSSING_WINDOW
     m = model_shape(t)
     sel = (m >= lo) & (m <= hi)
