@@ -289,6 +289,97 @@ def oracle_table(records, results) -> None:
         print(f"{site:>14s} median " + " ".join(f"{x:+.3f}" for x in np.nanmedian(prof, axis=0)))
 
 
+def _independent_truth(case: dict):
+    """The independent renderer's noiseless colour truth of the spot centre, 1 at the release and
+    0 at rest (as its ``crt_s`` is read), as a function of the time since the true release."""
+    import math
+
+    from crt_independent import Renderer, _curve
+
+    rdr = Renderer(case)
+    iy, ix = int(rdr.cy), int(rdr.cx)
+    k = float(rdr.hb0[iy, ix] * rdr.blanch[iy, ix]) * 0.95   # green's haemoglobin absorbance
+
+    def frac(t):
+        t = np.asarray(t, dtype=float)
+        rem = np.where(t < 0, 1.0, _curve(case["curve"], case["params"], np.maximum(t, 0.0)))
+        return (np.exp(k * rem) - 1) / (math.exp(k) - 1)
+    return frac
+
+
+def _key_frame_jump(path: Path, t_s: np.ndarray, y: np.ndarray, lo_s: float, hi_s: float) -> float:
+    """Largest step of ``y`` across a key frame between ``lo_s`` and ``hi_s`` (3 frames either
+    side), or 0: the encoder codes a key frame afresh, so a step there is the drift of the
+    P-frames before it."""
+    import av
+
+    with av.open(str(path)) as c:
+        st = c.streams.video[0]
+        keys = [float(p.pts * st.time_base) for p in c.demux(st)
+                if p.is_keyframe and p.pts is not None]
+    out = 0.0
+    for k in keys:
+        i = int(np.searchsorted(t_s, k))
+        if lo_s <= k <= hi_s and 3 <= i < len(t_s) - 3:
+            step = float(np.mean(y[i:i + 3]) - np.mean(y[i - 3:i]))
+            out = step if abs(step) > abs(out) else out
+    return out
+
+
+def independent_oracle(root: Path, records, results) -> None:
+    """Where the independent renderer's CRT error comes from, per video (true ROI).
+
+    Columns: the release error; the fit's first frame after the true release; the decoded fit's
+    error; the same fit (same frames, same estimated release) on the renderer's noiseless truth,
+    scaled by the fit's amplitude ("same frames"); the same fit on the noiseless truth from the
+    true release at the video's frame rate ("from release": the model shape alone); and the
+    largest key-frame step of the fitted signal after the release, in units of the amplitude
+    (the encoder's drift within a group of pictures)."""
+    from mottling.crt.refill import fit_recovery
+
+    print(f"{'video':>10s} {'site':6s} {'curve':9s} {'tone':>4s} {'crf':>3s} {'true':>5s} "
+          f"{'rel err':>7s} {'start':>5s} {'decoded':>8s} {'same frames':>11s} "
+          f"{'from release':>12s} {'key step':>8s} status")
+    cols: dict[str, list] = {"decoded": [], "same": [], "release": []}
+    for t, r in zip(records, results):
+        case = t.get("case")
+        if case is None or r.get("fit_t") is None or r.get("release_s") is None:
+            continue
+        frac = _independent_truth(case)
+        d = r["release_s"] - t["release_s"]
+        ft, fy, amp = r["fit_t"], r["fit_y"], r["fit_amplitude"]
+        same = fit_recovery(ft, amp * frac(ft + d))
+        tt = np.arange(0.0, ft[-1] + d, 1.0 / case["fps"])
+        full = fit_recovery(tt, frac(tt))
+        cache = pickle.loads((root / "fitcache" / (Path(t["path"]).stem + ".pkl")).read_bytes())
+        ts, se = cache["video"]["t_s"], cache["series"]
+        ratio = se.roi_rgb[:, 1] / np.maximum(se.ring_rgb[:, 1], 1e-3)
+        n_base = max(3, int(np.searchsorted(ts, case["pre_s"] - 0.5)))
+        y = ratio / np.median(ratio[:n_base]) - 1
+        jump = _key_frame_jump(root / t["path"], ts, y, t["release_s"], ts[-1]) / abs(amp or 1e-9)
+        e = {"decoded": r["crt_s"] / t["crt_s"] - 1 if r["crt_s"] else None,
+             "same": same.crt_s / t["crt_s"] - 1 if same else None,
+             "release": full.crt_s / t["crt_s"] - 1 if full else None}
+        if r["status"] == "ok":
+            for k, v in e.items():
+                if v is not None:
+                    cols[k].append(v)
+
+        def pct(v):
+            return f"{100 * v:+.1f}%" if v is not None else "-"
+        print(f"{Path(t['path']).stem:>10s} {t['site']:6s} {case['curve']:9s} {case['tone']:4d} "
+              f"{case['crf']:3d} {t['crt_s']:5.2f} {d:+7.2f} {ft[0] + d:5.2f} "
+              f"{pct(e['decoded']):>8s} {pct(e['same']):>11s} {pct(e['release']):>12s} "
+              f"{jump:+8.2f} {r['status']} {(r['reason'] or '')[:40]}")
+    for k, name in (("decoded", "decoded"), ("same", "noiseless, same frames"),
+                    ("release", "noiseless, from the true release")):
+        v = np.array(cols[k])
+        if len(v):
+            print(f"accepted, {name:33s}: median signed {100 * np.median(v):+.1f}%, median |err| "
+                  f"{100 * np.median(np.abs(v)):.1f}%, within 10% {100 * np.mean(np.abs(v) <= 0.1):.0f}%"
+                  f" (n={len(v)})")
+
+
 def table(records, results) -> None:
     from mottling.skin import monk_group
 
@@ -317,12 +408,21 @@ def main() -> None:
     ap.add_argument("--oracle", action="store_true",
                     help="own-generator sets: the same fit on the noiseless truth, and the decoded "
                          "signal's residual against it by time since the true release")
+    ap.add_argument("--indep-oracle", action="store_true",
+                    help="independent-renderer sets: per video, the release error, the fit's start, "
+                         "the decoded error against the same fit on the renderer's noiseless truth "
+                         "(same frames; from the true release) and the key-frame steps")
+    ap.add_argument("--model-crossing", action="store_true",
+                    help="read the 90%% point off the global model (main before s21-indep)")
     ap.add_argument("--bias", action="store_true",
                     help="signed error of the accepted CRTs by site, fps, CRF, Monk group, lift, "
                          "curve, blanching, release error and fit start")
     args = ap.parse_args()
     global RETIME
     RETIME = not args.cached_timing
+    if args.model_crossing:
+        from mottling.crt import refill
+        refill.LOCAL_CROSSING = False
     for root in args.set:
         records = load_set(root)
         for r in records:  # the independent renderer's truth has no "broken"/strata fields
@@ -335,6 +435,8 @@ def main() -> None:
             bias_table(records, results)
         if args.oracle:
             oracle_table(records, results)
+        if args.indep_oracle:
+            independent_oracle(root, records, results)
         if args.full and "skin_tone" in records[0]:
             report(str(root), records, results)
         print(f"{str(root):32s} {summarise(list(zip(records, results)))}")
