@@ -122,7 +122,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     base_idx = np.arange(n_base)
     # The light is read on the channels the spot did not clip before the press: a channel already
     # at the top of the scale cannot show a light switched brighter (pale skin under a bright
-    # light: its red sits at 255 before and after, and the mean of the three halves the step).
+    # light: its red sits at 255 before and after, and the mean of the three understates the step).
     lit = usable_channels(series.roi_sat, base_idx, gates.max_saturated_share) or [0, 1, 2]
 
     spot_log = np.log(np.maximum(series.roi_rgb, 0.5) / np.maximum(ring_rgb, 0.5))
@@ -145,9 +145,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         ring_light = _light_level(ring_rgb, lit)
         late = np.nonzero(t >= t[-1] - 0.5)[0]
         light = g.lighting_shift(ring_light[late], ring_light[base_idx], gates)
-        if light is not None and _same_view(lost, late, yuv, track.shifts, n_base, video.matrix) and \
-                g.light_is_global(
-                _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma, lit)):
+        if light is not None and _same_view(lost, late, yuv, track.shifts, n_base,
+                                            video.matrix) and g.light_is_global(
+                _light_shifts(late, base_idx, ring_light, series.far_rgb, series.frame_luma,
+                              lit)):
             reason = light
         # A press still on at the end (the whole frame says so) is the reason the search failed.
         if g.reason_category(reason) != "lighting" and held_to_end():
