@@ -1,0 +1,103 @@
+"""What the encoder costs the CRT: the same videos measured as they were encoded and re-encoded.
+
+    nice python benchmarks/crt_encoder_bound.py --set DIR --crf 0 --limit 40 --workers 2
+
+``--set`` is an own-generator folder made by ``benchmarks/crt_accuracy.py`` (its ``truth.json``
+holds each video's full spec). Every clean video among the first ``--limit`` is rendered again
+from its spec, frame for frame the same (same scene, light, noise, camera and examiner), changing
+only the x264 constant rate factor (``--crf``, repeatable; 0 is lossless), into
+``<set>/rerender_crf<k>/``, and measured with the true ROI (and the automatic one with ``--auto``).
+The set's own videos are measured alongside, so every line compares the same videos. Where the
+lossless re-encoding is right and the set's encoding is not, the error or the refusal is in the
+pixels the encoder kept, not in the analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from crt_accuracy import evaluate, summarise  # noqa: E402
+
+from mottling.skin import monk_group  # noqa: E402
+
+
+def _render(job) -> None:
+    spec_dict, crf, out = job
+    from mottling.synth.refill_spec import spec_from_dict
+    from mottling.synth.videos import render_refill_video
+
+    if not Path(out).exists():
+        tmp = Path(out).with_suffix(".part.mp4")
+        render_refill_video(tmp, replace(spec_from_dict(spec_dict), crf=crf))
+        tmp.rename(out)
+
+
+def rerender(root: Path, records: list[dict], crf: int, workers: int) -> Path:
+    """Render ``records`` again at ``crf`` into ``<root>/rerender_crf<crf>/`` (kept between runs)."""
+    dest = root / f"rerender_crf{crf}"
+    (dest / "videos").mkdir(parents=True, exist_ok=True)
+    jobs = [(r["spec"], crf, str(dest / r["path"])) for r in records]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(_render, jobs, chunksize=1))
+    else:
+        for job in jobs:
+            _render(job)
+    return dest
+
+
+def _line(label: str, rows: list[tuple[dict, dict]]) -> None:
+    print(f"  {label:26s} {summarise(rows)}")
+    by: dict[str, list] = defaultdict(list)
+    for t, r in rows:
+        by[monk_group(t["skin_tone"])].append((t, r))
+        by[t["site"]].append((t, r))
+    for k in sorted(by):
+        print(f"    {k:24s} {summarise(by[k])}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--set", type=Path, required=True)
+    ap.add_argument("--crf", type=int, action="append", default=None,
+                    help="re-encode at this CRF (repeatable; 0 = lossless; default 0)")
+    ap.add_argument("--limit", type=int, default=40, help="clean videos from the start of the set")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--auto", action="store_true", help="also measure with the automatic ROI")
+    args = ap.parse_args()
+    records = [r for r in json.loads((args.set / "truth.json").read_text())
+               if not r.get("broken") and r.get("spec")][:args.limit]
+    if not records:
+        sys.exit(f"{args.set}: no clean own-generator videos with a spec in truth.json")
+    variants = [("as in the set", args.set)]
+    for crf in args.crf or [0]:
+        variants.append((f"re-encoded at CRF {crf}" + (" (lossless)" if crf == 0 else ""),
+                         rerender(args.set, records, crf, args.workers)))
+    crfs = sorted(r["crf"] for r in records)
+    print(f"{args.set}: {len(records)} clean videos, set CRF {crfs[0]}-{crfs[-1]} "
+          f"(median {crfs[len(crfs) // 2]})")
+    passes = [("true ROI", True)] + ([("automatic ROI", False)] if args.auto else [])
+    for roi_label, manual in passes:
+        print(f"\n{roi_label}:")
+        per_variant = []
+        for label, root in variants:
+            results = evaluate(records, root, manual, "green", args.workers)
+            per_variant.append(results)
+            _line(label, list(zip(records, results)))
+        base, *others = per_variant
+        for (label, _), res in zip(variants[1:], others):
+            fixed = sum(b["status"] != "ok" and r["status"] == "ok" for b, r in zip(base, res))
+            lost = sum(b["status"] == "ok" and r["status"] != "ok" for b, r in zip(base, res))
+            print(f"  {label}: {fixed} refused as encoded are measured, {lost} the other way")
+
+
+if __name__ == "__main__":
+    main()
