@@ -19,6 +19,7 @@ class QualityGates:
     min_post_frames: int = 12            # frames after the slide or fingertip has gone
     dark_luma: float = 12.0              # a frame darker than this (0..255) is unusable
     dark_drop: float = 0.4               # ...or darker than this share of the median frame
+    dark_window_s: float = 1.0           # ...within this many seconds either side of it
     max_saturated_share: float = 0.05    # ROI pixels of one channel clipped at 250+
     max_light_shift: float = 0.15        # log-brightness after the refill against before the press
     max_mismatch: float = 4.0            # aligned frame against the reference, over its own noise
@@ -57,11 +58,25 @@ def reason_category(reason: str | None) -> str | None:
     return head
 
 
-def dark_frames(frame_luma: np.ndarray, idx: np.ndarray, gates: QualityGates) -> str | None:
+def dark_frames(frame_luma: np.ndarray, idx: np.ndarray, gates: QualityGates,
+                t: np.ndarray | None = None) -> str | None:
+    """``dark`` when a frame is black (under ``dark_luma``) or much darker than the frames around
+    it (under ``dark_drop`` of their median within ``dark_window_s``; the whole video's median
+    without ``t``). Around it, not over the whole video: a long, bright press (the examiner's pale
+    hand filling the picture) lifts the whole video's median until a light dimmed to half after
+    the release reads as "dark" rather than as the lighting change it is, and a clean video's
+    frame can dip under it. A dimming that lasts is ``lighting``'s to name."""
     luma = frame_luma[idx]
     if len(luma) == 0:
         return None
-    ref = float(np.median(luma))
+    if t is None or len(luma) < 3:
+        ref = float(np.median(luma))
+    else:
+        from scipy.ndimage import median_filter
+
+        step = float(np.median(np.diff(t[idx])))
+        half = max(1, int(round(gates.dark_window_s / step))) if step > 0 else len(luma)
+        ref = median_filter(luma, size=min(2 * half + 1, 2 * len(luma) + 1), mode="nearest")
     dark = (luma < gates.dark_luma) | (luma < gates.dark_drop * ref)
     if dark.any():
         return f"dark: {int(dark.sum())} frame(s) too dark to read the skin colour"
