@@ -134,3 +134,19 @@ def test_a_switched_light_is_named_lighting_though_it_also_breaks_the_track(monk
     # Without either fault the made-up refill is measured (the series itself is sound).
     res = _analyse_series(monkeypatch, light_after_s=99.0, turned_away=False)
     assert res.status == "ok", res.reason
+
+
+def test_a_faint_or_unsteady_refill_says_what_to_do_about_it():
+    # Refusals for a faint colour change or an uncertain time end with what to record instead
+    # (on the own generator most come back when the same frames are encoded losslessly); a
+    # recording cut short says so, without that advice.
+    t, y = _recovery(0.1)
+    fit = fit_recovery(t, y)
+    faint = fit_quality(fit, snr=2.0, t_end_s=float(t[-1]), gates=DEFAULT_GATES)
+    assert reason_category(faint) == "no blanching" and "original video" in faint
+    noisy = fit_recovery(t, 0.1 * np.exp(-t / TAU)
+                         + np.random.default_rng(1).normal(0.0, 0.08, len(t)))
+    unsure = fit_quality(noisy, snr=25.0, t_end_s=float(t[-1]), gates=DEFAULT_GATES)
+    assert reason_category(unsure) == "poor fit" and "original video" in unsure
+    short = fit_quality(fit, snr=25.0, t_end_s=0.5 * CRT, gates=DEFAULT_GATES)
+    assert reason_category(short) == "too short" and "original video" not in short

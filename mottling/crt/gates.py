@@ -153,6 +153,14 @@ def interval_decides(crt_ci95: tuple[float, float], threshold_s: float | None) -
     return hi < threshold_s or lo > threshold_s
 
 
+# What to do about a refill too faint or too unsteady to time. On the own generator most such
+# refusals are the encoder's: the same frames encoded losslessly are measured (refusals 17.5-25 %
+# -> 5 %, docs/crt.md "This round (lead, s21)"), so the advice is about the file, then the framing.
+FAINT_ADVICE = ("; record again with the phone's own camera at full quality, the pressed spot "
+                "large in the picture, and send the original video (a copy re-sent through a "
+                "messaging app is compressed again and loses the faint colour change)")
+
+
 def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: QualityGates,
                 blanch_sign: float = 1.0, end_share: float | None = None,
                 threshold_s: float | None = None) -> str | None:
@@ -167,9 +175,10 @@ def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: Qualit
     if fit.amplitude * blanch_sign <= 0:
         # The spot came back from darker or redder than its baseline: whatever that is (a shadow,
         # the track off the spot, a flush), it is not a refill, however well a curve fits it.
-        return "no blanching: the spot was not paler after the release than before the press"
+        return ("no blanching: the spot was not paler after the release than before the press"
+                + FAINT_ADVICE)
     if snr < gates.min_snr:
-        return f"no blanching: the colour change is only {snr:.1f}x the noise"
+        return f"no blanching: the colour change is only {snr:.1f}x the noise" + FAINT_ADVICE
     lo, hi = gates.crt_range_s
     if not lo <= fit.crt_s <= hi:
         return f"poor fit: a refill of {fit.crt_s:.2f} s is outside the plausible {lo}-{hi} s"
@@ -188,5 +197,5 @@ def fit_quality(fit: RefillFit | None, snr: float, t_end_s: float, gates: Qualit
         if gates.decide_by_threshold and np.isfinite(rel) and interval_decides(fit.crt_ci95,
                                                                                threshold_s):
             return None
-        return f"poor fit: the refill time is uncertain to +-{100 * 1.96 * rel:.0f}%"
+        return f"poor fit: the refill time is uncertain to +-{100 * 1.96 * rel:.0f}%" + FAINT_ADVICE
     return None
