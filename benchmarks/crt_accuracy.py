@@ -199,7 +199,8 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from crt_independent import ensure_independent
 
-        indep = ensure_independent(args.independent_out, args.independent, args.independent_seed)
+        indep = ensure_independent(args.independent_out, args.independent, args.independent_seed,
+                                   args.workers)
         print(f"independent renderer: {len(indep)} clean videos (seed {args.independent_seed})")
         sets.append(("independent renderer", indep, args.independent_out))
     summary = []

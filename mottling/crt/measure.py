@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mottling.crt import gates as g
-from mottling.crt.refill import LN10, fit_recovery
+from mottling.crt.refill import LN10, fit_recovery, reported_interval
 from mottling.crt.timing import detect_press
 from mottling.crt.motion import block_means, track_camera
 from mottling.crt.roi import (
@@ -253,10 +253,11 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if reason is not None:
         return rejected(reason, release_s=release_s, roi=roi_out, curve=curve)
     return CrtResult(
-        path=path, site=site, status="ok", reason=None, crt_s=fit.crt_s, crt_ci95=fit.crt_ci95,
+        path=path, site=site, status="ok", reason=None, crt_s=fit.crt_s,
+        crt_ci95=reported_interval(fit.crt_s, fit.crt_sd_s),
         tau_s=fit.tau_s, release_s=release_s, threshold_s=threshold_s,
         prolonged=is_crt_prolonged(fit.crt_s, site, thresholds), fps=fps, frames=n,
-        tau_ci95=fit.tau_ci95, roi=roi_out, curve=curve, **extra)
+        tau_ci95=reported_interval(fit.tau_s, fit.tau_sd_s), roi=roi_out, curve=curve, **extra)
 
 
 NO_RELEASE = "no release found: the press is still on at the end of the video"
