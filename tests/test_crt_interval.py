@@ -75,3 +75,17 @@ def test_the_widening_does_not_refuse_what_the_fit_allows(rel_sd):
     assert fit_quality(fit, snr=20.0, t_end_s=8.0, gates=DEFAULT_GATES) is None
     lo, hi = reported_interval(crt, fit.crt_sd_s)
     assert lo < crt - Z95 * sd * 0.9 and hi > crt + Z95 * sd
+
+
+@pytest.mark.parametrize("ci, spans", [((2.1, 3.6), True), ((1.6, 2.9), False), ((3.1, 5.0), False)])
+def test_the_cli_says_when_the_interval_spans_the_threshold(ci, spans):
+    from mottling.cli.crt import summary
+    from mottling.results import CrtResult
+
+    crt = 0.5 * (ci[0] + ci[1])
+    res = CrtResult(path="v.mp4", site="finger", status="ok", reason=None, crt_s=crt,
+                    crt_ci95=ci, tau_s=crt / math.log(10), release_s=5.0, threshold_s=3.0,
+                    prolonged=crt > 3.0, fps=30.0, frames=300)
+    line = summary("v.mp4", "finger", res)
+    assert ("spans the threshold" in line) == spans
+    assert ("not prolonged" in line) == (crt <= 3.0)

@@ -44,13 +44,20 @@ def crt(video: Path, site: str, roi_text: str | None, plot_path: Path | None, as
     if as_json:
         emit_json(result.to_dict())
         return
-    if result.status == "ok":
-        lo, hi = result.crt_ci95
-        verdict = "prolonged" if result.prolonged else "not prolonged"
-        click.echo(f"{video}: {site} CRT {result.crt_s:.2f} s (95% CI {lo:.2f}-{hi:.2f} s), "
-                   f"{verdict} (threshold {result.threshold_s:g} s); release at "
-                   f"{result.release_s:.2f} s, {result.frames} frames at {result.fps:.1f} fps")
-    else:
-        click.echo(f"{video}: rejected: {result.reason}")
+    click.echo(summary(video, site, result))
     if plot_path is not None:
         click.echo(f"plot: {plot_path}")
+
+
+def summary(video, site: str, result) -> str:
+    """The one line a person reads. A 95% interval across the threshold is said in words: the
+    prolonged / not prolonged answer is then a coin the interval has not settled."""
+    if result.status != "ok":
+        return f"{video}: rejected: {result.reason}"
+    lo, hi = result.crt_ci95
+    verdict = "prolonged" if result.prolonged else "not prolonged"
+    if lo < result.threshold_s < hi:
+        verdict += ", but the 95% CI spans the threshold"
+    return (f"{video}: {site} CRT {result.crt_s:.2f} s (95% CI {lo:.2f}-{hi:.2f} s), "
+            f"{verdict} (threshold {result.threshold_s:g} s); release at "
+            f"{result.release_s:.2f} s, {result.frames} frames at {result.fps:.1f} fps")

@@ -130,9 +130,13 @@ function renderCrt(c) {
   const verdict = $("crt-verdict");
   if (c.status === "ok") {
     $("crt-value").textContent = `CRT ${c.crt_s.toFixed(1)} s`;
-    verdict.textContent = c.prolonged ? "prolonged" : "normal";
+    // An interval across the threshold: the yes/no answer is shown, marked as uncertain.
+    const spans = c.crt_ci95 && c.crt_ci95[0] < c.threshold_s && c.crt_ci95[1] > c.threshold_s;
+    verdict.textContent = (c.prolonged ? "prolonged" : "normal") + (spans ? " (uncertain)" : "");
     verdict.className = "crt-verdict " + (c.prolonged ? "prolonged" : "normal");
-    const ci = c.crt_ci95 ? `95% interval ${c.crt_ci95[0].toFixed(1)}–${c.crt_ci95[1].toFixed(1)} s · ` : "";
+    const ci = c.crt_ci95
+      ? `95% interval ${c.crt_ci95[0].toFixed(1)}–${c.crt_ci95[1].toFixed(1)} s${spans ? ", across the threshold" : ""} · `
+      : "";
     $("crt-meta").textContent =
       `${ci}${c.site} threshold ${c.threshold_s} s · released at ${c.release_s.toFixed(1)} s · ${c.frames} frames`;
   } else {
