@@ -51,7 +51,7 @@ def crt(video: Path, site: str, roi_text: str | None, plot_path: Path | None, as
 
 def summary(video, site: str, result) -> str:
     """The one line a person reads. A 95% interval across the threshold is said in words: the
-    prolonged / not prolonged answer is then a coin the interval has not settled."""
+    prolonged / not prolonged answer then rests on the point value alone."""
     if result.status != "ok":
         return f"{video}: rejected: {result.reason}"
     lo, hi = result.crt_ci95

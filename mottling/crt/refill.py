@@ -17,7 +17,7 @@ correlation (``_correlation_inflation``) and by the timing uncertainty of the re
 is the fit's own doubt, and the gates judge it. What a video reports is wider
 (``reported_interval``): the fit cannot see a release placed a frame off, refill hidden under the
 lifting hand or the encoder's lag, and on generated videos with known answers its own interval held
-the truth about half the time.
+the truth in only 31-47% of the accepted reads.
 """
 
 from __future__ import annotations
