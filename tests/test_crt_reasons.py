@@ -37,6 +37,13 @@ Round s21-roi (docs/crt.md, "This round (s21-roi)"):
   the channels the spot did not clip before the press, and blocks clipped to white are left out
   of the structure and skin tests: ``lighting``.
 
+Session 22 (docs/crt.md, "The reported interval", end):
+
+- A light switched after the release while the camera track held (seeds 9494000 video 67 and
+  9595000 video 80): the automatic ROI finds no spot that recovers, the track was not lost, so
+  the old code read ``no press found``; the whole picture's light after the hand's exit is
+  now compared with the baseline's, as it already was after a lost track: ``lighting``.
+
 All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
 """
@@ -60,6 +67,8 @@ CASES = [
     (5353000, 38, "camera_moved", True),
     (5353000, 46, "dark_frame", True),
     (9090000, 67, "light_switched", True),
+    (9494000, 67, "light_switched", False),
+    (9595000, 80, "light_switched", False),
 ]
 
 

@@ -106,6 +106,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                 # ...unless the picture kept its structure and only its brightness stepped: a
                 # light switched (it loses the track's frames as a move does).
                 reason = _frame_light(yuv, video.matrix, t, n_base, after, gates) or reason
+            if reason is None:
+                # The track held, yet nothing recovers: a light switched over the whole picture
+                # buries the spot's recovery in its own step. That is the light's to name.
+                reason = _frame_light(yuv, video.matrix, t, n_base, after, gates)
             return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
 
