@@ -70,7 +70,10 @@ def test_large_archive_opens_fast_pages_without_wait_and_records_every_key(archi
             score = (k * 7) % 6
             page.keyboard.press(str(score))
             given.append(score)
-            page.wait_for_function(f"window.__rate.timings.length === {k + 1}")
+            # Predicates are functions, not bare expressions: Playwright re-evaluates a bare
+            # expression with eval() on every poll after the first, which the page's CSP
+            # (no unsafe-eval) refuses, so a condition not true at once failed the test.
+            page.wait_for_function(f"() => window.__rate.timings.length === {k + 1}")
             page.wait_for_timeout(120)
         timings = page.evaluate("window.__rate.timings")
         cold = page.evaluate("window.__rate.shownCold")
@@ -100,7 +103,7 @@ def test_large_archive_opens_fast_pages_without_wait_and_records_every_key(archi
             page.keyboard.press("ArrowRight")
             page.wait_for_selector(f"#frame-info:has-text('frame {k + 1} / 12 · {t_s[k]:.3f} s')")
         # the frame on screen is frame 3 (grey level 20 + 20*3 = 80)
-        page.wait_for_function("document.querySelector('#video-stage img')?.alt === 'Frame 4'")
+        page.wait_for_function("() => document.querySelector('#video-stage img')?.alt === 'Frame 4'")
         page.keyboard.press("p")
         page.keyboard.press("Shift+ArrowRight")                     # frame 13 -> clamps at 11
         page.wait_for_selector("#frame-info:has-text('frame 12 / 12')")
@@ -118,6 +121,10 @@ def test_large_archive_opens_fast_pages_without_wait_and_records_every_key(archi
         page.keyboard.press("k")
         page.keyboard.press("Enter")
         page.wait_for_selector("#video-pos:has-text('Video 2 of 100')")
+        # A rater sees the video before judging it: a video left before its first frame arrives
+        # is never shown, so its opening is never timed (the test raced that).
+        page.wait_for_function("() => window.__rate.videoOpenMs.length >= 2", timeout=10_000,
+                               polling=100)
         page.select_option("#unusable-reason", "camera moved")
         page.locator("#btn-unusable").click()
         page.wait_for_selector("#video-pos:has-text('Video 3 of 100')")
@@ -125,7 +132,10 @@ def test_large_archive_opens_fast_pages_without_wait_and_records_every_key(archi
         assert page.text_content("#video-progress") == "2/100"
         # the third video's first frame is timed when it reaches the screen, which can come just
         # after its position label; wait for it (a video that never shows still fails here)
-        page.wait_for_function("window.__rate.videoOpenMs.length >= 3", timeout=10_000)
+        # (polled on a timer: Playwright's default polling waits for animation frames, which
+        # headless Chromium can withhold for seconds on a page where nothing changes)
+        page.wait_for_function("() => window.__rate.videoOpenMs.length >= 3", timeout=10_000,
+                               polling=100)
         opens = page.evaluate("window.__rate.videoOpenMs")
         print(f"videos: first frame on screen {opens[0]:.0f} ms after opening the first video, "
               f"{opens[1]:.0f} and {opens[2]:.0f} ms for the next two (prepared ahead)")

@@ -200,13 +200,13 @@ async function openVideo(i) {
   showError("");
   if (S.videos[S.vi + 1]) metaFor(S.videos[S.vi + 1]).catch(() => {});  // server decodes it ahead
   const a = e.answer || {};
-  S.video = { e, meta, k: 0, frames: new Map(), marks: { press: a.press_frame ?? null, release: a.release_frame ?? null, refill: a.refill_frame ?? null } };
+  S.video = { e, meta, k: 0, openedAt: t0, frames: new Map(), marks: { press: a.press_frame ?? null, release: a.release_frame ?? null, refill: a.refill_frame ?? null } };
   const site = a.site || localStorage.getItem("mottling-rate-site");
   for (const r of document.querySelectorAll("input[name=site]")) r.checked = r.value === site;
   $("scrubber").max = String(Math.max(0, meta.frames - 1));
   $("video-current").textContent = !e.answer ? "" : a.unusable ? `Saved as unusable: ${a.reason}` : `Saved: CRT ${fmt(a.crt_s)}`;
   S.shownAt = performance.now();
-  renderMarks(); showFrame(S.video.marks.release ?? 0, t0); backgroundFrames(S.video);
+  renderMarks(); showFrame(S.video.marks.release ?? 0); backgroundFrames(S.video);
 }
 function frameImg(v, k) {
   let f = v.frames.get(k);
@@ -224,7 +224,7 @@ async function backgroundFrames(v) {   // fill the rest so scrubbing is instant,
     await Promise.all([frameImg(v, k).promise, k + 1 < v.meta.frames ? frameImg(v, k + 1).promise : null]);
   }
 }
-function showFrame(k, openedAt) {
+function showFrame(k) {
   const v = S.video;
   if (!v || !v.meta.frames) return;
   v.k = Math.max(0, Math.min(k, v.meta.frames - 1));
@@ -233,7 +233,10 @@ function showFrame(k, openedAt) {
   const put = () => {
     if (S.video !== v || v.k !== want) return;
     $("video-stage").replaceChildren(f.img);
-    if (openedAt !== undefined) requestAnimationFrame(() => T.videoOpenMs.push(performance.now() - openedAt));
+    // The video's opening is timed when its first frame, whichever the rater has stepped to,
+    // is put in the page (a step before frame 0 arrived used to lose the timing; and not at the
+    // next animation frame, which headless Chromium can withhold for seconds).
+    if (v.openedAt !== undefined) { T.videoOpenMs.push(performance.now() - v.openedAt); v.openedAt = undefined; }
   };
   if (f.img.complete && f.img.naturalWidth) put(); else f.promise.then(put);
   $("scrubber").value = String(v.k);
