@@ -148,12 +148,6 @@ def fit_only_interval(value: float, sd: float) -> tuple[float, float]:
     return max(0.0, value - Z95 * sd), value + Z95 * sd
 
 
-def widened(value: float, sd: float, scale: float, floor: float) -> tuple[float, float]:
-    from mottling.crt.refill import reported_interval
-
-    return reported_interval(value, sd, scale, floor)
-
-
 def score(rows: list[dict], interval) -> tuple[float, float]:
     """(share of intervals holding the truth, median half-width as % of the value)."""
     if not rows:
@@ -178,7 +172,7 @@ def choose(rows: list[dict], target: float = 0.95) -> tuple[float, float, float,
         for f in FLOORS:
             half = Z95 * np.hypot(s * rel, f)
             cover = float(np.mean(err <= half))
-            width = float(np.median(np.expm1(half) + 1 - np.exp(-half))) * 50
+            width = 50 * float(np.median(np.exp(half) - np.exp(-half)))   # (hi - lo) / 2 / value
             if cover >= target and (best is None or width < best[3]):
                 best = (float(s), float(f), cover, width)
     return best
@@ -207,12 +201,12 @@ def main() -> None:
               f"floor {chosen[1]} (dev coverage {100 * chosen[2]:.1f}%, median half-width "
               f"{chosen[3]:.0f}%)")
     ivs = {"fit's own": fit_only_interval,
-           "shipped": lambda v, sd: widened(v, sd, *shipped)}
+           "shipped": lambda v, sd: refill.reported_interval(v, sd, *shipped)}
     if chosen and (chosen[0], chosen[1]) != shipped:
-        ivs["chosen"] = lambda v, sd: widened(v, sd, chosen[0], chosen[1])
+        ivs["chosen"] = lambda v, sd: refill.reported_interval(v, sd, chosen[0], chosen[1])
     for pair in args.also:
         s, f = (float(x) for x in pair.split(","))
-        ivs[f"{s:g}, {f:g}"] = lambda v, sd, s=s, f=f: widened(v, sd, s, f)
+        ivs[f"{s:g}, {f:g}"] = lambda v, sd, s=s, f=f: refill.reported_interval(v, sd, s, f)
     head = "".join(f" | {k}: holds / half-width" for k in ivs)
     print(f"\n| set | ROI | value | accepted{head} |")
     print("|---|---|---|---" + "|---" * len(ivs) + "|")

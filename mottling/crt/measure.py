@@ -101,15 +101,11 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
             after = _after_exit(t, exit_s)
             reason = g.camera_motion(track, np.concatenate([np.arange(n_base), after]),
                                      (0, 0, w, h), (h, w), video.scale, gates, check="lost")
-            if reason is not None and _same_view(lost, after, yuv, track.shifts, n_base,
-                                                 video.matrix):
-                # ...unless the picture kept its structure and only its brightness stepped: a
-                # light switched (it loses the track's frames as a move does).
+            # ...unless the picture kept its structure and only its brightness stepped: a light
+            # switched (it loses the track's frames as a move does; and where the track held, a
+            # light switched over the whole picture buries the spot's recovery in its own step).
+            if reason is None or _same_view(lost, after, yuv, track.shifts, n_base, video.matrix):
                 reason = _frame_light(yuv, video.matrix, t, n_base, after, gates) or reason
-            if reason is None:
-                # The track held, yet nothing recovers: a light switched over the whole picture
-                # buries the spot's recovery in its own step. That is the light's to name.
-                reason = _frame_light(yuv, video.matrix, t, n_base, after, gates)
             return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
 
