@@ -282,8 +282,11 @@ def _mismatch(fb: np.ndarray, hand: np.ndarray, ref: np.ndarray,
         a = fb[group]
         med_a = _masked_median(a, k, count)
         med_b = _masked_median(np.broadcast_to(b, a.shape), k, count)
-        gain = med_a / np.maximum(med_b, 1e-3)
-        diff = np.abs(a / np.maximum(gain, 1e-3)[:, None, None] - b[None])
+        # A frame with no block left has inf for both medians: its NaN gain is never used (its
+        # mismatch is inf below), so numpy is not let to warn about it on every such video.
+        with np.errstate(invalid="ignore"):
+            gain = med_a / np.maximum(med_b, 1e-3)
+            diff = np.abs(a / np.maximum(gain, 1e-3)[:, None, None] - b[None])
         res = _masked_median(diff, k, count)
         # Most of the picture differs from the reference: a covered or a different scene.
         out[group] = np.where(count >= 0.25 * hb * wb, res, np.inf)
