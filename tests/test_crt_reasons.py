@@ -44,6 +44,16 @@ Session 22 (docs/crt.md, "The reported interval", end):
   the old code read ``no press found``; the whole picture's light after the hand's exit is
   now compared with the baseline's, as it already was after a lost track: ``lighting``.
 
+Session 23 (docs/crt.md, "Session 23 (lead)"):
+
+- A camera turned away 0.9 s after the release (seed 9898000, an all-broken set, video 36): the
+  largest drop of the whole frame's change came inside the other view, the end matched the
+  picture before that drop, so the old code took the hand for still there and read ``no
+  release found`` with the automatic ROI. A hand still there also keeps the picture the press
+  began with; the turned camera's end is 14 times that picture's own change away from it: now
+  ``motion``. (A press that never ends on a view the camera no longer sees, the whole frame not
+  saying the hand stayed, is motion too.)
+
 All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
 """
@@ -69,13 +79,17 @@ CASES = [
     (9090000, 67, "light_switched", True),
     (9494000, 67, "light_switched", False),
     (9595000, 80, "light_switched", False),
+    (9898000, 36, "camera_moved", True),
 ]
+# Sets drawn with another share of broken videos (the all-broken check set of session 22).
+BROKEN_FRACTION = {9898000: 1.0}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed, index, kind, manual_too", CASES)
 def test_broken_video_is_named_for_what_broke(tmp_path, seed, index, kind, manual_too):
-    spec = sample_spec(np.random.default_rng([seed, index]), index, "both", 0.15)
+    spec = sample_spec(np.random.default_rng([seed, index]), index, "both",
+                       BROKEN_FRACTION.get(seed, 0.15))
     assert spec.broken == kind
     path = tmp_path / f"{kind}_{seed}_{index}.mp4"
     truth = render_refill_video(path, spec)

@@ -153,9 +153,10 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         # A press still on at the end (the whole frame says so) is the reason the search failed.
         if g.reason_category(reason) != "lighting" and held_to_end():
             reason = NO_RELEASE
-        elif g.reason_category(reason) == "no press" and not _same_view(
+        elif g.reason_category(reason) in ("no press", "no release") and not _same_view(
                 lost, late, yuv, track.shifts, n_base, video.matrix):
-            # No press on a spot the camera no longer sees: it turned away (the same gate as
+            # No press, or a press that never ends, on a spot the camera no longer sees while the
+            # whole frame does not say the hand stayed: the camera turned away (the same gate as
             # when no spot is found at all).
             reason = g.camera_motion(
                 track, np.concatenate([base_idx, _after_exit(t, exit_s)]), (0, 0, w, h),

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from mottling.crt.motion import block_means
+from mottling.crt.timing import _sustained
 from mottling.errors import UnprocessableInputError
 
 TRACK_HZ = 60.0   # the occluder's exit is found on frames at about this rate
@@ -109,8 +110,7 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
                 continue
             if base_y is None:
                 base_y = np.median(yuv[:n_base, ..., 0], axis=0).astype(np.float32)
-            if abs(_luma_change(yuv, t_s, shifts, cand, _blob_box(_less_shared(m[1]), m[2]),
-                                base_y)) > COVER_LUMA:
+            if abs(_luma_change(yuv, t_s, shifts, cand, _blob_box(m[1], m[2]), base_y)) > COVER_LUMA:
                 continue
         best, best_s = m, cand
     if debug is not None:
@@ -119,25 +119,7 @@ def auto_roi(yuv: np.ndarray, matrix, t_s: np.ndarray, shifts: np.ndarray,
             debug["score"] = best[1]
     if best is None or best[0] < MIN_Z:
         return None
-    return _blob_box(_less_shared(best[1]), best[2])
-
-
-def _less_shared(score: np.ndarray) -> np.ndarray:
-    """The recovery map less the change all of its skin shares (its median where it is not
-    zero: off the dark and the non-skin, inside the edges, where the press touched).
-
-    The spot is skin that differs from the skin around it. Just after the hand leaves, all of the
-    skin can move alike: on dark fingers the whole finger read less blanched than before the
-    press and at the end (likely the exposure still settling; a code's offset is a larger share
-    of a small value), the spot less so than the rest, and the matched disc, which discounts a
-    ring darker than zero, then took a bright speck at or past the spot's rim. On the four
-    check sets (own 9494000 and 9595000, independent 9696000 and 9797000) the centre landed within
-    half a radius on 5 more of 252 clean videos and on none fewer (docs/crt.md, lead s23).
-    """
-    skin = score != 0
-    if not skin.any():
-        return score
-    return np.where(skin, score - float(np.median(score[skin])), 0.0)
+    return _blob_box(best[1], best[2])
 
 
 def _luma_change(yuv, t_s, shifts, exit_s, box, base_y) -> float:
@@ -307,6 +289,20 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
             press_base = float((np.abs(press_pic - (y_base - 1.0)) / y_base).mean(
                 dtype=np.float64))
             like_press = to_press <= LIKE_PRESS * press_base
+            # The picture before the largest drop is the press's only if that drop ended it: a
+            # camera turned away after the hand left makes the largest drop inside the other
+            # view, whose picture the end then matches. A hand still there keeps the picture the
+            # press began with too. On four sets' broken videos (own 9494000, 9595000, 10000000
+            # and the all-broken 9898000), of the 8 presses held to the end whose view the track
+            # had lost, 6 ended within 0.07-0.28 of that picture's own change from the baseline
+            # (2 had no press onset found: the rule before holds); the camera turned away: 14.
+            first = _press_picture(luma, shape_change, t_i, nb)
+            if like_press and first is not None:
+                to_first = float(np.median((np.abs(luma[end] - first[None])
+                                            / y_base[None]).mean(axis=(1, 2), dtype=np.float64)))
+                first_base = float((np.abs(first - (y_base - 1.0)) / y_base).mean(
+                    dtype=np.float64))
+                like_press = to_first <= first_base
             if debug is not None:
                 debug.update(end_press=to_press, press_base=press_base)
     # ...and no exit came down from it: the largest drop is a wobble of the press, not its end.
@@ -316,6 +312,23 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         debug.update(end=float(np.median(shape_change[end])), level=level, fell=fell,
                      followed=followed, like_press=like_press)
     return drop, covered
+
+
+def _press_picture(luma: np.ndarray, change: np.ndarray, t_i: np.ndarray, nb: int
+                   ) -> np.ndarray | None:
+    """Gain-normalised block luma 0.3-0.8 s after the press began: the first time the picture's
+    change from the baseline holds above four times its largest before the press (at least 0.02)
+    for 0.3 s. None when no such moment is found."""
+    if nb < 1 or nb >= len(change):
+        return None
+    above = change > max(4.0 * float(np.max(change[:nb])), 0.02)
+    dt = float(np.median(np.diff(t_i))) if len(t_i) > 1 else 1.0
+    run = max(2, int(round(0.3 / max(dt, 1e-3))))
+    start = _sustained(above, nb, run)
+    if start is None:
+        return None
+    sel = (t_i >= t_i[start] + 0.3) & (t_i < t_i[start] + 0.8)
+    return np.median(luma[sel], axis=0) if sel.any() else None
 
 
 def _drops(energy: np.ndarray, t_i: np.ndarray, nb: int, w: int, gap: int
