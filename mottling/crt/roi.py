@@ -284,10 +284,8 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         # away shows a view as far from the press as from the baseline.
         if end.any():
             press_pic = np.median(luma[held], axis=0)
-            to_press = float(np.median((np.abs(luma[end] - press_pic[None])
-                                        / y_base[None]).mean(axis=(1, 2), dtype=np.float64)))
-            press_base = float((np.abs(press_pic - (y_base - 1.0)) / y_base).mean(
-                dtype=np.float64))
+            to_press = _end_from(luma[end], press_pic, y_base)
+            press_base = _from_baseline(press_pic, y_base)
             like_press = to_press <= LIKE_PRESS * press_base
             # The picture before the largest drop is the press's only if that drop ended it: a
             # camera turned away after the hand left makes the largest drop inside the other
@@ -296,13 +294,9 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
             # and the all-broken 9898000), of the 8 presses held to the end whose view the track
             # had lost, 6 ended within 0.07-0.28 of that picture's own change from the baseline
             # (2 had no press onset found: the rule before holds); the camera turned away: 14.
-            first = _press_picture(luma, shape_change, t_i, nb)
-            if like_press and first is not None:
-                to_first = float(np.median((np.abs(luma[end] - first[None])
-                                            / y_base[None]).mean(axis=(1, 2), dtype=np.float64)))
-                first_base = float((np.abs(first - (y_base - 1.0)) / y_base).mean(
-                    dtype=np.float64))
-                like_press = to_first <= first_base
+            first = _press_picture(luma, shape_change, t_i, nb) if like_press else None
+            if first is not None:
+                like_press = _end_from(luma[end], first, y_base) <= _from_baseline(first, y_base)
             if debug is not None:
                 debug.update(end_press=to_press, press_base=press_base)
     # ...and no exit came down from it: the largest drop is a wobble of the press, not its end.
@@ -312,6 +306,17 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         debug.update(end=float(np.median(shape_change[end])), level=level, fell=fell,
                      followed=followed, like_press=like_press)
     return drop, covered
+
+
+def _end_from(frames: np.ndarray, pic: np.ndarray, y_base: np.ndarray) -> float:
+    """Median over ``frames`` of their mean |block luma - ``pic``|, relative to the baseline."""
+    return float(np.median((np.abs(frames - pic[None]) / y_base[None]).mean(
+        axis=(1, 2), dtype=np.float64)))
+
+
+def _from_baseline(pic: np.ndarray, y_base: np.ndarray) -> float:
+    """Mean |``pic`` - the baseline's block luma|, relative to it (``y_base`` is it plus 1)."""
+    return float((np.abs(pic - (y_base - 1.0)) / y_base).mean(dtype=np.float64))
 
 
 def _press_picture(luma: np.ndarray, change: np.ndarray, t_i: np.ndarray, nb: int
