@@ -5,7 +5,10 @@ press timing once, then re-run everything after them (gates, signal choice, fit)
     nice -n 5 python benchmarks/crt_fit_harness.py --set /tmp/s17-fit/dev --table    # per video
 
 ``--set`` is a folder made by ``benchmarks/crt_accuracy.py`` (``truth.json``) or by
-``benchmarks/crt_independent.py``. Manual (true) ROI only. The cache (``<set>/fitcache/*.pkl``)
+``benchmarks/crt_independent.py``. True ROI by default; ``--auto`` caches and replays the automatic
+ROI's run instead (its ROI and the whole frame's exit are cached with the rest, in
+``<set>/fitcache-auto``; a rejection's name may then differ from a real run's, as the checks that
+name a rejection from the frames themselves see no pixels). The cache (``<set>/fitcache/*.pkl``)
 holds what the decode, camera track, colour series and timing produced; the decode, track and
 series are read back, press and release timing is re-run on the cached series (``timing.py`` is
 cheap and may be the thing changed; ``--cached-timing`` reads the cached timing instead), so the
@@ -35,11 +38,13 @@ def _cache_one(job):
     store = {}
     orig_decode, orig_track, orig_series, orig_press = (m.decode_video, m.track_camera,
                                                         m.spot_series, m.detect_press)
+    orig_auto = m.auto_roi
 
     def decode(src, limits):
         v = orig_decode(src, limits)
         store["video"] = dict(t_s=v.t_s, width=v.width, height=v.height, rotation=v.rotation,
-                              scale=v.scale, codec=v.codec, matrix=v.matrix, shape=v.yuv.shape)
+                              scale=v.scale, codec=v.codec, matrix=v.matrix, shape=v.yuv.shape,
+                              key=v.key)
         return v
 
     def track(*a, **k):
@@ -54,12 +59,22 @@ def _cache_one(job):
         store["press"] = orig_press(*a, **k)
         return store["press"]
 
+    def auto(*a, debug=None, **k):
+        found: dict = {}
+        store["auto_roi"] = orig_auto(*a, debug=found, **k)
+        store["auto_found"] = {key: found.get(key) for key in ("covered", "drop_s")}
+        if debug is not None:
+            debug.update(found)
+        return store["auto_roi"]
+
     m.decode_video, m.track_camera, m.spot_series, m.detect_press = decode, track, series, press
+    m.auto_roi = auto
     try:
         m.measure_crt(path, site, roi=roi)
     finally:
         m.decode_video, m.track_camera, m.spot_series, m.detect_press = (
             orig_decode, orig_track, orig_series, orig_press)
+        m.auto_roi = orig_auto
     Path(cache).write_bytes(pickle.dumps(store))
     return cache
 
@@ -67,18 +82,37 @@ def _cache_one(job):
 RETIME = True   # press/release timing re-run from the cached series (cheap; timing.py may change)
 
 
+def key_flags(path: Path, t_s: np.ndarray) -> np.ndarray:
+    """(N,) the decoder's key-frame flags for a cache made before they were recorded: frame i is
+    a key frame when one lies in (t[i-1], t[i]] (frames passed over count for the next one kept)."""
+    import av
+
+    with av.open(str(path)) as c:
+        st = c.streams.video[0]
+        pts = [(float(p.pts * st.time_base), p.is_keyframe) for p in c.demux(st)
+               if p.pts is not None]
+    t0 = min(p for p, _ in pts)
+    keys = np.array(sorted(p - t0 for p, k in pts if k))
+    prev = np.concatenate([[-np.inf], t_s[:-1]])
+    return np.array([bool(np.any((keys > a + 1e-6) & (keys <= b + 1e-6)))
+                     for a, b in zip(prev, t_s)])
+
+
 class Cached:
     """Context: ``measure_crt`` reads a cached video's track, series and timing."""
 
-    def __init__(self, cache_file: str) -> None:
+    def __init__(self, cache_file: str, video_path: Path | None = None) -> None:
         self.store = pickle.loads(Path(cache_file).read_bytes())
+        v = self.store["video"]
+        if v.get("key") is None and video_path is not None and Path(video_path).exists():
+            v["key"] = key_flags(video_path, v["t_s"])
 
     def __enter__(self):
         from mottling.crt import measure as m
         from mottling.crt.video import DecodedVideo
 
         self.m = m
-        self.saved = (m.decode_video, m.track_camera, m.spot_series, m.detect_press)
+        self.saved = (m.decode_video, m.track_camera, m.spot_series, m.detect_press, m.auto_roi)
         s = self.store
         v = s["video"]
 
@@ -86,24 +120,31 @@ class Cached:
             yuv = np.broadcast_to(np.zeros((1, 1, 1, 1), np.uint8), v["shape"])
             return DecodedVideo(yuv=yuv, t_s=v["t_s"], width=v["width"], height=v["height"],
                                 rotation=v["rotation"], scale=v["scale"], codec=v["codec"],
-                                matrix=v["matrix"])
+                                matrix=v["matrix"], key=v.get("key"))
 
         m.decode_video = decode
         m.track_camera = lambda *a, **k: s["track"]
         m.spot_series = lambda *a, **k: s["series"]
+
+        def auto(*a, debug=None, **k):
+            if debug is not None:
+                debug.update(s.get("auto_found") or {})
+            return s.get("auto_roi")
+
+        m.auto_roi = auto
         if not RETIME:
             m.detect_press = lambda *a, **k: s["press"]
         return self
 
     def __exit__(self, *exc):
         (self.m.decode_video, self.m.track_camera, self.m.spot_series,
-         self.m.detect_press) = self.saved
+         self.m.detect_press, self.m.auto_roi) = self.saved
 
 
-def run_cached(cache_file: str, site: str, roi, **kw):
+def run_cached(cache_file: str, site: str, roi, video_path: Path | None = None, **kw):
     from mottling.crt import measure_crt
 
-    with Cached(cache_file):
+    with Cached(cache_file, video_path):
         return measure_crt("cached.mp4", site, roi=roi, **kw)
 
 
@@ -111,10 +152,21 @@ def load_set(root: Path) -> list[dict]:
     return json.loads((root / "truth.json").read_text())
 
 
+AUTO = False   # --auto: the automatic ROI's runs (cached in fitcache-auto)
+
+
+def _cache_dir(root: Path) -> Path:
+    return root / ("fitcache-auto" if AUTO else "fitcache")
+
+
+def _roi(record: dict):
+    return None if AUTO else record["roi"]
+
+
 def ensure_cache(root: Path, records: list[dict], workers: int) -> list[str]:
-    (root / "fitcache").mkdir(exist_ok=True)
-    jobs = [(str(root / r["path"]), r["site"], r["roi"], str(root / "fitcache" / (Path(r["path"]).stem + ".pkl")))
-            for r in records]
+    _cache_dir(root).mkdir(exist_ok=True)
+    jobs = [(str(root / r["path"]), r["site"], _roi(r),
+             str(_cache_dir(root) / (Path(r["path"]).stem + ".pkl"))) for r in records]
     todo = [j for j in jobs if not Path(j[3]).exists()]
     if todo:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -138,7 +190,7 @@ def evaluate(root: Path, records: list[dict], caches: list[str], **kw) -> list[d
 
         m.fit_recovery = fit
         try:
-            res = run_cached(c, r["site"], r["roi"], **kw)
+            res = run_cached(c, r["site"], _roi(r), root / r["path"], **kw)
             f = seen.get("fit")
             out.append({"status": res.status, "reason": res.reason, "category": res.reason_category,
                         "crt_s": res.crt_s, "tau_s": res.tau_s, "release_s": res.release_s,
@@ -351,7 +403,7 @@ def independent_oracle(root: Path, records, results) -> None:
         same = fit_recovery(ft, amp * frac(ft + d))
         tt = np.arange(0.0, ft[-1] + d, 1.0 / case["fps"])
         full = fit_recovery(tt, frac(tt))
-        cache = pickle.loads((root / "fitcache" / (Path(t["path"]).stem + ".pkl")).read_bytes())
+        cache = pickle.loads((_cache_dir(root) / (Path(t["path"]).stem + ".pkl")).read_bytes())
         ts, se = cache["video"]["t_s"], cache["series"]
         ratio = se.roi_rgb[:, 1] / np.maximum(se.ring_rgb[:, 1], 1e-3)
         n_base = max(3, int(np.searchsorted(ts, case["pre_s"] - 0.5)))
@@ -417,9 +469,12 @@ def main() -> None:
     ap.add_argument("--bias", action="store_true",
                     help="signed error of the accepted CRTs by site, fps, CRF, Monk group, lift, "
                          "curve, blanching, release error and fit start")
+    ap.add_argument("--auto", action="store_true",
+                    help="the automatic ROI's runs instead of the true ROI's")
     args = ap.parse_args()
-    global RETIME
+    global RETIME, AUTO
     RETIME = not args.cached_timing
+    AUTO = args.auto
     if args.model_crossing:
         from mottling.crt import refill
         refill.LOCAL_CROSSING = False

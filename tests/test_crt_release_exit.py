@@ -59,3 +59,50 @@ def test_an_exit_inside_the_press_changes_nothing_after_it():
     free, _ = detect_press(t, spot, ring, baseline_count(t), raw)
     early, _ = detect_press(t, spot, ring, baseline_count(t), raw, earliest_release_s=3.0)
     assert free.release_s == early.release_s
+
+
+def _press_whose_ring_never_comes_back(seed: int):
+    """A thumb that covers the ring (5 of its thresholds off its pre-press look) lifts at
+    RELEASE_S; the ring then sits at half that (the spot's own blanching reaches into it, as on
+    the independent renderer's elongated spots with a larger automatic ROI) and, after a camera
+    jolt 1.5 s later, at three quarters: never near its pre-press look, though the hand has gone
+    (independent renderer 9696000 video 9: release read 4.2 s late, `too short`)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, END_S, 1 / FPS)
+    pressed = ((t >= PRESS_S) & (t < RELEASE_S)).astype(float)
+    after = np.where(t >= RELEASE_S, np.exp(-(t - RELEASE_S) / 0.9), 0.0)
+    spot = (0.2 * pressed + 0.2 * after)[:, None] * np.array([0.3, 1.0, 0.6])
+    raw = (0.3 * pressed + 0.2 * after)[:, None] * np.array([0.7, 1.0, 1.1])
+    unit = 6 * 0.001 + 0.006                       # timing._ring_deviation's threshold
+    ring_level = np.where(pressed > 0, 5.0, 0.0)
+    ring_level = np.where(t >= RELEASE_S, 2.5, ring_level)
+    ring_level = np.where(t >= RELEASE_S + 1.5, 3.6, ring_level)
+    ring = np.zeros((len(t), 4))
+    ring[:, 0] = ring_level * unit
+    noise = [rng.normal(0.0, s, x.shape) for x, s in ((spot, 0.003), (ring, 0.001), (raw, 0.003))]
+    return t, spot + noise[0], ring + noise[1], raw + noise[2]
+
+
+def test_a_ring_that_never_comes_back_hides_the_release_without_the_exit():
+    t, spot, ring, raw = _press_whose_ring_never_comes_back(0)
+    timing, reason = detect_press(t, spot, ring, baseline_count(t), raw)
+    assert timing is None or abs(timing.release_s - RELEASE_S) > 0.5, timing
+
+
+def test_near_the_exit_a_ring_off_its_covered_look_has_cleared():
+    for seed in range(3):
+        t, spot, ring, raw = _press_whose_ring_never_comes_back(seed)
+        exit_s = RELEASE_S + 0.25
+        timing, reason = detect_press(t, spot, ring, baseline_count(t), raw,
+                                      earliest_release_s=exit_s - 1.0, hand_left_s=exit_s)
+        assert reason is None, (seed, reason)
+        assert abs(timing.release_s - RELEASE_S) < 0.15, (seed, timing.release_s)
+
+
+def test_far_from_the_exit_the_ring_must_still_come_back():
+    # An exit read seconds after the release (the hand lingering in the picture) gives the ring
+    # no licence at the release itself.
+    t, spot, ring, raw = _press_whose_ring_never_comes_back(1)
+    late = RELEASE_S + 3.0
+    timing, _ = detect_press(t, spot, ring, baseline_count(t), raw, hand_left_s=late)
+    assert timing is None or abs(timing.release_s - RELEASE_S) > 0.5, timing

@@ -137,7 +137,9 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     # cannot be more than ``EXIT_LEAD_S`` before that (a slow lift and a rolling thumb included).
     earliest = None if exit_s is None else exit_s - EXIT_LEAD_S
     timing, reason = detect_press(t, spot_log, ring_log, n_base, raw_log,
-                                  earliest_release_s=earliest)
+                                  earliest_release_s=earliest, hand_left_s=exit_s,
+                                  key_frames=None if video.key is None
+                                  else np.flatnonzero(video.key))
     if timing is None:
         # A light switched on or off after the lift keeps the spot looking pressed to the end;
         # when the ring, the far field and the whole frame all changed alike, the light is the

@@ -28,6 +28,18 @@ RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had mo
 RING_LIFT_SHARE = 0.8       # the lift has begun once the ring is this far back from covered
 RING_PRESS = 2 * RING_COVERED   # ring deviation, held RING_PRESS_S, that says a press began...
 RING_PRESS_S = 1.0              # ...(longer than a hand passing over or a camera jolt)
+# A release candidate this long before / after the whole frame saw the hand leave may be read
+# with the ring merely off its covered look (``detect_press``, ``hand_left_s``).
+EXIT_WINDOW_S = (1.0, 0.5)
+RING_OFF_S = 0.5
+# An encoder's key frame codes the picture afresh: P-frames before it may have lagged a slowly
+# changing scene (a flat skin texture drifting under the camera), and the picture snaps at the key
+# frame. A departure that begins at a key frame, takes at least ``SNAP_SHARE`` of its step in that
+# one frame, and goes less than ``SNAP_BACK`` of the way back to the pre-press look is that snap,
+# not a release: the press plateau starts anew there (docs/crt.md, "Session 24 (lead)").
+SNAP_SHARE = 0.4
+SNAP_BACK = 0.5
+SNAP_WINDOW_S = 0.3     # the levels before and after a key frame are medians over this long
 
 
 class _ReleaseFeature:
@@ -262,6 +274,31 @@ def _lift_start(t_s: np.ndarray, ring_dev: np.ndarray, level: float, j: int, end
     return max(int(np.searchsorted(t_s, t0)), floor, 1) if t0 < t_s[j] else j
 
 
+def _key_refresh(t_s: np.ndarray, feature: np.ndarray, base: np.ndarray, keys: np.ndarray,
+                 i: int) -> int | None:
+    """The key frame at a departure starting at frame ``i`` if the departure is the encoder's
+    snap there (see ``SNAP_SHARE``), else None. ``feature`` is the unsmoothed (N, C) series."""
+    n = len(t_s)
+    for k in keys[(keys >= i - 2) & (keys <= i + 2)]:
+        k = int(k)
+        lo = max(int(np.searchsorted(t_s, t_s[k] - SNAP_WINDOW_S)), 0)
+        hi = min(int(np.searchsorted(t_s, t_s[k] + SNAP_WINDOW_S)), n)
+        if k - lo < 2 or hi - k < 2:
+            continue
+        before = np.median(feature[lo:k], axis=0)
+        step = np.median(feature[k:hi], axis=0) - before
+        c = int(np.argmax(np.abs(step)))
+        if step[c] == 0:
+            continue
+        share = (feature[k, c] - feature[k - 1, c]) / step[c]
+        press = base - before
+        cp = int(np.argmax(np.abs(press)))
+        back = step[cp] / press[cp] if abs(press[cp]) > 1e-9 else 0.0
+        if share >= SNAP_SHARE and back < SNAP_BACK:
+            return k
+    return None
+
+
 def _ring_release(ring_dev: np.ndarray, ring_level: float, start: int, run: int) -> int | None:
     """The release read from the ring alone, for a press whose spot barely steps back.
 
@@ -284,6 +321,7 @@ def _ring_release(ring_dev: np.ndarray, ring_level: float, start: int, run: int)
 
 def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_base: int,
                  release_feature: np.ndarray, earliest_release_s: float | None = None,
+                 hand_left_s: float | None = None, key_frames: np.ndarray | None = None,
                  ) -> tuple[PressTiming | None, str | None]:
     """Find press, release and the moment the occluder has gone.
 
@@ -294,7 +332,11 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     hides the spot. The occluder has gone once the unpressed ring is back to its own baseline.
     ``earliest_release_s``, when given, is the earliest time other evidence allows the release
     (the whole frame still shows the hand until about a second later); a colour step before it is
-    a transient inside the press.
+    a transient inside the press. ``hand_left_s``, when given, is when the whole frame saw the
+    hand leave: around it, a ring that has left its covered look for good has cleared, even if
+    it does not come back near its pre-press look (see ``ring_clears``). ``key_frames``, when
+    given, are the indices of the frames the encoder coded afresh: a departure that is only the
+    picture snapping there is not a release (``_key_refresh``).
     Returns (timing, None) or (None, reason).
     """
     n = len(t_s)
@@ -347,12 +389,26 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     clear_run = max(2, int(round(0.1 * fps)))
 
     ring_low = ring_dev < max(RING_CLEAR_SHARE * ring_level, 1.0)
+    # Where the whole frame saw the hand leave, the ring need only leave its covered look and
+    # stay off it: a ring that reaches into the spot's own blanching, or that the camera's jolt
+    # after the lift misaligns by a few of its very tight thresholds, never comes back near its
+    # pre-press look, though the hand has gone (docs/crt.md, "Session 24 (lead)").
+    ring_off = ring_dev < max(RING_LIFT_SHARE * ring_level, 1.0)
+    near_exit = (np.zeros(n, dtype=bool) if hand_left_s is None else
+                 (t_s >= hand_left_s - EXIT_WINDOW_S[0]) & (t_s <= hand_left_s + EXIT_WINDOW_S[1]))
+
+    off_run = max(clear_run, int(round(RING_OFF_S * fps)))
 
     def ring_clears(i: int) -> bool:
         if not ring_covered:
             return True
         end = int(np.searchsorted(t_s, t_s[i] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
-        return _sustained(ring_low[:end], max(i - clear_run, w1), clear_run) is not None
+        if _sustained(ring_low[:end], max(i - clear_run, w1), clear_run) is not None:
+            return True
+        if not near_exit[i]:
+            return False
+        # ...for longer than a camera wandering over the occluder's edge keeps it off.
+        return _sustained(ring_off[:end + off_run], max(i - clear_run, w1), off_run) is not None
 
     def ring_lift(i: int, lo: int, hi: int, at: int) -> int:
         # The spot's colour can drift before the lift (the hand tilting); the ring says when
@@ -376,11 +432,24 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         w1, min(int(np.searchsorted(t_s, earliest_release_s)), n - 1))
     release = None
     found = _scan_release(t_s, feats, w0, first, run, run_alone, ring_clears)
+    keys = (np.zeros(0, dtype=np.int64) if key_frames is None
+            else np.asarray(key_frames, dtype=np.int64))
+    keys = keys[keys > w1]
+    raw_base = np.median(release_feature[:n_base], axis=0)
+    settled = w1    # the release is never stepped back before this frame
+    while found is not None and len(keys):
+        # The encoder's snap at a key frame: the plateau starts anew there.
+        k = _key_refresh(t_s, release_feature, raw_base, keys, found[0])
+        if k is None:
+            break
+        keys = keys[keys > k]
+        settled = k
+        found = _scan_release(t_s, feats, k, max(k + 1, first), run, run_alone, ring_clears)
     if found is not None:
         release, lo, hi = found
         # Step back to the last frame still on the plateau.
         at = release
-        while release > w1 and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
+        while release > settled and feats[0].departure(release - 1, 1, lo, hi)[0] > 0.3:
             release -= 1
         if ring_covered:
             release = ring_lift(release, lo, hi, at)

@@ -78,6 +78,10 @@ class DecodedVideo:
     scale: float              # analysis pixels per source pixel
     codec: str
     matrix: YuvMatrix = BT601_LIMITED
+    # (N,) True where the encoder coded the frame afresh (a key frame, or one passed over since
+    # the frame kept before it): the P-frames before it may lag the scene, and it snaps back.
+    # None where unknown.
+    key: np.ndarray | None = None
 
     @property
     def frames(self) -> np.ndarray:
@@ -255,6 +259,8 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     count = 0
     decoded = 0
     times: list[float] = []
+    keys: list[bool] = []
+    key_pending = False     # a key frame among those passed over since the last one kept
     last_kept = -math.inf
     rotation = 0
     matrix = BT601_LIMITED
@@ -274,6 +280,7 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
                 raise InputTooLargeError(
                     f"the video lasts more than {limits.max_duration_s:.0f} s; trim it to the "
                     "press and the refill")
+            key_pending = key_pending or bool(frame.key_frame)
             if 0.0 <= t - last_kept < min_dt:
                 continue        # too close to the frame kept last (slow-motion video)
             last_kept = t
@@ -289,6 +296,8 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
             sampler.sample(frame, stack[count])
             count += 1
             times.append(float(t))
+            keys.append(key_pending)
+            key_pending = False
     except av.error.FFmpegError as err:
         raise InputError(f"the video is truncated or corrupt ({_short(err)})") from None
 
@@ -320,7 +329,8 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
     up_w, up_h = (height, width) if k % 2 else (width, height)
     scale = stack.shape[3] / up_w
     return DecodedVideo(yuv=np.moveaxis(stack, 1, -1), t_s=t_s - t_s[0], width=up_w, height=up_h,
-                        rotation=rotation, scale=scale, codec=cc.name, matrix=matrix)
+                        rotation=rotation, scale=scale, codec=cc.name, matrix=matrix,
+                        key=np.asarray(keys, dtype=bool)[order])
 
 
 PLANAR_8BIT = {"yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
