@@ -333,8 +333,8 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     ``earliest_release_s``, when given, is the earliest time other evidence allows the release
     (the whole frame still shows the hand until about a second later); a colour step before it is
     a transient inside the press. ``hand_left_s``, when given, is when the whole frame saw the
-    hand leave: around it, a ring that has left its covered look for good has cleared, even if
-    it does not come back near its pre-press look (see ``ring_clears``). ``key_frames``, when
+    hand leave: around it, a ring that has left its covered look for half a second has cleared,
+    even if it does not come back near its pre-press look (see ``ring_clears``). ``key_frames``, when
     given, are the indices of the frames the encoder coded afresh: a departure that is only the
     picture snapping there is not a release (``_key_refresh``).
     Returns (timing, None) or (None, reason).
@@ -390,7 +390,7 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
 
     ring_low = ring_dev < max(RING_CLEAR_SHARE * ring_level, 1.0)
     # Where the whole frame saw the hand leave, the ring need only leave its covered look and
-    # stay off it: a ring that reaches into the spot's own blanching, or that the camera's jolt
+    # stay off it for ``RING_OFF_S``: a ring that reaches into the spot's own blanching, or that the camera's jolt
     # after the lift misaligns by a few of its very tight thresholds, never comes back near its
     # pre-press look, though the hand has gone (docs/crt.md, "Session 24 (lead)").
     ring_off = ring_dev < max(RING_LIFT_SHARE * ring_level, 1.0)
@@ -407,8 +407,10 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
             return True
         if not near_exit[i]:
             return False
-        # ...for longer than a camera wandering over the occluder's edge keeps it off.
-        return _sustained(ring_off[:end + off_run], max(i - clear_run, w1), off_run) is not None
+        # ...for longer than a camera wandering over the occluder's edge keeps it off, from as
+        # soon after ``i`` as the ring must clear.
+        off = _sustained(ring_off[:end + off_run], max(i - clear_run, w1), off_run)
+        return off is not None and off < end
 
     def ring_lift(i: int, lo: int, hi: int, at: int) -> int:
         # The spot's colour can drift before the lift (the hand tilting); the ring says when
