@@ -334,9 +334,9 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     (the whole frame still shows the hand until about a second later); a colour step before it is
     a transient inside the press. ``hand_left_s``, when given, is when the whole frame saw the
     hand leave: around it, a ring that has left its covered look for half a second has cleared,
-    even if it does not come back near its pre-press look (see ``ring_clears``). ``key_frames``, when
-    given, are the indices of the frames the encoder coded afresh: a departure that is only the
-    picture snapping there is not a release (``_key_refresh``).
+    even if it does not come back near its pre-press look (see ``ring_clears``). ``key_frames``,
+    when given, are the indices of the frames the encoder coded afresh: a departure that is only
+    the picture snapping there is not a release (``_key_refresh``).
     Returns (timing, None) or (None, reason).
     """
     n = len(t_s)
@@ -390,9 +390,10 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
 
     ring_low = ring_dev < max(RING_CLEAR_SHARE * ring_level, 1.0)
     # Where the whole frame saw the hand leave, the ring need only leave its covered look and
-    # stay off it for ``RING_OFF_S``: a ring that reaches into the spot's own blanching, or that the camera's jolt
-    # after the lift misaligns by a few of its very tight thresholds, never comes back near its
-    # pre-press look, though the hand has gone (docs/crt.md, "Session 24 (lead)").
+    # stay off it for ``RING_OFF_S``: a ring that reaches into the spot's own blanching, or that
+    # the camera's jolt after the lift misaligns by a few of its very tight thresholds, never
+    # comes back near its pre-press look, though the hand has gone (docs/crt.md, "Session 24
+    # (lead)").
     ring_off = ring_dev < max(RING_LIFT_SHARE * ring_level, 1.0)
     near_exit = (np.zeros(n, dtype=bool) if hand_left_s is None else
                  (t_s >= hand_left_s - EXIT_WINDOW_S[0]) & (t_s <= hand_left_s + EXIT_WINDOW_S[1]))
