@@ -193,14 +193,20 @@ class Renderer:
             yield t, np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 
-def render(case: dict, path: Path) -> dict:
+def render(case: dict, path: Path, gop_s: float | None = None) -> dict:
+    """Encode the case to ``path``. ``gop_s``: a key frame every this many seconds and none
+    elsewhere, as a phone's encoder does (about 1 s); None keeps x264's own (every 250 frames,
+    and where the picture cuts)."""
     r = Renderer(case)
     if path.exists():          # rendered before (files appear only once complete)
         return r.truth
     tmp = path.with_suffix(".part")
     container = av.open(str(tmp), mode="w", format="mp4")
-    stream = container.add_stream("libx264", rate=case["fps"],
-                                  options={"crf": str(case["crf"]), "preset": "fast"})
+    options = {"crf": str(case["crf"]), "preset": "fast"}
+    if gop_s is not None:
+        keyint = max(1, int(round(gop_s * case["fps"])))
+        options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
+    stream = container.add_stream("libx264", rate=case["fps"], options=options)
     stream.width, stream.height = case["width"], case["height"]
     stream.pix_fmt = "yuv420p"
     stream.time_base = Fraction(1, 90000)
@@ -222,26 +228,29 @@ def render(case: dict, path: Path) -> dict:
 
 
 def _render_one(job) -> dict:
-    out, seed, i = job
+    out, seed, i, gop_s = job
     case = draw_case(np.random.default_rng([seed, i]), i)
     rel = f"videos/indep_{i:04d}.mp4"
-    rec = render(case, out / rel)
+    rec = render(case, out / rel, gop_s)
     rec["path"] = rel
     return rec
 
 
-def ensure_independent(out: Path, n: int, seed: int, workers: int = 1) -> list[dict]:
+def ensure_independent(out: Path, n: int, seed: int, workers: int = 1,
+                       gop_s: float | None = None) -> list[dict]:
     """The set's truth records, rendering it first unless ``out`` already holds it (same seed).
     Each video is drawn from its own seed, so ``workers`` changes nothing but the wall time."""
     from crt_accuracy import cached_records
 
     key = {"renderer": "crt_independent", "seed": seed}
+    if gop_s is not None:
+        key["gop_s"] = gop_s
     records = cached_records(out, n, key)
     if records is not None:
         return records
     truth = out / "truth.json"
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    jobs = [(out, seed, i) for i in range(n)]
+    jobs = [(out, seed, i, gop_s) for i in range(n)]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -260,8 +269,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=4242000)
     ap.add_argument("--out", type=Path, default=Path("/tmp/mottling-bench/crt_independent"))
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--gop-s", type=float, default=None,
+                    help="a key frame every this many seconds and none elsewhere (a phone's "
+                         "encoder: about 1 s); default x264's own (250 frames, and at cuts)")
     args = ap.parse_args()
-    records = ensure_independent(args.out, args.n, args.seed, args.workers)
+    records = ensure_independent(args.out, args.n, args.seed, args.workers, args.gop_s)
     print(f"{len(records)} independent videos in {args.out}")
 
 
