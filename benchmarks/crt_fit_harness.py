@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def _cache_one(job):
     path, site, roi, cache = job
-    if Path(cache).exists():
+    if not _stale(cache):
         return cache
     from mottling.crt import measure as m
 
@@ -82,30 +82,17 @@ def _cache_one(job):
 RETIME = True   # press/release timing re-run from the cached series (cheap; timing.py may change)
 
 
-def key_flags(path: Path, t_s: np.ndarray) -> np.ndarray:
-    """(N,) the decoder's key-frame flags for a cache made before they were recorded: frame i is
-    a key frame when one lies in (t[i-1], t[i]] (frames passed over count for the next one kept)."""
-    import av
-
-    with av.open(str(path)) as c:
-        st = c.streams.video[0]
-        pts = [(float(p.pts * st.time_base), p.is_keyframe) for p in c.demux(st)
-               if p.pts is not None]
-    t0 = min(p for p, _ in pts)
-    keys = np.array(sorted(p - t0 for p, k in pts if k))
-    prev = np.concatenate([[-np.inf], t_s[:-1]])
-    return np.array([bool(np.any((keys > a + 1e-6) & (keys <= b + 1e-6)))
-                     for a, b in zip(prev, t_s)])
+def _stale(cache: str) -> bool:
+    """Missing, or made before the decoder recorded its key frames (the timing reads them)."""
+    p = Path(cache)
+    return not p.exists() or pickle.loads(p.read_bytes())["video"].get("key") is None
 
 
 class Cached:
     """Context: ``measure_crt`` reads a cached video's track, series and timing."""
 
-    def __init__(self, cache_file: str, video_path: Path | None = None) -> None:
+    def __init__(self, cache_file: str) -> None:
         self.store = pickle.loads(Path(cache_file).read_bytes())
-        v = self.store["video"]
-        if v.get("key") is None and video_path is not None and Path(video_path).exists():
-            v["key"] = key_flags(video_path, v["t_s"])
 
     def __enter__(self):
         from mottling.crt import measure as m
@@ -141,10 +128,10 @@ class Cached:
          self.m.detect_press, self.m.auto_roi) = self.saved
 
 
-def run_cached(cache_file: str, site: str, roi, video_path: Path | None = None, **kw):
+def run_cached(cache_file: str, site: str, roi, **kw):
     from mottling.crt import measure_crt
 
-    with Cached(cache_file, video_path):
+    with Cached(cache_file):
         return measure_crt("cached.mp4", site, roi=roi, **kw)
 
 
@@ -167,7 +154,7 @@ def ensure_cache(root: Path, records: list[dict], workers: int) -> list[str]:
     _cache_dir(root).mkdir(exist_ok=True)
     jobs = [(str(root / r["path"]), r["site"], _roi(r),
              str(_cache_dir(root) / (Path(r["path"]).stem + ".pkl"))) for r in records]
-    todo = [j for j in jobs if not Path(j[3]).exists()]
+    todo = [j for j in jobs if _stale(j[3])]
     if todo:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_cache_one, todo, chunksize=1))
@@ -190,7 +177,7 @@ def evaluate(root: Path, records: list[dict], caches: list[str], **kw) -> list[d
 
         m.fit_recovery = fit
         try:
-            res = run_cached(c, r["site"], _roi(r), root / r["path"], **kw)
+            res = run_cached(c, r["site"], _roi(r), **kw)
             f = seen.get("fit")
             out.append({"status": res.status, "reason": res.reason, "category": res.reason_category,
                         "crt_s": res.crt_s, "tau_s": res.tau_s, "release_s": res.release_s,
