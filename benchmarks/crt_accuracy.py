@@ -43,11 +43,11 @@ def cached_records(out: Path, n: int, key: dict) -> list[dict] | None:
 
 
 def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: float = 0.15,
-                  site: str = "both") -> list[dict]:
+                  site: str = "both", keyframes: str = "mixed") -> list[dict]:
     from mottling.synth.videos import GENERATOR_VERSION, generate_videos
 
     key = {"generator": GENERATOR_VERSION, "seed": seed, "broken_fraction": broken_fraction,
-           "site": site}
+           "site": site, "keyframes": keyframes}
     records = cached_records(out, n, key)
     if records is not None:
         return records
@@ -55,7 +55,7 @@ def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: f
 
     t0 = time.perf_counter()
     generate_videos(n=n, out_dir=out, seed=seed, broken_fraction=broken_fraction, site=site,
-                    workers=workers)
+                    workers=workers, keyframes=keyframes)
     print(f"generated {n} videos in {time.perf_counter() - t0:.0f} s -> {out}")
     (out / "cache_key.json").write_text(json.dumps(key) + "\n")
     return json.loads(truth.read_text())
@@ -129,6 +129,9 @@ def strata(t: dict) -> dict[str, str]:
         "site": t["site"],
         "timing": "variable" if t["vfr"] else "constant",
         "curve": t["curve"]["kind"] if t["curve"] else "-",
+        # Sets made before generator 0.3 carry no gop_s: they all had x264's default.
+        "key frames": ("x264 default" if not t.get("gop_s") else
+                       "every <= 1 s" if t["gop_s"] <= 1 else "every 1-2 s"),
     }
 
 
@@ -188,20 +191,27 @@ def main() -> None:
     ap.add_argument("--independent-out", type=Path,
                     default=Path("/tmp/mottling-bench/crt_independent"))
     ap.add_argument("--independent-seed", type=int, default=4242000)
+    ap.add_argument("--keyframes", default="mixed",
+                    help="both renderers: 'mixed' (each video's drawn key-frame interval, mostly "
+                         "a phone's 0.5-2 s), 'x264' (x264's default, every 250 frames, as every "
+                         "set before generator 0.3) or seconds between key frames")
     args = ap.parse_args()
     sets = []
     if args.n:      # --n 0: the independent renderer only
-        records = ensure_videos(args.out, args.n, args.seed, args.workers)
+        records = ensure_videos(args.out, args.n, args.seed, args.workers,
+                                keyframes=args.keyframes)
         print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
-              f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed})")
+              f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed}, "
+              f"key frames {args.keyframes})")
         sets.append(("own generator", records, args.out))
     if args.independent:
         sys.path.insert(0, str(Path(__file__).parent))
         from crt_independent import ensure_independent
 
         indep = ensure_independent(args.independent_out, args.independent, args.independent_seed,
-                                   args.workers)
-        print(f"independent renderer: {len(indep)} clean videos (seed {args.independent_seed})")
+                                   args.workers, args.keyframes)
+        print(f"independent renderer: {len(indep)} clean videos (seed {args.independent_seed}, "
+              f"key frames {args.keyframes})")
         sets.append(("independent renderer", indep, args.independent_out))
     summary = []
     for name, recs, root in sets:

@@ -64,6 +64,14 @@ def draw_case(rng: np.random.Generator, i: int) -> dict:
             "drop": float(rng.uniform(0.0, 0.04)) if fps >= 120 else 0.0}
 
 
+def draw_case_keyframes(rng: np.random.Generator, i: int) -> dict:
+    """``draw_case`` and then, drawn last (so the rest is what earlier sets drew), the key-frame
+    interval: a phone's, 0.5-2 s, three times in four; else x264's default (None)."""
+    case = draw_case(rng, i)
+    case["gop_s"] = round(float(rng.uniform(0.5, 2.0)), 2) if rng.random() < 0.75 else None
+    return case
+
+
 class Renderer:
     """Draws the frames of one case; ``truth`` is filled in on construction."""
 
@@ -193,11 +201,12 @@ class Renderer:
             yield t, np.clip(frame + 0.5, 0, 255).astype(np.uint8)
 
 
-def render(case: dict, path: Path, gop_s: float | None = None) -> dict:
-    """Encode the case to ``path``. ``gop_s``: a key frame every this many seconds and none
-    elsewhere, as a phone's encoder does (about 1 s); None keeps x264's own (every 250 frames,
-    and where the picture cuts)."""
+def render(case: dict, path: Path) -> dict:
+    """Encode the case to ``path``. ``case["gop_s"]``: a key frame every this many seconds and
+    none elsewhere, as a phone's encoder does (about 1 s); None or absent keeps x264's own (every
+    250 frames, and where the picture cuts)."""
     r = Renderer(case)
+    gop_s = case.get("gop_s")
     if path.exists():          # rendered before (files appear only once complete)
         return r.truth
     tmp = path.with_suffix(".part")
@@ -228,29 +237,37 @@ def render(case: dict, path: Path, gop_s: float | None = None) -> dict:
 
 
 def _render_one(job) -> dict:
-    out, seed, i, gop_s = job
-    case = draw_case(np.random.default_rng([seed, i]), i)
+    out, seed, i, keyframes = job
+    case = draw_case_keyframes(np.random.default_rng([seed, i]), i)
+    if keyframes != "mixed":
+        case["gop_s"] = None if keyframes == "x264" else float(keyframes)
     rel = f"videos/indep_{i:04d}.mp4"
-    rec = render(case, out / rel, gop_s)
+    rec = render(case, out / rel)
     rec["path"] = rel
+    rec["gop_s"] = case["gop_s"]
     return rec
 
 
 def ensure_independent(out: Path, n: int, seed: int, workers: int = 1,
-                       gop_s: float | None = None) -> list[dict]:
+                       keyframes: str = "mixed") -> list[dict]:
     """The set's truth records, rendering it first unless ``out`` already holds it (same seed).
-    Each video is drawn from its own seed, so ``workers`` changes nothing but the wall time."""
+    Each video is drawn from its own seed, so ``workers`` changes nothing but the wall time.
+    ``keyframes``: "mixed" (each case's drawn interval), "x264" (x264's default for all, as sets
+    made before the draw existed) or seconds between key frames for all."""
     from crt_accuracy import cached_records
 
+    from mottling.synth.videos import parse_keyframes
+
+    parse_keyframes(keyframes)          # the same three forms as the own generator's
     key = {"renderer": "crt_independent", "seed": seed}
-    if gop_s is not None:
-        key["gop_s"] = gop_s
+    if keyframes != "x264":
+        key["keyframes"] = keyframes
     records = cached_records(out, n, key)
     if records is not None:
         return records
     truth = out / "truth.json"
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    jobs = [(out, seed, i, gop_s) for i in range(n)]
+    jobs = [(out, seed, i, keyframes) for i in range(n)]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -269,11 +286,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=4242000)
     ap.add_argument("--out", type=Path, default=Path("/tmp/mottling-bench/crt_independent"))
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--gop-s", type=float, default=None,
-                    help="a key frame every this many seconds and none elsewhere (a phone's "
-                         "encoder: about 1 s); default x264's own (250 frames, and at cuts)")
+    ap.add_argument("--keyframes", default="mixed",
+                    help="'mixed' (each case's draw: a phone's 0.5-2 s three times in four, else "
+                         "x264's default), 'x264' (x264's default: every 250 frames and at cuts) "
+                         "or seconds between key frames for every video")
     args = ap.parse_args()
-    records = ensure_independent(args.out, args.n, args.seed, args.workers, args.gop_s)
+    records = ensure_independent(args.out, args.n, args.seed, args.workers, args.keyframes)
     print(f"{len(records)} independent videos in {args.out}")
 
 

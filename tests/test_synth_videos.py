@@ -25,6 +25,7 @@ from mottling.synth.videos import (
     break_spec,
     frame_pts,
     generate_videos,
+    parse_keyframes,
     render_refill_video,
     sample_spec,
     spec_from_dict,
@@ -272,6 +273,60 @@ def test_broken_videos_carry_their_fault(tmp_path, kind):
         assert darkest < 15 and before.mean() > 60
 
 
+# ---------------------------------------------------------------------------- key frames
+
+def _key_frame_times(path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [float(p.pts * p.time_base) for p in container.demux(stream)
+                if p.pts is not None and p.is_keyframe]
+
+
+def test_key_frames_come_at_the_phone_like_interval(tmp_path):
+    """A phone's encoder puts a key frame about every second and nowhere else; x264's default puts
+    one every 250 frames (only the first, in a 5-s clip)."""
+    spec = small_spec(fps_nominal=30, press_duration_s=1.5, post_release_s=2.5, gop_s=1.0)
+    render_refill_video(tmp_path / "phone.mp4", spec)
+    keys = _key_frame_times(tmp_path / "phone.mp4")
+    assert np.allclose(keys, np.arange(len(keys)), atol=1e-6)
+    assert len(keys) == 5            # frames at 0 … 4.97 s
+    render_refill_video(tmp_path / "x264.mp4", replace(spec, gop_s=None))
+    assert _key_frame_times(tmp_path / "x264.mp4") == [0.0]
+    with pytest.raises(ValueError, match="gop_s"):
+        small_spec(gop_s=0.0)
+
+
+def test_sampled_key_frame_intervals_and_the_override():
+    """Mostly a phone's interval, some x264 default; drawn last, so ``keyframes="x264"`` or a
+    number changes the encoding of the very same case and nothing else."""
+    specs = [sample_spec(np.random.default_rng([3, i]), i, "both", 0.2) for i in range(300)]
+    gops = [s.gop_s for s in specs]
+    assert set(gops) == {0.5, 1.0, 2.0, None}
+    assert 0.4 < gops.count(1.0) / len(gops) < 0.6
+    assert 0.08 < gops.count(None) / len(gops) < 0.25
+    assert parse_keyframes("mixed") == "mixed" and parse_keyframes("x264") is None
+    assert parse_keyframes("0.5") == 0.5
+    for bad in ("0", "-1", "phone", "nan"):
+        with pytest.raises(ValueError, match="keyframes"):
+            parse_keyframes(bad)
+
+
+def test_cli_keyframes_option(tmp_path):
+    from mottling.cli import cli
+
+    kw = ["synth", "videos", "--n", "1", "--seed", "6", "--site", "finger"]
+    bad = CliRunner().invoke(cli, [*kw, "--out", str(tmp_path / "bad"), "--keyframes", "often"])
+    assert bad.exit_code == 2 and "--keyframes" in bad.output
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "x264"
+    ok = CliRunner().invoke(cli, [*kw, "--out", str(out), "--keyframes", "x264"])
+    assert ok.exit_code == 0, ok.output
+    rec = json.loads((out / "truth.json").read_text())[0]
+    assert rec["gop_s"] is None and rec["spec"]["gop_s"] is None
+    drawn = sample_spec(np.random.default_rng([6, 0]), 0, "finger", 0.15)
+    assert spec_from_dict(rec["spec"]) == replace(drawn, gop_s=None)
+
+
 # ---------------------------------------------------------------------------- CLI
 
 def test_cli_synth_videos(tmp_path):
@@ -285,7 +340,7 @@ def test_cli_synth_videos(tmp_path):
     assert len(records) == 3
     keys = {"path", "site", "skin_tone", "fps_nominal", "vfr", "width", "height", "rotation",
             "press_start_s", "release_s", "crt_s", "tau_s", "curve", "roi", "broken",
-            "expected_status", "seed", "generator_version"}
+            "expected_status", "seed", "generator_version", "gop_s"}
     for rec in records:
         assert keys <= set(rec)
         assert rec["site"] == "finger"

@@ -53,11 +53,20 @@ def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, worker
 @click.option("--site", type=click.Choice([*SITES, "both"]), default="both",
               show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--keyframes", default="mixed", show_default=True,
+              help="Key frames: 'mixed' (each video's own draw, mostly a phone's 0.5-2 s), "
+              "'x264' (x264's default, every 250 frames) or seconds between key frames.")
 def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
-           workers: int) -> None:
+           workers: int, keyframes: str) -> None:
     """Press-and-release refill videos (H.264 MP4) and truth.json."""
     from mottling.synth.videos import generate_videos
 
+    from mottling.synth.videos import parse_keyframes
+
+    try:
+        parse_keyframes(keyframes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--keyframes") from exc
     truth = generate_videos(n=n, out_dir=out_dir, seed=seed, broken_fraction=broken_fraction,
-                            site=site, workers=workers)
+                            site=site, workers=workers, keyframes=keyframes)
     click.echo(f"wrote {n} videos and {truth}")

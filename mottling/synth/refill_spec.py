@@ -18,6 +18,11 @@ BROKEN_KINDS = ("no_release", "camera_moved", "light_switched", "dark_frame")
 BROKEN_REASONS = {"no_release": "no release", "camera_moved": "motion",
                   "light_switched": "lighting", "dark_frame": "dark"}
 CRT_RANGE_S = {"finger": (1.0, 6.0), "knee": (1.5, 8.0)}
+# Key-frame intervals (s) and their shares. Phones' hardware encoders put a key frame about every
+# second (Android's usual I-frame interval is 1 s; iPhones use 0.5-1 s); None is x264's default
+# (every 250 frames and at scene cuts: 4-8 s at 30-60 fps), what a desktop re-encode gives.
+KEYFRAME_GOPS_S = (0.5, 1.0, 2.0, None)
+KEYFRAME_SHARES = (0.2, 0.5, 0.15, 0.15)
 PRESS_IN_S = 0.3   # skin goes from baseline to fully blanched over this time after contact
 APPROACH_S = 0.3   # the slide or fingertip arrives over this time before contact
 
@@ -59,6 +64,8 @@ class RefillSpec:
     clip_red: bool = False     # pale skin under auto-exposure: the red channel clips at 255
     crf: int = 18              # x264 constant rate factor; 0 is lossless (used by truth checks)
     preset: str = "superfast"
+    gop_s: float | None = None  # a key frame every this many seconds and none elsewhere;
+    #                             None: x264's default (every 250 frames and at scene cuts)
     broken: str | None = None
     broken_at_s: float | None = None  # video time at which the fault starts
     video_s: float | None = None      # total length; None: release + post_release
@@ -72,6 +79,8 @@ class RefillSpec:
             raise ValueError("rotation must be 0, 90, 180 or 270")
         if not 0 <= self.crf <= 51:
             raise ValueError("crf must be 0-51 (0 is lossless H.264)")
+        if self.gop_s is not None and self.gop_s <= 0:
+            raise ValueError("gop_s must be positive or None (x264's default)")
         if self.broken is not None and self.broken not in BROKEN_KINDS:
             raise ValueError(f"broken must be None or one of {BROKEN_KINDS}")
 
@@ -163,7 +172,9 @@ def sample_spec(rng: np.random.Generator, index: int, site: str = "both",
     )
     if broken is not None:
         spec = break_spec(spec, broken, rng)
-    return spec
+    # Drawn last, so every other parameter is what generator 0.2 drew for the same seed.
+    gop = KEYFRAME_GOPS_S[int(rng.choice(len(KEYFRAME_GOPS_S), p=KEYFRAME_SHARES))]
+    return replace(spec, gop_s=gop)
 
 
 def break_spec(spec: RefillSpec, broken: str, rng: np.random.Generator) -> RefillSpec:

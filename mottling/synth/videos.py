@@ -22,7 +22,7 @@ import json
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,13 +44,13 @@ from mottling.synth.refill_spec import (
 )
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = "videos-0.2.0"
+GENERATOR_VERSION = "videos-0.3.0"  # 0.3: phone-like key frames (RefillSpec.gop_s)
 TIME_BASE = Fraction(1, TICKS_PER_S)
 
-__all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CRT_RANGE_S", "GENERATOR_VERSION", "RefillCurve", "RefillSpec",
-           "RenderedFrames", "blanch_signal", "break_spec", "clean_spec", "frame_pts",
-           "generate_videos", "render_refill_video", "sample_spec", "spec_from_dict",
-           "truth_record"]
+__all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CRT_RANGE_S", "GENERATOR_VERSION", "RefillCurve",
+           "RefillSpec", "RenderedFrames", "blanch_signal", "break_spec", "clean_spec", "frame_pts",
+           "generate_videos", "parse_keyframes", "render_refill_video", "sample_spec",
+           "spec_from_dict", "truth_record"]
 
 
 def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = True,
@@ -88,8 +88,12 @@ def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart:
     container = av.open(str(path), mode="w", format="mp4",
                         options={"movflags": "faststart"} if faststart else {})
     options = {"crf": str(spec.crf), "preset": spec.preset}
-    if not b_frames:
-        options["x264-params"] = "bframes=0"
+    params = [] if b_frames else ["bframes=0"]
+    if spec.gop_s is not None:
+        keyint = max(1, round(spec.gop_s * spec.fps_nominal))
+        params += [f"keyint={keyint}", f"min-keyint={keyint}", "scenecut=0"]
+    if params:
+        options["x264-params"] = ":".join(params)
     stream = container.add_stream("libx264", rate=Fraction(spec.fps_nominal), options=options)
     if spec.rotation in (90, 270):
         stream.width, stream.height = spec.height, spec.width
@@ -127,7 +131,8 @@ def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb,
 
     Extra: ``ita`` (of the ROI's baseline colour), ``frames``, ``duration_s`` (last pts),
     ``roi_baseline_rgb`` / ``roi_blanched_rgb`` (ROI mean sRGB 0-255 before noise, gain and
-    encoding; s is the projection on their difference), ``blanch_contrast``, ``crf``,
+    encoding; s is the projection on their difference), ``blanch_contrast``, ``crf``, ``gop_s``
+    (seconds between key frames; null: x264's default, every 250 frames and at scene cuts),
     ``broken_at_s`` (when the fault starts), ``spec`` (every ``RefillSpec`` field, to re-render).
     ``expected_reason``: the reason category a broken video must be rejected with (null when
     clean). ``motion_px``: the largest displacement of the view from the first frame, in pixels,
@@ -163,6 +168,7 @@ def truth_record(spec: RefillSpec, path: Path, pts: np.ndarray, roi, base_rgb,
         "roi_blanched_rgb": [round(float(v), 3) for v in blanched_rgb],
         "blanch_contrast": spec.blanch_contrast,
         "crf": spec.crf,
+        "gop_s": spec.gop_s,
         "broken": spec.broken,
         "broken_at_s": spec.broken_at_s,
         "expected_status": "rejected" if spec.broken else "ok",
@@ -194,14 +200,32 @@ def _render_job(args: tuple[str, str, RefillSpec]) -> dict:
     return rec
 
 
+def parse_keyframes(keyframes: str) -> float | None | str:
+    """"mixed" (each spec's own), None (x264's default) or a key-frame interval in seconds."""
+    if keyframes in ("mixed", "x264"):
+        return None if keyframes == "x264" else "mixed"
+    try:
+        gop = float(keyframes)
+    except ValueError:
+        gop = -1.0
+    if not gop > 0:
+        raise ValueError(f"keyframes must be 'mixed', 'x264' or seconds > 0, got {keyframes!r}")
+    return gop
+
+
 def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction: float = 0.15,
                     site: str = "both", workers: int = 1, *,
-                    duration_scale: float = 1.0, progress: bool = True) -> Path:
+                    duration_scale: float = 1.0, keyframes: str = "mixed",
+                    progress: bool = True) -> Path:
     """Render ``n`` videos under ``out_dir/videos/`` and write ``out_dir/truth.json``.
 
     Video ``i`` depends only on ``(seed, i)``, so ``workers`` changes nothing but speed.
+    ``keyframes``: "mixed" keeps each video's drawn key-frame interval (mostly a phone's 0.5-2 s),
+    "x264" gives every video x264's default, a number of seconds gives every video that interval;
+    nothing else changes, so one seed rendered both ways is the same cases side by side.
     ``progress`` shows a bar on stderr.
     """
+    gop = parse_keyframes(keyframes)
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -210,6 +234,8 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
     for i in range(n):
         spec = sample_spec(np.random.default_rng([seed, i]), i, site, broken_fraction,
                            duration_scale=duration_scale)
+        if gop != "mixed":
+            spec = replace(spec, gop_s=gop)
         jobs.append((str(out_dir), f"videos/refill_{i:05d}.mp4", spec))
     if workers > 1 and n > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -224,6 +250,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
     truth = out_dir / "truth.json"
     truth.write_text(json.dumps(records, indent=1) + "\n")
     config = {"n": n, "seed": seed, "broken_fraction": broken_fraction, "site": site,
-              "duration_scale": duration_scale, "generator_version": GENERATOR_VERSION}
+              "duration_scale": duration_scale, "keyframes": keyframes,
+              "generator_version": GENERATOR_VERSION}
     (out_dir / "synth_videos_config.json").write_text(json.dumps(config, indent=1) + "\n")
     return truth
