@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from mottling.crt.gates import DEFAULT_GATES, fit_quality, reason_category
 from mottling.crt.refill import fit_recovery
@@ -150,3 +151,22 @@ def test_a_faint_or_unsteady_refill_says_what_to_do_about_it():
     assert reason_category(unsure) == "poor fit" and "original video" in unsure
     short = fit_quality(fit, snr=25.0, t_end_s=0.5 * CRT, gates=DEFAULT_GATES)
     assert reason_category(short) == "too short" and "original video" not in short
+
+
+def test_noise_is_judged_as_a_30_fps_video_shows_it():
+    """The blanching is compared with the baseline's noise over 1/30 s means: a 240 fps video's
+    per-frame noise is sqrt(8) times what its curve, fitted to every frame, is up against; at
+    30 fps the two are the same."""
+    from mottling.crt.measure import NOISE_BIN_S, _binned_sd
+
+    rng = np.random.default_rng(4)
+    for fps, ratio in ((240, math.sqrt(8)), (30, 1.0)):
+        t = np.arange(0, 20, 1 / fps)
+        y = rng.normal(0, 1, len(t))
+        idx = np.arange(len(t))
+        assert np.std(y) / _binned_sd(y, t, idx, NOISE_BIN_S) == pytest.approx(ratio, rel=0.08)
+    # A drift is not averaged away: slow noise counts in full at any frame rate.
+    t = np.arange(0, 20, 1 / 240)
+    slow = np.sin(2 * np.pi * 0.5 * t)
+    assert _binned_sd(slow, t, np.arange(len(t)), NOISE_BIN_S) == pytest.approx(np.std(slow),
+                                                                                 rel=0.01)

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_FIT_S = 25.0
 SETTLE_S = 0.4   # after the lift, the hand needs this long to leave the picture
 EXIT_LEAD_S = 1.0   # the release precedes the hand leaving the picture by at most about this
+HEAD_S = 0.2       # the blanching's colour direction is read over this long after the hand left
+NOISE_BIN_S = 1 / 30   # the baseline noise the blanching is compared with: of 1/30 s means
 
 
 def measure_crt(source: VideoSource, site: str, roi: tuple[int, int, int, int] | None = None,
@@ -225,11 +227,15 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
 
     rel = relative_colour(series.roi_rgb, ring_rgb, base_idx)
     noise_sd = np.maximum(np.std(rel[base_idx], axis=0), 1e-5)
-    head = post[:max(3, min(6, len(post) // 8))]
+    # The same stretch of time at every frame rate (it was 3-6 frames: 25 ms of noise at 240 fps).
+    head = post[t[post] < t[post[0]] + HEAD_S]
+    head = head if len(head) >= 3 else post[:3]
     direction = np.median(rel[head], axis=0)
     y = colour_signal(rel, series.roi_rgb[base_idx].mean(axis=0), colour, direction, noise_sd,
                       channel=channel)
-    y_noise = float(np.std(y[base_idx]) or 1e-6)
+    # Noise as a 30 fps video would show it: the fit uses every frame, so a 240 fps video's
+    # per-frame noise overstates what its curve is up against by up to sqrt(8).
+    y_noise = _binned_sd(y, t, base_idx, NOISE_BIN_S) or 1e-6
     # Timing uncertainty of the release: where inside one frame interval the lift began.
     dt = float(np.median(np.diff(t[max(timing.release_idx - 3, 0):timing.release_idx + 3])))
     fit = fit_recovery(t[post] - release_s, y[post], release_sd_s=dt / math.sqrt(12))
@@ -329,6 +335,17 @@ def _skin_blocks(yuv: np.ndarray, matrix, idx: np.ndarray) -> tuple[np.ndarray, 
     red = np.log(np.maximum(rgb[..., 0], 1.0) / np.maximum(rgb[..., 1], 1.0))
     blind = np.minimum(rgb[..., 0], rgb[..., 1]) >= 250.0
     return (red >= MIN_REDNESS) & (rgb.mean(axis=2) >= 14.0) & ~blind, blind
+
+
+def _binned_sd(y: np.ndarray, t: np.ndarray, idx: np.ndarray, width_s: float) -> float:
+    """Standard deviation of the means of ``y[idx]`` over bins ``width_s`` long (the plain
+    standard deviation when the frames are that far apart already, or there are few bins)."""
+    bins = np.floor((t[idx] - t[idx[0]]) / width_s).astype(np.int64)
+    _, start = np.unique(bins, return_index=True)
+    if len(start) < 8:
+        return float(np.std(y[idx]))
+    means = np.add.reduceat(y[idx], start) / np.diff(np.append(start, len(idx)))
+    return float(np.std(means))
 
 
 def _after_exit(t: np.ndarray, exit_s: float | None) -> np.ndarray:
