@@ -80,6 +80,7 @@ CASES = [
     (9494000, 67, "light_switched", False),
     (9595000, 80, "light_switched", False),
     (9898000, 36, "camera_moved", True),
+    (9898000, 25, "no_release", True),    # the hand's own edge unmasked dragged the track (s25)
 ]
 # Sets drawn with another share of broken videos (the all-broken check set of session 22).
 BROKEN_FRACTION = {9898000: 1.0}

@@ -216,6 +216,11 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                                  check="lost")
     if reason is None:
         reason = light
+    if g.reason_category(reason) == "motion" and held_to_end():
+        # Frames "lost" after a release the whole frame contradicts are the hand's, still there:
+        # the press never ended (a hand of the skin's own tone drags the track and the spot's
+        # read with it, and the search takes that for a release).
+        reason = NO_RELEASE
     channels = usable_channels(series.roi_sat, usable, gates.max_saturated_share)
     extra["dropped_channels"] = tuple(CHANNELS[c] for c in range(3) if c not in channels)
     if reason is None:

@@ -27,7 +27,7 @@ from scipy import ndimage
 
 BLOCK = 4            # hand mask and mismatch work on 4x4-pixel block means
 HAND_CODES = 22.0    # a block this far (luma codes) from the reference is not the skin scene
-HAND_REACH = 6       # ...from the reference moved by any shift up to this (analysis px)
+HAND_REACH = 3       # ...from the reference moved by any shift up to this (analysis px)
 MIN_PSR = 8.0        # correlation peak height over the correlation's spread, to be believed
 TRACK_HZ = 30.0      # higher frame rates are tracked at about this rate and interpolated
 LOWPASS = 0.25      # cycles per pixel: the Gaussian weight of the whitened cross-power
@@ -217,7 +217,9 @@ def _hand_blocks(fb: np.ndarray, ref_b: np.ndarray, ref_lo: np.ndarray,
     finger against a bright sheet shifts every edge by more than that, and edges masked as a
     hand leave a pattern of holes that the correlation then follows instead of the skin (own
     generator 10200000 video 96: the track flipped to -6 px against the true +3 px for seconds
-    after the hand had gone). Brightness-normalised first (by the median of the blocks' ratios to
+    after the hand had gone). A wider reach also lets more of a hand of the skin's own tone go
+    unmasked, and the track then follows the hand during the press (6 px did on seed 9898000
+    video 25, a press held to the end; 3 px does not, and tracks as well after the release). Brightness-normalised first (by the median of the blocks' ratios to
     the reference), so a lamp switched on does not read as a hand everywhere.
     """
     gain = np.median((fb / np.maximum(ref_b, 1.0)[None]).reshape(len(fb), -1), axis=1)
