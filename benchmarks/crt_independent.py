@@ -6,8 +6,8 @@ oriented super-Gaussian ellipse, partial blanching), different recovery curves (
 exponentials and a logistic, defined on haemoglobin, so the colour curve is not exactly any model
 the fitter knows), a different presser (a thumb that rolls off sideways and grows as it lifts
 towards the lens), a different camera path (Brownian wander without reversion, plus a jolt) and
-different noise (signal-dependent shot noise, 50/60 Hz banding, x264 "fast" at CRF 20-28, BT.709
-flagged HD clips). Truth ``crt_s`` is read off the rendered, noise-free colour of the spot centre.
+different noise (signal-dependent shot noise, 50/60 Hz banding, x264 "fast" without macroblock
+tree at CRF 20-28, BT.709 flagged HD clips). Truth ``crt_s`` is read off the rendered, noise-free colour of the spot centre.
 
     python benchmarks/crt_independent.py --n 40 --out /tmp/crt_indep   # writes videos + truth.json
 """
@@ -23,6 +23,9 @@ from pathlib import Path
 import av
 import numpy as np
 from scipy import ndimage
+
+# 2: x264 without the macroblock tree, so the same case encodes to the same file in any run.
+RENDER_VERSION = 2
 
 MU_MEL = np.array([0.55, 0.95, 1.45])   # melanin absorbance per unit, R G B
 MU_HB = np.array([0.18, 0.95, 0.62])    # haemoglobin absorbance per unit, R G B
@@ -211,10 +214,15 @@ def render(case: dict, path: Path) -> dict:
         return r.truth
     tmp = path.with_suffix(".part")
     container = av.open(str(tmp), mode="w", format="mp4")
-    options = {"crf": str(case["crf"]), "preset": "fast"}
+    # x264's macroblock tree (on in "fast") made the encode differ between runs of the same
+    # frames (one of two or three encodings per process, even single-threaded; checked on a
+    # 360x640 clip), so a set or a test video was not the same video twice. It is off: a
+    # phone's hardware encoder has none either.
+    params = ["no-mbtree=1"]
     if gop_s is not None:
         keyint = max(1, int(round(gop_s * case["fps"])))
-        options["x264-params"] = f"keyint={keyint}:min-keyint={keyint}:scenecut=0"
+        params += [f"keyint={keyint}", f"min-keyint={keyint}", "scenecut=0"]
+    options = {"crf": str(case["crf"]), "preset": "fast", "x264-params": ":".join(params)}
     stream = container.add_stream("libx264", rate=case["fps"], options=options)
     stream.width, stream.height = case["width"], case["height"]
     stream.pix_fmt = "yuv420p"
@@ -259,7 +267,7 @@ def ensure_independent(out: Path, n: int, seed: int, workers: int = 1,
     from mottling.synth.videos import parse_keyframes
 
     parse_keyframes(keyframes)          # the same three forms as the own generator's
-    key = {"renderer": "crt_independent", "seed": seed}
+    key = {"renderer": "crt_independent", "seed": seed, "encode": RENDER_VERSION}
     if keyframes != "x264":
         key["keyframes"] = keyframes
     records = cached_records(out, n, key)
