@@ -419,15 +419,23 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
         # for as far after the spot's departure ``at`` as ``ring_clears`` looked...
         end = int(np.searchsorted(t_s, t_s[at] + MAX_LIFT_S + RING_CLEAR_MARGIN_S))
         level = float(np.median(ring_dev[lo:hi]))
+        floor = lo
+        if level < max(RING_CLEAR_SHARE * ring_level, 1.0):
+            # The plateau the spot departed from came after the ring had cleared: the spot stayed
+            # blanched for seconds after the lift (a refill that starts slowly: a logistic or
+            # delayed curve) and the trailing plateau followed it past the lift. The covered
+            # level is then the press's own, and the lift may lie before that plateau, back to
+            # where the search began (independent 10300000 video 0: +1.7 s late before).
+            level, floor = ring_level, settled
         # A refill that starts late (a delayed curve) leaves the spot on its plateau after the
         # ring has cleared: the lift is then before ``i``, from the last frame still covered.
-        while i > lo and ring_dev[i] < RING_LIFT_SHARE * level:
+        while i > floor and ring_dev[i] < RING_LIFT_SHARE * level:
             i -= 1
         drop = np.nonzero(ring_dev[i:end] < RING_LIFT_SHARE * level)[0]
         if not len(drop):
             return i
         j = i + int(drop[0])
-        return _lift_start(t_s, ring_dev, level, j, end, lo)
+        return _lift_start(t_s, ring_dev, level, j, end, floor)
 
     # The scan starts no earlier than the other evidence allows (its plateau windows still trail
     # it by up to 1.5 s, inside the press).
