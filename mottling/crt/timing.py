@@ -28,6 +28,7 @@ RING_CLEAR_SHARE = 0.35     # ...to below this share of how far the press had mo
 RING_LIFT_SHARE = 0.8       # the lift has begun once the ring is this far back from covered
 RING_PRESS = 2 * RING_COVERED   # ring deviation, held RING_PRESS_S, that says a press began...
 RING_PRESS_S = 1.0              # ...(longer than a hand passing over or a camera jolt)
+RING_HELD_S = 3.0               # ring covered (RING_COVERED) this long: a press too
 # A release candidate this long before / after the whole frame saw the hand leave may be read
 # with the ring merely off its covered look (``detect_press``, ``hand_left_s``).
 EXIT_WINDOW_S = (1.0, 0.5)
@@ -360,6 +361,12 @@ def detect_press(t_s: np.ndarray, spot_log: np.ndarray, ring_log: np.ndarray, n_
     ring_press = _sustained(ring_dev > RING_PRESS, n_base, max(3, int(round(RING_PRESS_S * fps))))
     if ring_press is not None and (press is None or ring_press < press):
         press = ring_press
+    if press is None:
+        # ...or held covered for longer than anything but a press keeps it there, where a spot
+        # that wanders with the pulse or a flicker beat hides its own step (a baseline of 0.5 s
+        # samples part of one cycle, and the step must clear eight of its deviations).
+        press = _sustained(ring_dev > RING_COVERED, n_base,
+                           max(3, int(round(RING_HELD_S * fps))))
     if press is None:
         return None, "no press found: the spot never blanched or was never covered"
     # Plateau reference over a short window well inside the press.
