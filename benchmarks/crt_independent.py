@@ -7,7 +7,8 @@ exponentials and a logistic, defined on haemoglobin, so the colour curve is not 
 the fitter knows), a different presser (a thumb that rolls off sideways and grows as it lifts
 towards the lens), a different camera path (Brownian wander without reversion, plus a jolt) and
 different noise (signal-dependent shot noise, 50/60 Hz banding, x264 "fast" without macroblock
-tree at CRF 20-28, BT.709 flagged HD clips). Truth ``crt_s`` is read off the rendered, noise-free colour of the spot centre.
+tree at CRF 20-28, BT.709 flagged HD clips). Truth ``crt_s`` is read off the rendered, noise-free
+colour of the spot centre.
 
     python benchmarks/crt_independent.py --n 40 --out /tmp/crt_indep   # writes videos + truth.json
 """
