@@ -54,6 +54,14 @@ Session 23 (docs/crt.md, "Session 23 (lead)"):
   ``motion``. (A press that never ends on a view the camera no longer sees, the whole frame not
   saying the hand stayed, is motion too.)
 
+Session 26 (docs/crt.md, "Session 26 (lead)"):
+
+- A camera turned away 0.7 s after the hand left (seed 10800000 video 51, Monk 10 knee): the
+  track followed the new view, whose change from the baseline (12 times the press's own) then
+  set the yardstick the hand's exit was judged against, so the exit "fell too little" and the
+  end was taken for a press held to the end: ``no release`` with either ROI. An end that far
+  from the press's picture is another view, not a hand still there: ``motion``.
+
 All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
 """
@@ -81,6 +89,7 @@ CASES = [
     (9595000, 80, "light_switched", False),
     (9898000, 36, "camera_moved", True),
     (9898000, 25, "no_release", True),    # the hand's own edge unmasked dragged the track (s25)
+    (10800000, 51, "camera_moved", True),  # turned 0.7 s after the lift, the track followed (s26)
 ]
 # Sets drawn with another share of broken videos (the all-broken check set of session 22).
 BROKEN_FRACTION = {9898000: 1.0}

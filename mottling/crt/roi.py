@@ -273,6 +273,7 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     level = float(np.percentile(shape_change[mid], 75)) if mid.any() else 0.0
     fell = 0.0
     like_press = False
+    other_view = False
     if held.any():
         level = max(level, float(np.mean(shape_change[held])))
         gone = (t_i >= drop + 0.1) & (t_i < drop + 0.4)
@@ -287,6 +288,11 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
             to_press = _end_from(luma[end], press_pic, y_base)
             press_base = _from_baseline(press_pic, y_base)
             like_press = to_press <= LIKE_PRESS * press_base
+            # An end many times further from the press's picture than the press was from the
+            # baseline is another view, even where the track still follows it: a camera turned
+            # away 0.7 s after the hand left, its new view's change then the yardstick ``level``
+            # below (own 10800000 video 51: 12 times; ends held by the hand: 0.07-0.28).
+            other_view = to_press > UNLIKE_PRESS * press_base
             # The picture before the largest drop is the press's only if that drop ended it: a
             # camera turned away after the hand left makes the largest drop inside the other
             # view, whose picture the end then matches. A hand still there keeps the picture the
@@ -300,7 +306,8 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
             if debug is not None:
                 debug.update(end_press=to_press, press_base=press_base)
     # ...and no exit came down from it: the largest drop is a wobble of the press, not its end.
-    covered = bool((followed or like_press) and mid.any() and fell < EXIT_FELL * level
+    covered = bool((followed or like_press) and not other_view and mid.any()
+                   and fell < EXIT_FELL * level
                    and np.median(shape_change[end]) >= STILL_SHARE * level)
     if debug is not None:
         debug.update(end=float(np.median(shape_change[end])), level=level, fell=fell,
@@ -371,6 +378,7 @@ def _exposure_residual(plane: np.ndarray, base: np.ndarray, y_base: np.ndarray) 
 STILL_SHARE = 0.8  # the end still shows this share of the press's change: the hand never left
 EXIT_FELL = 0.2    # ...and the largest drop took off less than this share of it
 LIKE_PRESS = 0.5   # the end within this share of the press's own change from the press picture
+UNLIKE_PRESS = 2.0  # ...and never this many times it: another view, not a hand still there
 # (measured on five own-generator sets: presses that never end, 0.08-0.49 where the track still
 # sees the view or lost it under the hand; cameras turned away 1.1-8; clean videos 0.44-1.2, but
 # their end is far below the press's change)
