@@ -246,10 +246,13 @@ def render(case: dict, path: Path) -> dict:
 
 
 def _render_one(job) -> dict:
+    from mottling.synth.videos import parse_keyframes
+
     out, seed, i, keyframes = job
     case = draw_case_keyframes(np.random.default_rng([seed, i]), i)
-    if keyframes != "mixed":
-        case["gop_s"] = None if keyframes == "x264" else float(keyframes)
+    gop = parse_keyframes(keyframes)
+    if gop != "mixed":
+        case["gop_s"] = gop
     rel = f"videos/indep_{i:04d}.mp4"
     rec = render(case, out / rel)
     rec["path"] = rel

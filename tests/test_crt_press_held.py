@@ -21,25 +21,24 @@ from mottling.crt.roi import baseline_count
 from mottling.crt.timing import detect_press
 from mottling.synth.refill_spec import sample_spec
 from mottling.synth.videos import render_refill_video
+from tests.crt_series_support import ring_covered, with_noise
 
 FPS = 30.0
 PRESS_S, RELEASE_S, END_S = 1.3, 8.0, 14.0
 
 
-def _pulsing(seed: int):
+def _pulsing(seed: int, pressed_too: bool = True):
+    """A spot that wanders with a 1.1 Hz cycle of 0.04 (log units), pressed by 0.12 from PRESS_S
+    to RELEASE_S under a slide that covers the ring at 4.5 of its units (under the one-second
+    bar of 6); without ``pressed_too``, the wander alone and a ring at its baseline."""
     rng = np.random.default_rng(seed)
     t = np.arange(0.0, END_S, 1 / FPS)
-    pressed = np.clip((t - PRESS_S) / 0.2, 0, 1) * (t < RELEASE_S)
-    refill = np.where(t >= RELEASE_S, np.exp(-(t - RELEASE_S) / 0.8), 0.0)
+    pressed = np.clip((t - PRESS_S) / 0.2, 0, 1) * (t < RELEASE_S) * pressed_too
+    refill = np.where(t >= RELEASE_S, np.exp(-(t - RELEASE_S) / 0.8), 0.0) * pressed_too
     wave = 0.04 * np.sin(2 * np.pi * 1.1 * t + rng.uniform(0, 2 * np.pi))
-    level = 0.12 * (pressed + refill) + wave
-    spot = level[:, None] * np.array([1.0, 0.8, 0.5])
+    spot = (0.12 * (pressed + refill) + wave)[:, None] * np.array([1.0, 0.8, 0.5])
     raw = (0.15 * (pressed + refill) + wave)[:, None] * np.array([0.9, 1.0, 1.1])
-    unit = 6 * 0.001 + 0.006                       # timing._ring_deviation's threshold
-    ring = np.zeros((len(t), 4))
-    ring[:, 0] = 4.5 * pressed * unit              # covered, under the one-second bar of 6
-    noise = [rng.normal(0.0, s, x.shape) for x, s in ((spot, 0.003), (ring, 0.001), (raw, 0.003))]
-    return t, spot + noise[0], ring + noise[1], raw + noise[2]
+    return with_noise(rng, t, spot, ring_covered(4.5 * pressed), raw)
 
 
 def test_a_ring_held_covered_says_the_press_began():
@@ -53,12 +52,10 @@ def test_a_ring_held_covered_says_the_press_began():
 
 def test_no_press_is_still_no_press():
     # Nothing covers the ring and the spot only wanders: still refused, for the right reason.
-    t, spot, ring, raw = _pulsing(0)
-    ring[:] = np.random.default_rng(1).normal(0.0, 0.001, ring.shape)
-    wave = spot[:, 1] - 0.8 * 0.12 * np.clip((t - PRESS_S) / 0.2, 0, 1) * (t < RELEASE_S)
-    spot = np.repeat(wave[:, None], 3, axis=1) * 0.3
-    timing, reason = detect_press(t, spot, ring, baseline_count(t), raw * 0)
-    assert timing is None and reason.startswith("no press found"), reason
+    for seed in range(3):
+        t, spot, ring, raw = _pulsing(seed, pressed_too=False)
+        timing, reason = detect_press(t, spot, ring, baseline_count(t), raw)
+        assert timing is None and reason.startswith("no press found"), (seed, reason)
 
 
 @pytest.mark.slow

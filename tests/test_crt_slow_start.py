@@ -18,6 +18,7 @@ from mottling.crt.roi import baseline_count
 from mottling.crt.timing import detect_press
 from mottling.synth.refill_spec import sample_spec
 from mottling.synth.videos import render_refill_video
+from tests.crt_series_support import ring_covered, with_noise
 
 FPS = 60.0
 PRESS_S, RELEASE_S, END_S = 1.5, 8.4, 16.0
@@ -33,13 +34,9 @@ def _slow_start(seed: int, t50: float = 2.0, k: float = 0.35):
     remaining = np.where(after < 0, 1.0, (1 + np.exp(-t50 / k)) / (1 + np.exp((after - t50) / k)))
     spot = (0.2 * arrive * remaining)[:, None] * np.array([0.3, 1.0, 0.6])
     raw = (0.25 * arrive * remaining)[:, None] * np.array([0.7, 1.0, 1.1])
-    unit = 6 * 0.001 + 0.006                       # timing._ring_deviation's threshold
     lift = np.clip(1 - (t - RELEASE_S) / LIFT_S, 0, 1)
     covered = np.where(t < RELEASE_S, arrive, lift)
-    ring = np.zeros((len(t), 4))
-    ring[:, 0] = 5.0 * covered * unit
-    noise = [rng.normal(0.0, s, x.shape) for x, s in ((spot, 0.003), (ring, 0.001), (raw, 0.003))]
-    return t, spot + noise[0], ring + noise[1], raw + noise[2]
+    return with_noise(rng, t, spot, ring_covered(5.0 * covered), raw)
 
 
 def test_the_ring_dates_the_lift_when_the_spot_stays_blanched():

@@ -59,9 +59,7 @@ def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, worker
 def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
            workers: int, keyframes: str) -> None:
     """Press-and-release refill videos (H.264 MP4) and truth.json."""
-    from mottling.synth.videos import generate_videos
-
-    from mottling.synth.videos import parse_keyframes
+    from mottling.synth.videos import generate_videos, parse_keyframes
 
     try:
         parse_keyframes(keyframes)

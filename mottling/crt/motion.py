@@ -219,8 +219,9 @@ def _hand_blocks(fb: np.ndarray, ref_b: np.ndarray, ref_lo: np.ndarray,
     generator 10200000 video 96: the track flipped to -6 px against the true +3 px for seconds
     after the hand had gone). A wider reach also lets more of a hand of the skin's own tone go
     unmasked, and the track then follows the hand during the press (6 px did on seed 9898000
-    video 25, a press held to the end; 3 px does not, and tracks as well after the release). Brightness-normalised first (by the median of the blocks' ratios to
-    the reference), so a lamp switched on does not read as a hand everywhere.
+    video 25, a press held to the end; 3 px does not, and tracks as well after the release).
+    Brightness-normalised first (by the median of the blocks' ratios to the reference), so a
+    lamp switched on does not read as a hand everywhere.
     """
     gain = np.median((fb / np.maximum(ref_b, 1.0)[None]).reshape(len(fb), -1), axis=1)
     norm = fb / np.maximum(gain, 1e-3)[:, None, None]
