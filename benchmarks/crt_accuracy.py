@@ -43,11 +43,13 @@ def cached_records(out: Path, n: int, key: dict) -> list[dict] | None:
 
 
 def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: float = 0.15,
-                  site: str = "both", keyframes: str = "mixed") -> list[dict]:
+                  site: str = "both", keyframes: str = "mixed", codec: str = "h264") -> list[dict]:
     from mottling.synth.videos import GENERATOR_VERSION, generate_videos
 
     key = {"generator": GENERATOR_VERSION, "seed": seed, "broken_fraction": broken_fraction,
            "site": site, "keyframes": keyframes}
+    if codec != "h264":     # so the H.264 sets made before the option keep their cache key
+        key["codec"] = codec
     records = cached_records(out, n, key)
     if records is not None:
         return records
@@ -55,7 +57,7 @@ def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: f
 
     t0 = time.perf_counter()
     generate_videos(n=n, out_dir=out, seed=seed, broken_fraction=broken_fraction, site=site,
-                    workers=workers, keyframes=keyframes)
+                    workers=workers, keyframes=keyframes, codec=codec)
     print(f"generated {n} videos in {time.perf_counter() - t0:.0f} s -> {out}")
     (out / "cache_key.json").write_text(json.dumps(key) + "\n")
     return json.loads(truth.read_text())
@@ -195,14 +197,18 @@ def main() -> None:
                     help="both renderers: 'mixed' (each video's drawn key-frame interval, mostly "
                          "a phone's 0.5-2 s), 'x264' (x264's default, every 250 frames, as every "
                          "set before generator 0.3) or seconds between key frames")
+    ap.add_argument("--codec", default="h264",
+                    help="own generator: how its frames are encoded, 'h264' (as always), 'hevc' "
+                         "(8-bit, BT.709) or 'hevc10-hlg' (Main10, BT.2020, HLG: an iPhone's "
+                         "default); the same seed in two codecs is the same cases side by side")
     args = ap.parse_args()
     sets = []
     if args.n:      # --n 0: the independent renderer only
         records = ensure_videos(args.out, args.n, args.seed, args.workers,
-                                keyframes=args.keyframes)
+                                keyframes=args.keyframes, codec=args.codec)
         print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
               f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed}, "
-              f"key frames {args.keyframes})")
+              f"key frames {args.keyframes}, codec {args.codec})")
         sets.append(("own generator", records, args.out))
     if args.independent:
         sys.path.insert(0, str(Path(__file__).parent))

@@ -25,6 +25,8 @@ analysis beyond it is the honest analysis cost) and ``measure_crt`` over the bar
 frame (the end-to-end cost against the floor of a tool that decodes every frame). The 240 fps
 clip is x264's usual I/P/B stream; ``240fps_ippp`` is the same scene encoded with no B-frames
 (``bframes=0``), as phones' hardware encoders mostly write, where nothing can be left undecoded.
+``1080p30_hevc10`` (not in the default list: x265 renders it in about half a minute) is the
+1080p scene as an iPhone records it with "HDR Video" on, HEVC Main10 tagged BT.2020 HLG.
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ def make_clip(path: Path, kind: str) -> dict:
     from mottling.synth.refill_curves import RefillCurve
     from mottling.synth.videos import RefillSpec, render_refill_video
 
+    codec = "hevc10-hlg" if kind.endswith("_hevc10") else "h264"
+    kind = kind.removesuffix("_hevc10")
     if kind.removesuffix("_ippp") == "1080p30":
         spec = RefillSpec(seed=930001, site="knee", skin_tone=5, width=1920, height=1080,
                           fps_nominal=30, pre_press_s=1.5, press_duration_s=5.0,
@@ -139,8 +143,14 @@ def make_clip(path: Path, kind: str) -> dict:
                           post_release_s=12.0, curve=RefillCurve("mono", tau_s=1.0),
                           noise_sigma=2.0, exposure_drift=0.01, pulse_amp=0.004, shake_px=2.0,
                           wander_px=0.7, drift_px=6.0, crf=23, preset="veryfast")
-    # "_ippp": the same scene, I- and P-frames only (as phones mostly write)
-    return render_refill_video(path, spec, b_frames=not kind.endswith("_ippp"))
+    # "_ippp": the same scene, I- and P-frames only (as phones mostly write); "_hevc10": HEVC
+    # Main10 tagged BT.2020 HLG, as an iPhone records with "HDR Video" on (its default)
+    return render_refill_video(path, spec, b_frames=not kind.endswith("_ippp"), codec=codec)
+
+
+def codec_name(truth: dict) -> str:
+    return {"hevc10-hlg": "HEVC Main10 (BT.2020, HLG)", "hevc": "HEVC"}.get(truth.get("codec", ""),
+                                                                             "H.264")
 
 
 def main() -> None:
@@ -157,7 +167,8 @@ def main() -> None:
                     help="VideoLimits.analysis_max_hz for decode_video and measure_crt (0: the "
                          "default; 120: slow motion analysed at about 120 Hz)")
     ap.add_argument("--clips", default="240fps,240fps_ippp,1080p30",
-                    help="clips to time, comma-separated (240fps, 240fps_ippp, 1080p30)")
+                    help="clips to time, comma-separated (240fps, 240fps_ippp, 1080p30, and "
+                         "1080p30_hevc10: the 1080p scene as an iPhone's HDR video, HEVC Main10)")
     args = ap.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     for kind in args.clips.split(","):
@@ -170,7 +181,7 @@ def main() -> None:
             print(f"rendered {clip} in {time.perf_counter() - t0:.0f} s")
         truth = json.loads(truth_path.read_text())
         print(f"\n{kind} clip: {truth['width']}x{truth['height']}, {truth['frames']} frames, "
-              f"{truth['duration_s']:.1f} s, H.264 crf {truth['crf']}, "
+              f"{truth['duration_s']:.1f} s, {codec_name(truth)} crf {truth['crf']}, "
               f"{clip.stat().st_size / 1e6:.1f} MB; true crt {truth['crt_s']:.2f} s")
         modes = [("bare", "auto"), ("bare_ours", "auto"), ("decode", "auto"), ("measure", json.dumps(truth["roi"])),
                  ("measure", "auto")]

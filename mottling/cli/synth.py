@@ -56,9 +56,13 @@ def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, worker
 @click.option("--keyframes", default="mixed", show_default=True,
               help="Key frames: 'mixed' (each video's own draw, mostly a phone's 0.5-2 s), "
               "'x264' (x264's default, every 250 frames) or seconds between key frames.")
+@click.option("--codec", type=click.Choice(["h264", "hevc", "hevc10-hlg"]), default="h264",
+              show_default=True,
+              help="How the frames are encoded: H.264, HEVC 8-bit (BT.709) or HEVC Main10 tagged "
+              "BT.2020 HLG, as an iPhone records with HDR video on.")
 def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
-           workers: int, keyframes: str) -> None:
-    """Press-and-release refill videos (H.264 MP4) and truth.json."""
+           workers: int, keyframes: str, codec: str) -> None:
+    """Press-and-release refill videos (MP4) and truth.json."""
     from mottling.synth.videos import generate_videos, parse_keyframes
 
     try:
@@ -66,5 +70,5 @@ def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--keyframes") from exc
     truth = generate_videos(n=n, out_dir=out_dir, seed=seed, broken_fraction=broken_fraction,
-                            site=site, workers=workers, keyframes=keyframes)
+                            site=site, workers=workers, keyframes=keyframes, codec=codec)
     click.echo(f"wrote {n} videos and {truth}")

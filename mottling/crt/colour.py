@@ -64,12 +64,17 @@ class YuvMatrix:
 
 BT601_LIMITED = YuvMatrix(0.299, 0.114, False)
 BT709 = (0.2126, 0.0722)
+BT2020 = (0.2627, 0.0593)
 
 
 def matrix_for(frame) -> YuvMatrix:
-    """The matrix a decoded PyAV frame declares; unspecified means BT.601 (what swscale assumes)."""
+    """The matrix a decoded PyAV frame declares; unspecified means BT.601 (what swscale assumes).
+
+    BT.2020 (an iPhone's HDR video) is read with its non-constant-luminance coefficients, also
+    for the rare constant-luminance tag, whose exact inverse is not affine.
+    """
     space = int(getattr(frame, "colorspace", 2) or 2)
     crange = int(getattr(frame, "color_range", 0) or 0)
     full = crange == 2 or frame.format.name.startswith("yuvj")
-    kr, kb = BT709 if space == 1 else (0.299, 0.114)
+    kr, kb = BT709 if space == 1 else BT2020 if space in (9, 10) else (0.299, 0.114)
     return YuvMatrix(kr, kb, full)

@@ -335,13 +335,19 @@ def _decode(container, limits: VideoLimits) -> DecodedVideo:
 
 PLANAR_8BIT = {"yuv420p": (2, 2), "yuvj420p": (2, 2), "yuv422p": (2, 1), "yuvj422p": (2, 1),
                "yuv444p": (1, 1), "yuvj444p": (1, 1)}
+# 10- and 12-bit planar (HEVC Main10 from an iPhone's "HDR Video", Main 4:2:2 10 from cameras):
+# pixel format -> (chroma subsampling, bits beyond 8). Their samples are read straight from the
+# 16-bit planes and rounded to 8-bit codes, as swscale would, at the analysis pixels only.
+PLANAR_HIGH = {f"yuv{sub}p{bits}le": (PLANAR_8BIT[f"yuv{sub}p"], bits - 8)
+               for sub in ("420", "422", "444") for bits in (10, 12)}
 
 
 class _PlaneSampler:
     """Reads one Y, U and V sample per analysis pixel straight from the decoder's planes.
 
     The grid has a whole-pixel step ``k`` in the source; the sample sits at the middle of its
-    k x k cell. Other pixel formats (10-bit, NV12) go through one reused scaler to yuv444p first.
+    k x k cell. 10- and 12-bit planar frames are read the same way and rounded to 8 bits; other
+    pixel formats (NV12, P010) go through one reused scaler to yuv444p first.
     The slices for each pixel format are worked out once, so a frame costs three strided copies.
     """
 
@@ -378,7 +384,10 @@ class _PlaneSampler:
 
     def sample(self, frame, out: np.ndarray) -> None:
         """Write the frame's samples, upright, into ``out`` (3, *self.shape)."""
-        sub = PLANAR_8BIT.get(frame.format.name)
+        name = frame.format.name
+        sub, extra = PLANAR_8BIT.get(name), 0
+        if sub is None and name in PLANAR_HIGH:
+            sub, extra = PLANAR_HIGH[name]
         if sub is None or (frame.width, frame.height) != self.src:
             if self._reformatter is None:
                 from av.video.reformatter import VideoReformatter
@@ -386,17 +395,22 @@ class _PlaneSampler:
                 self._reformatter = VideoReformatter()
             frame = self._reformatter.reformat(frame, format="yuv444p", width=self.src[0],
                                                height=self.src[1])
-            sub = (1, 1)
+            sub, extra = (1, 1), 0
+        dtype = np.uint16 if extra else np.uint8
+        size = dtype().itemsize
         for c, (plane, how) in enumerate(zip(frame.planes[:3], self._plan(sub))):
             line = plane.line_size
             if len(how) == 5:   # the samples as one strided view over the plane's buffer
                 shape, r0, c0, rs, cs = how
-                picked = np.ndarray(shape, np.uint8, plane, r0 * line + c0, (rs * line, cs))
+                picked = np.ndarray(shape, dtype, plane, r0 * line + c0 * size,
+                                    (rs * line, cs * size))
             else:       # two plain gathers: several times faster than one np.ix_ gather
                 ys, xs = how
-                rows = np.frombuffer(plane, np.uint8)[:line * plane.height]
-                rows = rows.reshape(plane.height, line)
+                rows = np.frombuffer(plane, dtype)[:line // size * plane.height]
+                rows = rows.reshape(plane.height, line // size)
                 picked = np.take(rows.take(ys, axis=0), xs, axis=1)
+            if extra:   # to 8 bits, rounded half up (1023 -> 255, never past it)
+                picked = np.minimum((picked + (1 << (extra - 1))) >> extra, 255)
             out[c] = np.rot90(picked, self.turn) if self.turn else picked
 
 

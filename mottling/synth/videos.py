@@ -47,15 +47,34 @@ log = logging.getLogger(__name__)
 GENERATOR_VERSION = "videos-0.3.0"  # 0.3: phone-like key frames (RefillSpec.gop_s)
 TIME_BASE = Fraction(1, TICKS_PER_S)
 
-__all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CRT_RANGE_S", "GENERATOR_VERSION", "RefillCurve",
-           "RefillSpec", "RenderedFrames", "blanch_signal", "break_spec", "clean_spec", "frame_pts",
-           "generate_videos", "parse_keyframes", "render_refill_video", "sample_spec",
-           "spec_from_dict", "truth_record"]
+__all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CODECS", "CRT_RANGE_S", "GENERATOR_VERSION",
+           "RefillCurve", "RefillSpec", "RenderedFrames", "blanch_signal", "break_spec",
+           "clean_spec", "frame_pts", "generate_videos", "parse_keyframes", "render_refill_video",
+           "sample_spec", "spec_from_dict", "truth_record"]
+
+
+# The formats phones record in, each with the YUV matrix and tags its files carry:
+# - "h264": H.264 8-bit, untagged (FFmpeg's BT.601 conversion); what the generator has always
+#   written, byte for byte.
+# - "hevc": HEVC 8-bit tagged BT.709, limited range (iPhones set to "High Efficiency" with HDR off,
+#   and many Android phones).
+# - "hevc10-hlg": HEVC Main10, BT.2020 matrix and primaries, HLG transfer, limited range: an
+#   iPhone's default since the iPhone 12 ("HDR Video" on). The frames are the renderer's own sRGB
+#   pixels converted with the BT.2020 matrix to 10-bit codes and tagged HLG, so the file exercises
+#   the container, the bit depth, the matrix and the tags a decoder meets, not an HDR tone curve
+#   (real HLG puts skin at other code values; the colour signal is a ratio, which the transfer
+#   scales but does not delay).
+CODECS = ("h264", "hevc", "hevc10-hlg")
+_HEVC = {  # codec -> (pix_fmt, swscale matrix name, colorspace, primaries, transfer) tags
+    "hevc": ("yuv420p", "itu709", 1, 1, 1),
+    "hevc10-hlg": ("yuv420p10le", "bt2020", 9, 9, 18),
+}
 
 
 def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = True,
-                        faststart: bool = False) -> dict:
-    """Render ``spec`` to an H.264 MP4 at ``path`` and return its truth record.
+                        faststart: bool = False, codec: str = "h264") -> dict:
+    """Render ``spec`` to an MP4 at ``path`` (H.264 unless ``codec`` says another of ``CODECS``)
+    and return its truth record (which names the codec, ``"codec"``, when it is not H.264).
 
     ``path`` in the record is ``str(path)``; ``generate_videos`` rewrites it relative to the
     output folder. ``b_frames=False`` writes I- and P-frames only, as phones' hardware encoders
@@ -64,13 +83,16 @@ def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     video = RenderedFrames(spec)
-    container, stream = _open_writer(path, spec, b_frames, faststart)
+    container, stream = _open_writer(path, spec, b_frames, faststart, codec)
     k_rot = -(spec.rotation // 90)
+    hevc = _HEVC.get(codec)
     try:
         for pts, pixels in video:
             if k_rot:
                 pixels = np.ascontiguousarray(np.rot90(pixels, k=k_rot))
             vf = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            if hevc is not None:    # the codec's own matrix, not the encoder's BT.601 default
+                vf = vf.reformat(format=hevc[0], dst_colorspace=hevc[1], dst_color_range=1)
             vf.pts = int(pts)
             vf.time_base = TIME_BASE
             for packet in stream.encode(vf):
@@ -80,11 +102,17 @@ def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = 
     finally:
         container.close()
     scene = video.scene
-    return truth_record(spec, path, video.pts, scene.roi, scene.roi_baseline_rgb,
-                        scene.roi_blanched_rgb, video.displacement_px)
+    record = truth_record(spec, path, video.pts, scene.roi, scene.roi_baseline_rgb,
+                          scene.roi_blanched_rgb, video.displacement_px)
+    if codec != "h264":
+        record["codec"] = codec
+    return record
 
 
-def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart: bool = False):
+def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart: bool = False,
+                 codec: str = "h264"):
+    if codec not in CODECS:
+        raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
     container = av.open(str(path), mode="w", format="mp4",
                         options={"movflags": "faststart"} if faststart else {})
     options = {"crf": str(spec.crf), "preset": spec.preset}
@@ -92,17 +120,27 @@ def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart:
     if spec.gop_s is not None:
         keyint = max(1, round(spec.gop_s * spec.fps_nominal))
         params += [f"keyint={keyint}", f"min-keyint={keyint}", "scenecut=0"]
-    if params:
-        options["x264-params"] = ":".join(params)
-    stream = container.add_stream("libx264", rate=Fraction(spec.fps_nominal), options=options)
+    hevc = _HEVC.get(codec)
+    if hevc is None:
+        if params:
+            options["x264-params"] = ":".join(params)
+        stream = container.add_stream("libx264", rate=Fraction(spec.fps_nominal), options=options)
+    else:
+        # One thread and no thread pool: x265 then writes the same file every time.
+        params += ["pools=none", "frame-threads=1", "log-level=error"]
+        options["x265-params"] = ":".join(params)
+        stream = container.add_stream("libx265", rate=Fraction(spec.fps_nominal), options=options)
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc = hevc[2:]
+        ctx.color_range = 1     # limited ("tv") range, as phones write
     if spec.rotation in (90, 270):
         stream.width, stream.height = spec.height, spec.width
     else:
         stream.width, stream.height = spec.width, spec.height
-    stream.pix_fmt = "yuv420p"
+    stream.pix_fmt = "yuv420p" if hevc is None else hevc[0]
     stream.time_base = TIME_BASE
     stream.codec_context.time_base = TIME_BASE
-    stream.thread_count = 1  # x264 is bit-exact only single-threaded
+    stream.thread_count = 1  # x264 and x265 are bit-exact only single-threaded
     if spec.rotation:
         stream.set_display_rotation(spec.rotation)
     return container, stream
@@ -193,9 +231,9 @@ def _spec_dict(spec: RefillSpec) -> dict:
 # Batch
 
 
-def _render_job(args: tuple[str, str, RefillSpec]) -> dict:
-    out_dir, rel, spec = args
-    rec = render_refill_video(Path(out_dir) / rel, spec)
+def _render_job(args: tuple[str, str, RefillSpec, str]) -> dict:
+    out_dir, rel, spec, codec = args
+    rec = render_refill_video(Path(out_dir) / rel, spec, codec=codec)
     rec["path"] = rel
     return rec
 
@@ -216,13 +254,14 @@ def parse_keyframes(keyframes: str) -> float | None | str:
 def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction: float = 0.15,
                     site: str = "both", workers: int = 1, *,
                     duration_scale: float = 1.0, keyframes: str = "mixed",
-                    progress: bool = True) -> Path:
+                    codec: str = "h264", progress: bool = True) -> Path:
     """Render ``n`` videos under ``out_dir/videos/`` and write ``out_dir/truth.json``.
 
     Video ``i`` depends only on ``(seed, i)``, so ``workers`` changes nothing but speed.
     ``keyframes``: "mixed" keeps each video's drawn key-frame interval (mostly a phone's 0.5-2 s),
     "x264" gives every video x264's default, a number of seconds gives every video that interval;
     nothing else changes, so one seed rendered both ways is the same cases side by side.
+    ``codec`` (one of ``CODECS``) likewise changes only how the same frames are encoded.
     ``progress`` shows a bar on stderr.
     """
     gop = parse_keyframes(keyframes)
@@ -236,7 +275,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
                            duration_scale=duration_scale)
         if gop != "mixed":
             spec = replace(spec, gop_s=gop)
-        jobs.append((str(out_dir), f"videos/refill_{i:05d}.mp4", spec))
+        jobs.append((str(out_dir), f"videos/refill_{i:05d}.mp4", spec, codec))
     if workers > 1 and n > 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
@@ -252,5 +291,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
     config = {"n": n, "seed": seed, "broken_fraction": broken_fraction, "site": site,
               "duration_scale": duration_scale, "keyframes": keyframes,
               "generator_version": GENERATOR_VERSION}
+    if codec != "h264":
+        config["codec"] = codec
     (out_dir / "synth_videos_config.json").write_text(json.dumps(config, indent=1) + "\n")
     return truth
