@@ -43,13 +43,16 @@ def cached_records(out: Path, n: int, key: dict) -> list[dict] | None:
 
 
 def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: float = 0.15,
-                  site: str = "both", keyframes: str = "mixed", codec: str = "h264") -> list[dict]:
+                  site: str = "both", keyframes: str = "mixed", codec: str = "h264",
+                  bits_per_pixel: float | None = None) -> list[dict]:
     from mottling.synth.videos import GENERATOR_VERSION, generate_videos
 
     key = {"generator": GENERATOR_VERSION, "seed": seed, "broken_fraction": broken_fraction,
            "site": site, "keyframes": keyframes}
     if codec != "h264":     # so the H.264 sets made before the option keep their cache key
         key["codec"] = codec
+    if bits_per_pixel is not None:
+        key["bits_per_pixel"] = bits_per_pixel
     records = cached_records(out, n, key)
     if records is not None:
         return records
@@ -57,7 +60,8 @@ def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: f
 
     t0 = time.perf_counter()
     generate_videos(n=n, out_dir=out, seed=seed, broken_fraction=broken_fraction, site=site,
-                    workers=workers, keyframes=keyframes, codec=codec)
+                    workers=workers, keyframes=keyframes, codec=codec,
+                    bits_per_pixel=bits_per_pixel)
     print(f"generated {n} videos in {time.perf_counter() - t0:.0f} s -> {out}")
     (out / "cache_key.json").write_text(json.dumps(key) + "\n")
     return json.loads(truth.read_text())
@@ -201,14 +205,29 @@ def main() -> None:
                     help="own generator: how its frames are encoded, 'h264' (as always), 'hevc' "
                          "(8-bit, BT.709) or 'hevc10-hlg' (Main10, BT.2020, HLG: an iPhone's "
                          "default); the same seed in two codecs is the same cases side by side")
+    ap.add_argument("--bits-per-pixel", type=float, default=None,
+                    help="own generator: encode at a phone's bit rate, this many bits per pixel "
+                         "and frame (0.13: an iPhone's original; 0.08: a messaging app's copy), "
+                         "instead of each video's drawn constant rate factor")
+    ap.add_argument("--results", type=Path,
+                    help="also write every video's result, one JSON line each (set, ROI, path, "
+                         "true crt_s, what was measured), to compare runs case by case")
     args = ap.parse_args()
+    if args.results:
+        args.results.write_text("")
     sets = []
     if args.n:      # --n 0: the independent renderer only
         records = ensure_videos(args.out, args.n, args.seed, args.workers,
-                                keyframes=args.keyframes, codec=args.codec)
+                                keyframes=args.keyframes, codec=args.codec,
+                                bits_per_pixel=args.bits_per_pixel)
         print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
               f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed}, "
-              f"key frames {args.keyframes}, codec {args.codec})")
+              f"key frames {args.keyframes}, codec {args.codec}"
+              + (f", {args.bits_per_pixel} bits per pixel" if args.bits_per_pixel else "") + ")")
+        kbps = [8e-3 * (args.out / r["path"]).stat().st_size / r["duration_s"]
+                for r in records if r["broken"] is None and r["duration_s"] > 0]
+        print(f"  file bitrate of the clean videos: median {np.median(kbps):.0f} kbit/s "
+              f"(quartiles {np.percentile(kbps, 25):.0f}-{np.percentile(kbps, 75):.0f})")
         sets.append(("own generator", records, args.out))
     if args.independent:
         sys.path.insert(0, str(Path(__file__).parent))
@@ -225,6 +244,12 @@ def main() -> None:
         for manual in passes:
             res = evaluate(recs, root, manual, DEFAULT_SIGNAL, args.workers)
             label = f"{name}: {'manual' if manual else 'automatic'} ROI"
+            if args.results:
+                with args.results.open("a") as f:
+                    for t, r in zip(recs, res):
+                        f.write(json.dumps({"set": name, "roi": "manual" if manual else "automatic",
+                                            "path": t["path"], "broken": t["broken"],
+                                            "true_crt_s": t["crt_s"], **r}) + "\n")
             report(f"{label}, {DEFAULT_SIGNAL} signal (default)", recs, res)
             summary.append((label, summarise(list(zip(recs, res)))))
     print("\n=== side by side (clean videos) ===")

@@ -65,6 +65,14 @@ __all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CODECS", "CRT_RANGE_S", "GENERATOR
 #   (real HLG puts skin at other code values; the colour signal is a ratio, which the transfer
 #   scales but does not delay).
 CODECS = ("h264", "hevc", "hevc10-hlg")
+# What phones spend on a video, in bits per pixel per frame (bit rate / (width x height x fps)):
+# an iPhone writes 1080p30 H.264 at about 16 Mbit/s (0.26), HEVC at about 8 (0.13) and 1080p240
+# slow motion in HEVC at about 64 (0.13); a messaging app's copy (about 1 Mbit/s at 848x480,
+# 30 fps) is about 0.08. (Small frames need more bits per pixel than 1080p for the same
+# quality, so these are on the harsh side at the generator's 240-640 px.) The generator's own
+# default, a constant rate factor of 18-28 on its clean skin, spends far less: about 0.01-0.04
+# (``benchmarks/crt_accuracy.py`` prints the bit rate of the set it scores).
+PHONE_BITS_PER_PIXEL = {"original": 0.13, "messaging copy": 0.08}
 _HEVC = {  # codec -> (pix_fmt, swscale matrix name, colorspace, primaries, transfer) tags
     "hevc": ("yuv420p", "itu709", 1, 1, 1),
     "hevc10-hlg": ("yuv420p10le", "bt2020", 9, 9, 18),
@@ -72,9 +80,14 @@ _HEVC = {  # codec -> (pix_fmt, swscale matrix name, colorspace, primaries, tran
 
 
 def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = True,
-                        faststart: bool = False, codec: str = "h264") -> dict:
+                        faststart: bool = False, codec: str = "h264",
+                        bits_per_pixel: float | None = None) -> dict:
     """Render ``spec`` to an MP4 at ``path`` (H.264 unless ``codec`` says another of ``CODECS``)
     and return its truth record (which names the codec, ``"codec"``, when it is not H.264).
+
+    ``bits_per_pixel``: encode at a phone's bit rate (this many bits per pixel and frame, see
+    ``PHONE_BITS_PER_PIXEL``) instead of the spec's constant rate factor; the record then says so
+    (``"bits_per_pixel"``).
 
     ``path`` in the record is ``str(path)``; ``generate_videos`` rewrites it relative to the
     output folder. ``b_frames=False`` writes I- and P-frames only, as phones' hardware encoders
@@ -83,7 +96,7 @@ def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     video = RenderedFrames(spec)
-    container, stream = _open_writer(path, spec, b_frames, faststart, codec)
+    container, stream = _open_writer(path, spec, b_frames, faststart, codec, bits_per_pixel)
     k_rot = -(spec.rotation // 90)
     hevc = _HEVC.get(codec)
     try:
@@ -106,16 +119,22 @@ def render_refill_video(path: str | Path, spec: RefillSpec, *, b_frames: bool = 
                           scene.roi_blanched_rgb, video.displacement_px)
     if codec != "h264":
         record["codec"] = codec
+    if bits_per_pixel is not None:
+        record["bits_per_pixel"] = bits_per_pixel
     return record
 
 
 def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart: bool = False,
-                 codec: str = "h264"):
+                 codec: str = "h264", bits_per_pixel: float | None = None):
     if codec not in CODECS:
         raise ValueError(f"codec must be one of {CODECS}, got {codec!r}")
+    if bits_per_pixel is not None and not bits_per_pixel > 0:
+        raise ValueError(f"bits_per_pixel must be > 0, got {bits_per_pixel!r}")
     container = av.open(str(path), mode="w", format="mp4",
                         options={"movflags": "faststart"} if faststart else {})
-    options = {"crf": str(spec.crf), "preset": spec.preset}
+    options = {"preset": spec.preset}
+    if bits_per_pixel is None:
+        options["crf"] = str(spec.crf)
     params = [] if b_frames else ["bframes=0"]
     if spec.gop_s is not None:
         keyint = max(1, round(spec.gop_s * spec.fps_nominal))
@@ -137,6 +156,8 @@ def _open_writer(path: Path, spec: RefillSpec, b_frames: bool = True, faststart:
         stream.width, stream.height = spec.height, spec.width
     else:
         stream.width, stream.height = spec.width, spec.height
+    if bits_per_pixel is not None:  # average bit rate, as a phone's encoder aims at one
+        stream.bit_rate = round(bits_per_pixel * spec.width * spec.height * spec.fps_nominal)
     stream.pix_fmt = "yuv420p" if hevc is None else hevc[0]
     stream.time_base = TIME_BASE
     stream.codec_context.time_base = TIME_BASE
@@ -231,9 +252,9 @@ def _spec_dict(spec: RefillSpec) -> dict:
 # Batch
 
 
-def _render_job(args: tuple[str, str, RefillSpec, str]) -> dict:
-    out_dir, rel, spec, codec = args
-    rec = render_refill_video(Path(out_dir) / rel, spec, codec=codec)
+def _render_job(args: tuple[str, str, RefillSpec, str, float | None]) -> dict:
+    out_dir, rel, spec, codec, bpp = args
+    rec = render_refill_video(Path(out_dir) / rel, spec, codec=codec, bits_per_pixel=bpp)
     rec["path"] = rel
     return rec
 
@@ -254,14 +275,16 @@ def parse_keyframes(keyframes: str) -> float | None | str:
 def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction: float = 0.15,
                     site: str = "both", workers: int = 1, *,
                     duration_scale: float = 1.0, keyframes: str = "mixed",
-                    codec: str = "h264", progress: bool = True) -> Path:
+                    codec: str = "h264", bits_per_pixel: float | None = None,
+                    progress: bool = True) -> Path:
     """Render ``n`` videos under ``out_dir/videos/`` and write ``out_dir/truth.json``.
 
     Video ``i`` depends only on ``(seed, i)``, so ``workers`` changes nothing but speed.
     ``keyframes``: "mixed" keeps each video's drawn key-frame interval (mostly a phone's 0.5-2 s),
     "x264" gives every video x264's default, a number of seconds gives every video that interval;
     nothing else changes, so one seed rendered both ways is the same cases side by side.
-    ``codec`` (one of ``CODECS``) likewise changes only how the same frames are encoded.
+    ``codec`` (one of ``CODECS``) and ``bits_per_pixel`` (a phone's bit rate instead of each
+    spec's constant rate factor) likewise change only how the same frames are encoded.
     ``progress`` shows a bar on stderr.
     """
     gop = parse_keyframes(keyframes)
@@ -275,7 +298,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
                            duration_scale=duration_scale)
         if gop != "mixed":
             spec = replace(spec, gop_s=gop)
-        jobs.append((str(out_dir), f"videos/refill_{i:05d}.mp4", spec, codec))
+        jobs.append((str(out_dir), f"videos/refill_{i:05d}.mp4", spec, codec, bits_per_pixel))
     if workers > 1 and n > 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
@@ -293,5 +316,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
               "generator_version": GENERATOR_VERSION}
     if codec != "h264":
         config["codec"] = codec
+    if bits_per_pixel is not None:
+        config["bits_per_pixel"] = bits_per_pixel
     (out_dir / "synth_videos_config.json").write_text(json.dumps(config, indent=1) + "\n")
     return truth
