@@ -224,10 +224,16 @@ def main() -> None:
               f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed}, "
               f"key frames {args.keyframes}, codec {args.codec}"
               + (f", {args.bits_per_pixel} bits per pixel" if args.bits_per_pixel else "") + ")")
-        kbps = [8e-3 * (args.out / r["path"]).stat().st_size / r["duration_s"]
-                for r in records if r["broken"] is None and r["duration_s"] > 0]
-        print(f"  file bitrate of the clean videos: median {np.median(kbps):.0f} kbit/s "
-              f"(quartiles {np.percentile(kbps, 25):.0f}-{np.percentile(kbps, 75):.0f})")
+        clean = [r for r in records if r["broken"] is None and r["duration_s"] > 0]
+        kbps = np.array([8e-3 * (args.out / r["path"]).stat().st_size / r["duration_s"]
+                         for r in clean])
+        # Bits per pixel and frame: a phone's original spends about 0.13-0.26, a messaging app's
+        # copy about 0.08 (mottling.synth.videos.PHONE_BITS_PER_PIXEL).
+        bpp = 1e3 * kbps / [r["width"] * r["height"] * r["fps_nominal"] for r in clean]
+        print(f"  bit rate of the clean videos: median {np.median(kbps):.0f} kbit/s "
+              f"(quartiles {np.percentile(kbps, 25):.0f}-{np.percentile(kbps, 75):.0f}), "
+              f"{np.median(bpp):.3f} bits per pixel and frame (quartiles "
+              f"{np.percentile(bpp, 25):.3f}-{np.percentile(bpp, 75):.3f})")
         sets.append(("own generator", records, args.out))
     if args.independent:
         sys.path.insert(0, str(Path(__file__).parent))
@@ -247,9 +253,10 @@ def main() -> None:
             if args.results:
                 with args.results.open("a") as f:
                     for t, r in zip(recs, res):
-                        f.write(json.dumps({"set": name, "roi": "manual" if manual else "automatic",
+                        f.write(json.dumps({**r, "set": name,
+                                            "roi_pass": "manual" if manual else "automatic",
                                             "path": t["path"], "broken": t["broken"],
-                                            "true_crt_s": t["crt_s"], **r}) + "\n")
+                                            "true_crt_s": t["crt_s"]}) + "\n")
             report(f"{label}, {DEFAULT_SIGNAL} signal (default)", recs, res)
             summary.append((label, summarise(list(zip(recs, res)))))
     print("\n=== side by side (clean videos) ===")

@@ -133,3 +133,19 @@ def test_the_refill_is_timed_in_each_phone_format(tmp_path, codec):
         r = measure_crt(path, "knee", roi=roi)
         assert r.status == "ok", (codec, roi, r.reason)
         assert abs(r.crt_s / truth["crt_s"] - 1) < 0.15, (codec, roi, r.crt_s, truth["crt_s"])
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_the_generator_can_spend_a_phones_bit_rate(tmp_path, codec):
+    """At ``bits_per_pixel`` the encoder aims at that bit rate instead of the spec's CRF, and the
+    record says so."""
+    spec = _spec(seed=11, post_s=1.0)
+    path = tmp_path / "v.mp4"
+    truth = render_refill_video(path, spec, codec=codec, bits_per_pixel=0.1)
+    assert truth["bits_per_pixel"] == 0.1
+    bpp = 8 * path.stat().st_size / truth["duration_s"] / (320 * 240 * 30)
+    assert 0.07 < bpp < 0.13, bpp
+    crf = render_refill_video(tmp_path / "crf.mp4", spec, codec=codec)
+    assert "bits_per_pixel" not in crf
+    with pytest.raises(ValueError, match="bits_per_pixel"):
+        render_refill_video(tmp_path / "x.mp4", spec, bits_per_pixel=0)
