@@ -16,6 +16,7 @@ from mottling.crt.roi import (
     MIN_REDNESS,
     auto_roi,
     baseline_count,
+    earliest_exit,
     press_held_to_end,
     spot_geometry,
 )
@@ -91,11 +92,16 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         roi_out = tuple(int(v) for v in roi)
         covered = None            # the automatic ROI's answer; with a given ROI, asked below
         exit_s = None
+        # The whole frame says when the hand left whatever the ROI: a colour step in a given
+        # spot a second or more before that is a transient inside the press (the hand shifting
+        # on it), not the release. The earliest of the exits the frame offers bounds it, so a
+        # drop inside the press can only loosen the bound, never move the release late.
+        bound_s = earliest_exit(yuv, t, track.shifts, n_base, lost)
     else:
         found: dict = {}
         roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base, debug=found, lost=lost)
         covered = bool(found.get("covered"))
-        exit_s = found.get("drop_s")
+        exit_s = bound_s = found.get("drop_s")
         if roi_a is None:
             # No spot recovers, perhaps because the camera turned away from it: the view after
             # the hand's exit is not the one before the press. That is motion (the same gate a
@@ -135,9 +141,12 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                               axis=1)
     raw_log = (np.log(np.maximum(series.roi_rgb, 0.5))
                - np.log(np.maximum(far_rgb.mean(axis=1, keepdims=True), 0.5)))
-    # With the automatic ROI the whole frame has said when the hand left (``exit_s``); the release
-    # cannot be more than ``EXIT_LEAD_S`` before that (a slow lift and a rolling thumb included).
-    earliest = None if exit_s is None else exit_s - EXIT_LEAD_S
+    # The whole frame has said when the hand left (``bound_s``); the release cannot be more than
+    # ``EXIT_LEAD_S`` before that (a slow lift and a rolling thumb included). Only the automatic
+    # ROI's exit (``exit_s``, the one its spot confirmed) also tells the ring when the hand has
+    # gone: with a given ROI the earliest candidate may be a drop inside the press, and a ring
+    # allowed to clear there read own 11000000 (HEVC) video 31's release 1.3 s early.
+    earliest = None if bound_s is None else bound_s - EXIT_LEAD_S
     timing, reason = detect_press(t, spot_log, ring_log, n_base, raw_log,
                                   earliest_release_s=earliest, hand_left_s=exit_s,
                                   key_frames=None if video.key is None

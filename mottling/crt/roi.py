@@ -192,6 +192,17 @@ class _Chroma:
         return 1.4826 * np.median(dev, axis=0)
 
 
+def earliest_exit(yuv: np.ndarray, t_s: np.ndarray, shifts: np.ndarray, n_base: int,
+                  lost: np.ndarray | None = None) -> float | None:
+    """The earliest moment the whole frame offers for the hand leaving (the first of the exit
+    candidates ``auto_roi`` weighs), or None where it saw none. For a given ROI, which has no
+    spot map to choose among the candidates with."""
+    found: dict = {}
+    _exit(yuv, t_s, shifts, n_base, lost, debug=found)
+    cands = found.get("candidates")
+    return min(cands) if cands else None
+
+
 def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None, bool]:
     """Time of the largest drop of whole-frame change from the pre-press look (the occluder
     leaving), and whether the video's end still looks like the press (the hand never left)."""
