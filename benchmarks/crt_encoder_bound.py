@@ -5,8 +5,10 @@
 ``--set`` is an own-generator folder made by ``benchmarks/crt_accuracy.py`` (its ``truth.json``
 holds each video's full spec). Every clean video among the first ``--limit`` is rendered again
 from its spec, frame for frame the same (same scene, light, noise, camera and examiner), changing
-only the x264 constant rate factor (``--crf``, repeatable; 0 is lossless), into
-``<set>/rerender_crf<k>/``, and measured with the true ROI (and the automatic one with ``--auto``).
+only the x264 constant rate factor (``--crf``, repeatable; 0 is lossless) into
+``<set>/rerender_crf<k>/``, or encoding at a phone's bit rate instead (``--bits-per-pixel``,
+repeatable: bits per pixel and frame, see ``mottling.synth.videos.PHONE_BITS_PER_PIXEL``) into
+``<set>/rerender_bpp<b>/``, and measured with the true ROI (and the automatic one with ``--auto``).
 The set's own videos are measured alongside, so every line compares the same videos. Where the
 lossless re-encoding is right and the set's encoding is not, the error or the refusal is in the
 pixels the encoder kept, not in the analysis.
@@ -30,21 +32,26 @@ from mottling.skin import monk_group  # noqa: E402
 
 
 def _render(job) -> None:
-    spec_dict, crf, out = job
+    spec_dict, crf, bpp, out = job
     from mottling.synth.refill_spec import spec_from_dict
     from mottling.synth.videos import render_refill_video
 
     if not Path(out).exists():
         tmp = Path(out).with_suffix(".part.mp4")
-        render_refill_video(tmp, replace(spec_from_dict(spec_dict), crf=crf))
+        spec = spec_from_dict(spec_dict)
+        render_refill_video(tmp, spec if crf is None else replace(spec, crf=crf),
+                            bits_per_pixel=bpp)
         tmp.rename(out)
 
 
-def rerender(root: Path, records: list[dict], crf: int, workers: int) -> Path:
-    """Render ``records`` again at ``crf`` into ``<root>/rerender_crf<crf>/`` (kept between runs)."""
-    dest = root / f"rerender_crf{crf}"
+def rerender(root: Path, records: list[dict], crf: int | None, workers: int,
+             bits_per_pixel: float | None = None) -> Path:
+    """Render ``records`` again at ``crf`` into ``<root>/rerender_crf<crf>/``, or at
+    ``bits_per_pixel`` into ``<root>/rerender_bpp<b>/`` (kept between runs)."""
+    dest = root / (f"rerender_crf{crf}" if bits_per_pixel is None
+                   else f"rerender_bpp{bits_per_pixel:g}")
     (dest / "videos").mkdir(parents=True, exist_ok=True)
-    jobs = [(r["spec"], crf, str(dest / r["path"])) for r in records]
+    jobs = [(r["spec"], crf, bits_per_pixel, str(dest / r["path"])) for r in records]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_render, jobs, chunksize=1))
@@ -69,21 +76,34 @@ def main() -> None:
     ap.add_argument("--set", type=Path, required=True)
     ap.add_argument("--crf", type=int, action="append", default=None,
                     help="re-encode at this CRF (repeatable; 0 = lossless; default 0)")
+    ap.add_argument("--bits-per-pixel", type=float, action="append", default=None,
+                    help="re-encode at a phone's bit rate instead, this many bits per pixel and "
+                         "frame (repeatable)")
     ap.add_argument("--limit", type=int, default=40, help="clean videos from the start of the set")
+    ap.add_argument("--videos", default=None,
+                    help="only these videos of the set, by index (comma-separated: 10,16,26)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--auto", action="store_true", help="also measure with the automatic ROI")
     args = ap.parse_args()
     records = [r for r in json.loads((args.set / "truth.json").read_text())
-               if not r.get("broken") and r.get("spec")][:args.limit]
+               if not r.get("broken") and r.get("spec")]
+    if args.videos:
+        wanted = {f"videos/refill_{int(i):05d}.mp4" for i in args.videos.split(",")}
+        records = [r for r in records if r["path"] in wanted]
+    records = records[:args.limit]
     if not records:
         sys.exit(f"{args.set}: no clean own-generator videos with a spec in truth.json")
     variants = [("as in the set", args.set)]
-    for crf in args.crf or [0]:
+    for crf in args.crf or ([] if args.bits_per_pixel else [0]):
         variants.append((f"re-encoded at CRF {crf}" + (" (lossless)" if crf == 0 else ""),
                          rerender(args.set, records, crf, args.workers)))
+    for bpp in args.bits_per_pixel or []:
+        variants.append((f"re-encoded at {bpp:g} bpp",
+                         rerender(args.set, records, None, args.workers, bpp)))
     crfs = sorted(r["crf"] for r in records)
-    print(f"{args.set}: {len(records)} clean videos, set CRF {crfs[0]}-{crfs[-1]} "
-          f"(median {crfs[len(crfs) // 2]})")
+    how = (f"{records[0]['bits_per_pixel']:g} bits per pixel" if records[0].get("bits_per_pixel")
+           else f"CRF {crfs[0]}-{crfs[-1]} (median {crfs[len(crfs) // 2]})")
+    print(f"{args.set}: {len(records)} clean videos, the set encoded at {how}")
     passes = [("true ROI", True)] + ([("automatic ROI", False)] if args.auto else [])
     for roi_label, manual in passes:
         print(f"\n{roi_label}:")
