@@ -70,9 +70,11 @@ CODECS = ("h264", "hevc", "hevc10-hlg")
 # slow motion in HEVC at about 64 (0.13); a messaging app's copy (about 1 Mbit/s at 848x480,
 # 30 fps) is about 0.08. (Small frames need more bits per pixel than 1080p for the same
 # quality, so these are on the harsh side at the generator's 240-640 px.) The generator's own
-# default, a constant rate factor of 18-28 on its clean skin, spends far less: about 0.01-0.04
-# (``benchmarks/crt_accuracy.py`` prints the bit rate of the set it scores).
-PHONE_BITS_PER_PIXEL = {"original": 0.13, "messaging copy": 0.08}
+# default, a constant rate factor of 18-28, spends a median 0.044 with x264 (own 11000000,
+# quartiles 0.02-0.16) and 0.007 with x265 (``benchmarks/crt_accuracy.py`` prints the bit rate
+# of the set it scores).
+PHONE_BITS_PER_PIXEL = {"iPhone H.264 original": 0.26, "iPhone HEVC original": 0.13,
+                       "messaging copy": 0.08}
 _HEVC = {  # codec -> (pix_fmt, swscale matrix name, colorspace, primaries, transfer) tags
     "hevc": ("yuv420p", "itu709", 1, 1, 1),
     "hevc10-hlg": ("yuv420p10le", "bt2020", 9, 9, 18),
