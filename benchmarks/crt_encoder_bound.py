@@ -5,7 +5,7 @@
 ``--set`` is an own-generator folder made by ``benchmarks/crt_accuracy.py`` (its ``truth.json``
 holds each video's full spec). Every clean video among the first ``--limit`` is rendered again
 from its spec, frame for frame the same (same scene, light, noise, camera and examiner), changing
-only the x264 constant rate factor (``--crf``, repeatable; 0 is lossless) into
+only the encoder's constant rate factor (``--crf``, repeatable; 0 is lossless) into
 ``<set>/rerender_crf<k>/``, or encoding at a phone's bit rate instead (``--bits-per-pixel``,
 repeatable: bits per pixel and frame, see ``mottling.synth.videos.PHONE_BITS_PER_PIXEL``) into
 ``<set>/rerender_bpp<b>/``, and measured with the true ROI (and the automatic one with ``--auto``).
@@ -32,7 +32,7 @@ from mottling.skin import monk_group  # noqa: E402
 
 
 def _render(job) -> None:
-    spec_dict, crf, bpp, out = job
+    spec_dict, crf, bpp, codec, out = job
     from mottling.synth.refill_spec import spec_from_dict
     from mottling.synth.videos import render_refill_video
 
@@ -40,7 +40,7 @@ def _render(job) -> None:
         tmp = Path(out).with_suffix(".part.mp4")
         spec = spec_from_dict(spec_dict)
         render_refill_video(tmp, spec if crf is None else replace(spec, crf=crf),
-                            bits_per_pixel=bpp)
+                            codec=codec, bits_per_pixel=bpp)
         tmp.rename(out)
 
 
@@ -51,7 +51,9 @@ def rerender(root: Path, records: list[dict], crf: int | None, workers: int,
     dest = root / (f"rerender_crf{crf}" if bits_per_pixel is None
                    else f"rerender_bpp{bits_per_pixel:g}")
     (dest / "videos").mkdir(parents=True, exist_ok=True)
-    jobs = [(r["spec"], crf, bits_per_pixel, str(dest / r["path"])) for r in records]
+    # The set's own codec (H.264 unless its records name another)
+    jobs = [(r["spec"], crf, bits_per_pixel, r.get("codec", "h264"), str(dest / r["path"]))
+            for r in records]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             list(pool.map(_render, jobs, chunksize=1))
