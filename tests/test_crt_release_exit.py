@@ -6,8 +6,8 @@ nothing; the spot alone cannot tell that from the release. The whole frame can: 
 in the picture until it leaves, a second at most after the pressure came off. Seen on seed 8282000
 videos 43 and 57 (release read 3.9 and 9.7 s early with the automatic ROI, whose exit was within
 0.1 s of the truth; docs/crt.md "This round (lead, s20)").
-A given ROI gets the same bound from the whole frame's earliest exit (docs/crt.md, "Session 28
-(lead)").
+A given ROI gets the same bound from the whole frame's earliest exit (docs/crt.md, "Sessions
+27–28 (lead)").
 """
 
 from __future__ import annotations
