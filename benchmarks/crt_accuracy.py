@@ -210,8 +210,8 @@ def main() -> None:
                          "and frame (0.13: an iPhone's original; 0.08: a messaging app's copy), "
                          "instead of each video's drawn constant rate factor")
     ap.add_argument("--results", type=Path,
-                    help="also write every video's result, one JSON line each (set, ROI, path, "
-                         "true crt_s, what was measured), to compare runs case by case")
+                    help="also write every video's result, one JSON line each (set, roi_pass, "
+                         "path, true crt_s, what was measured), to compare runs case by case")
     args = ap.parse_args()
     if args.results:
         args.results.write_text("")

@@ -16,9 +16,8 @@ from mottling.crt.roi import (
     MIN_REDNESS,
     auto_roi,
     baseline_count,
-    earliest_exit,
-    press_held_to_end,
     spot_geometry,
+    whole_frame_exit,
 )
 from mottling.crt.signal import (
     CHANNELS,
@@ -90,13 +89,13 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     if roi is not None:
         roi_a = _to_analysis(roi, video)
         roi_out = tuple(int(v) for v in roi)
-        covered = None            # the automatic ROI's answer; with a given ROI, asked below
         exit_s = None
         # The whole frame says when the hand left whatever the ROI: a colour step in a given
         # spot a second or more before that is a transient inside the press (the hand shifting
         # on it), not the release. The earliest of the exits the frame offers bounds it, so a
-        # drop inside the press can only loosen the bound, never move the release late.
-        bound_s = earliest_exit(yuv, t, track.shifts, n_base, lost)
+        # drop inside the press can only loosen the bound, never move the release late. The
+        # same pass says whether the hand never left (``covered``, which names rejections).
+        bound_s, covered = whole_frame_exit(yuv, t, track.shifts, n_base, lost)
     else:
         found: dict = {}
         roi_a = auto_roi(yuv, video.matrix, t, track.shifts, n_base, debug=found, lost=lost)
@@ -116,12 +115,6 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                 reason = _frame_light(yuv, video.matrix, t, n_base, after, gates) or reason
             return rejected(reason or "no press found: no blanched spot was found in the video")
         roi_out = _to_source(roi_a, video)
-
-    def held_to_end() -> bool:
-        """Whole-frame evidence that the hand never left, whatever the ROI. It names a rejection,
-        so it is asked only once a video is being rejected (with a given ROI it reads every
-        frame)."""
-        return press_held_to_end(yuv, t, track.shifts, n_base, lost) if covered is None else covered
 
     geom = spot_geometry((h, w), roi_a)
     series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
@@ -164,7 +157,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                               lit)):
             reason = light
         # A press still on at the end (the whole frame says so) is the reason the search failed.
-        if g.reason_category(reason) != "lighting" and held_to_end():
+        if g.reason_category(reason) != "lighting" and covered:
             reason = NO_RELEASE
         elif g.reason_category(reason) in ("no press", "no release") and not _same_view(
                 lost, late, yuv, track.shifts, n_base, video.matrix):
@@ -199,7 +192,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     reason = g.dark_frames(series.frame_luma, np.arange(n), gates, t)
     # A dark frame can also cut the refill short; it is named before the shortness it causes.
     if reason is None and len(post) < gates.min_post_frames:
-        return rejected(NO_RELEASE if held_to_end() else "too few frames after release",
+        return rejected(NO_RELEASE if covered else "too few frames after release",
                         release_s=release_s, roi=roi_out)
     # Motion and light are judged on frames well after the lift, when the examiner's hand has
     # left the picture, against the pre-press baseline.
@@ -225,7 +218,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
                                  check="lost")
     if reason is None:
         reason = light
-    if g.reason_category(reason) == "motion" and held_to_end():
+    if g.reason_category(reason) == "motion" and covered:
         # Frames "lost" after a release the whole frame contradicts are the hand's, still there:
         # the press never ended (a hand of the skin's own tone drags the track and the spot's
         # read with it, and the search takes that for a release).
@@ -270,7 +263,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     reason = g.fit_quality(fit, snr, float(t[-1] - release_s), gates,
                            blanch_sign=-1.0 if colour == "a_star" else 1.0, end_share=end_share,
                            threshold_s=threshold_s)
-    if reason is not None and held_to_end():
+    if reason is not None and covered:
         # The fit failed on a "release" the whole frame contradicts: the hand never left.
         reason = NO_RELEASE
     if reason is not None:

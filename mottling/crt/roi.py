@@ -148,15 +148,6 @@ COVER_LUMA = 0.3   # a spot this far (log brightness) from its pre-press look is
 MIN_REDNESS = 0.08  # log(red / green) of skin (about 0.15-0.3); sheets stay under 0.04
 
 
-def press_held_to_end(yuv: np.ndarray, t_s: np.ndarray, shifts: np.ndarray, n_base: int,
-                      lost: np.ndarray | None = None) -> bool:
-    """Does the video end with the press still on (the hand never left)? Whole-frame evidence,
-    whatever the ROI: the end differs from the pre-press look nearly as much as the press did, no
-    exit came down from it, and the end is the press's picture (or the camera still follows the
-    view there). ``auto_roi`` puts ``covered`` in its debug dict from the same test."""
-    return _exit(yuv, t_s, shifts, n_base, lost)[1]
-
-
 def _spread(i0: int, i1: int, k: int) -> list[int]:
     """Up to ``k`` frame indices spread evenly over [i0, i1)."""
     if i1 <= i0:
@@ -192,15 +183,19 @@ class _Chroma:
         return 1.4826 * np.median(dev, axis=0)
 
 
-def earliest_exit(yuv: np.ndarray, t_s: np.ndarray, shifts: np.ndarray, n_base: int,
-                  lost: np.ndarray | None = None) -> float | None:
-    """The earliest moment the whole frame offers for the hand leaving (the first of the exit
-    candidates ``auto_roi`` weighs), or None where it saw none. For a given ROI, which has no
-    spot map to choose among the candidates with."""
+def whole_frame_exit(yuv: np.ndarray, t_s: np.ndarray, shifts: np.ndarray, n_base: int,
+                     lost: np.ndarray | None = None) -> tuple[float | None, bool]:
+    """What the whole frame says of the hand, whatever the ROI: the earliest moment it offers for
+    the hand leaving (the first of the exit candidates ``auto_roi`` weighs; None where it saw
+    none), and whether the video ends with the press still on (the end differs from the pre-press
+    look nearly as much as the press did, no exit came down from it, and the end is the press's
+    picture or the camera still follows the view there). For a given ROI, which has no spot map
+    to choose among the candidates with; ``auto_roi`` puts ``covered`` in its debug dict from the
+    same test."""
     found: dict = {}
-    _exit(yuv, t_s, shifts, n_base, lost, debug=found)
+    covered = _exit(yuv, t_s, shifts, n_base, lost, debug=found)[1]
     cands = found.get("candidates")
-    return min(cands) if cands else None
+    return (min(cands) if cands else None), covered
 
 
 def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None, bool]:
