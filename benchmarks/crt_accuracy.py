@@ -44,7 +44,8 @@ def cached_records(out: Path, n: int, key: dict) -> list[dict] | None:
 
 def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: float = 0.15,
                   site: str = "both", keyframes: str = "mixed", codec: str = "h264",
-                  bits_per_pixel: float | None = None) -> list[dict]:
+                  bits_per_pixel: float | None = None, min_side: int | None = None
+                  ) -> list[dict]:
     from mottling.synth.videos import GENERATOR_VERSION, generate_videos
 
     key = {"generator": GENERATOR_VERSION, "seed": seed, "broken_fraction": broken_fraction,
@@ -53,6 +54,8 @@ def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: f
         key["codec"] = codec
     if bits_per_pixel is not None:
         key["bits_per_pixel"] = bits_per_pixel
+    if min_side is not None:
+        key["min_side"] = min_side
     records = cached_records(out, n, key)
     if records is not None:
         return records
@@ -61,7 +64,7 @@ def ensure_videos(out: Path, n: int, seed: int, workers: int, broken_fraction: f
     t0 = time.perf_counter()
     generate_videos(n=n, out_dir=out, seed=seed, broken_fraction=broken_fraction, site=site,
                     workers=workers, keyframes=keyframes, codec=codec,
-                    bits_per_pixel=bits_per_pixel)
+                    bits_per_pixel=bits_per_pixel, min_side=min_side)
     print(f"generated {n} videos in {time.perf_counter() - t0:.0f} s -> {out}")
     (out / "cache_key.json").write_text(json.dumps(key) + "\n")
     return json.loads(truth.read_text())
@@ -209,6 +212,9 @@ def main() -> None:
                     help="own generator: encode at a phone's bit rate, this many bits per pixel "
                          "and frame (0.13: an iPhone's original; 0.08: a messaging app's copy), "
                          "instead of each video's drawn constant rate factor")
+    ap.add_argument("--min-side", type=int, default=None,
+                    help="own generator: film every video with at least this many pixels on its "
+                         "shorter side, as phones do (720 and up), instead of the drawn 180-640")
     ap.add_argument("--results", type=Path,
                     help="also write every video's result, one JSON line each (set, roi_pass, "
                          "path, true crt_s, what was measured), to compare runs case by case")
@@ -219,11 +225,13 @@ def main() -> None:
     if args.n:      # --n 0: the independent renderer only
         records = ensure_videos(args.out, args.n, args.seed, args.workers,
                                 keyframes=args.keyframes, codec=args.codec,
-                                bits_per_pixel=args.bits_per_pixel)
+                                bits_per_pixel=args.bits_per_pixel, min_side=args.min_side)
         print(f"own generator: {len(records)} videos, {sum(r['broken'] is None for r in records)} "
               f"clean, {sum(r['broken'] is not None for r in records)} broken (seed {args.seed}, "
               f"key frames {args.keyframes}, codec {args.codec}"
-              + (f", {args.bits_per_pixel} bits per pixel" if args.bits_per_pixel else "") + ")")
+              + (f", {args.bits_per_pixel} bits per pixel" if args.bits_per_pixel else "")
+              + (f", at least {args.min_side} px on the shorter side" if args.min_side else "")
+              + ")")
         clean = [r for r in records if r["broken"] is None and r["duration_s"] > 0]
         kbps = np.array([8e-3 * (args.out / r["path"]).stat().st_size / r["duration_s"]
                          for r in clean])

@@ -11,7 +11,10 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e .
 M=.venv/bin/mottling
 $M synth images --n 12 --out "$OUT/photos" --seed 20261122
-$M synth videos --n 2 --out "$OUT/videos" --seed 20261122 --broken-fraction 0
+# Filmed as a phone does: 720 px or more on the shorter side, at an iPhone's H.264 bit rate
+# (the generator's own draw, 180-640 px at CRF 18-28, is harsher than any phone's original).
+$M synth videos --n 2 --out "$OUT/videos" --seed 20261122 --broken-fraction 0 \
+  --min-side 720 --bits-per-pixel 0.26
 $M score "$OUT"/photos/images/*.jpg --json --overlay "$OUT/overlays" > "$OUT/scores.json"
 # each video's site comes from the generator's truth file
 .venv/bin/python - "$OUT" <<'PY' | while read -r v site; do

@@ -434,3 +434,39 @@ def test_red_channel_clips_while_green_does_not():
         roi = px[y:y + h, x:x + w].reshape(-1, 3)
         assert (roi[:, 0] >= 254).mean() > 0.5          # red sits at the top
         assert (roi[:, 1] >= 254).mean() < 0.05         # green carries the refill
+
+
+# ---------------------------------------------------------------------------- phone resolution
+
+def test_at_resolution_films_the_same_case_at_a_phones_size():
+    """``--min-side``: the drawn 180-640 px are below any phone's 720 px and up. The frame grows
+    with its aspect kept (even sizes, as yuv420p needs) and the hand-held motion with it, so the
+    camera moves by the same share of the frame; nothing else of the case changes."""
+    from mottling.synth.refill_spec import at_resolution
+
+    spec = small_spec(width=320, height=180, shake_px=1.5, wander_px=0.5, drift_px=4.0)
+    big = at_resolution(spec, 720)
+    assert (big.width, big.height) == (1280, 720)
+    assert (big.shake_px, big.wander_px, big.drift_px) == pytest.approx((6.0, 2.0, 16.0))
+    assert replace(big, width=320, height=180, shake_px=1.5, wander_px=0.5,
+                   drift_px=4.0) == spec
+    odd = at_resolution(small_spec(width=240, height=320), 250)
+    assert (odd.width, odd.height) == (250, 334)    # 333.3 up to the next even size
+    assert at_resolution(spec, 180) is spec and at_resolution(spec, None) is spec
+
+
+def test_min_side_reaches_the_videos_and_their_truth(tmp_path):
+    from mottling.cli import cli
+
+    out = tmp_path / "phone"
+    res = CliRunner().invoke(cli, ["synth", "videos", "--n", "1", "--out", str(out), "--seed", "7",
+                               "--broken-fraction", "0", "--min-side", "400"])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((out / "truth.json").read_text())[0]
+    drawn = sample_spec(np.random.default_rng([7, 0]), 0, "both", 0.0)
+    assert min(drawn.width, drawn.height) < 400 <= min(rec["width"], rec["height"])
+    with av.open(str(out / rec["path"])) as c:
+        s = c.streams.video[0]
+        assert sorted((s.codec_context.width, s.codec_context.height)) == sorted(
+            (rec["width"], rec["height"]))
+    assert json.loads((out / "synth_videos_config.json").read_text())["min_side"] == 400

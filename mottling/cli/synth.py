@@ -64,8 +64,13 @@ def images(n: int, out_dir: Path, seed: int, size: int, unbalanced: bool, worker
               help="Encode at a phone's bit rate, this many bits per pixel and frame (an "
               "iPhone's original about 0.13-0.26, a messaging app's copy about 0.08), instead of "
               "each video's drawn constant rate factor (18-28).")
+@click.option("--min-side", type=click.IntRange(min=64), default=None,
+              help="Film every video with at least this many pixels on its shorter side, as "
+              "phones do (720 and up), instead of the drawn 180-640; the hand-held motion "
+              "scales with the frame.")
 def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
-           workers: int, keyframes: str, codec: str, bits_per_pixel: float | None) -> None:
+           workers: int, keyframes: str, codec: str, bits_per_pixel: float | None,
+           min_side: int | None) -> None:
     """Press-and-release refill videos (MP4) and truth.json."""
     from mottling.synth.videos import generate_videos, parse_keyframes
 
@@ -75,5 +80,5 @@ def videos(n: int, out_dir: Path, seed: int, broken_fraction: float, site: str,
         raise click.BadParameter(str(exc), param_hint="--keyframes") from exc
     truth = generate_videos(n=n, out_dir=out_dir, seed=seed, broken_fraction=broken_fraction,
                             site=site, workers=workers, keyframes=keyframes, codec=codec,
-                            bits_per_pixel=bits_per_pixel)
+                            bits_per_pixel=bits_per_pixel, min_side=min_side)
     click.echo(f"wrote {n} videos and {truth}")

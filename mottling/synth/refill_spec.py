@@ -6,6 +6,7 @@ them over the ranges of issue 2; ``break_spec`` turns a spec into one the CRT mo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -185,6 +186,27 @@ def break_spec(spec: RefillSpec, broken: str, rng: np.random.Generator) -> Refil
         return replace(spec, broken=broken, broken_at_s=None, video_s=float(end))
     at = spec.release_s + crt * rng.uniform(0.2, 0.7)
     return replace(spec, broken=broken, broken_at_s=float(at))
+
+
+def at_resolution(spec: RefillSpec, min_side: int | None) -> RefillSpec:
+    """The same video filmed with at least ``min_side`` pixels on its shorter side.
+
+    The drawn sizes (180-640 px) are smaller than any phone records (720 px and up, 1080 px by
+    default). The frame is scaled up with its aspect kept; the hand-held motion, drawn in pixels,
+    scales with it, so the camera moves by the same share of the frame. The scene (skin, spot,
+    light, noise per pixel) is drawn again at the new size from the same seed. A spec already at
+    least that large is returned as it is.
+    """
+    short = min(spec.width, spec.height)
+    if min_side is None or short >= min_side:
+        return spec
+    f = min_side / short
+
+    def even(side: int) -> int:     # up to the next even size (rounded first: 240 * 250 / 240)
+        return 2 * math.ceil(round(side * f / 2, 9))
+
+    return replace(spec, width=even(spec.width), height=even(spec.height), shake_px=spec.shake_px * f,
+                   wander_px=spec.wander_px * f, drift_px=spec.drift_px * f)
 
 
 def clean_spec(spec: RefillSpec) -> RefillSpec:

@@ -37,6 +37,7 @@ from mottling.synth.refill_spec import (
     BROKEN_REASONS,
     CRT_RANGE_S,
     RefillSpec,
+    at_resolution,
     break_spec,
     clean_spec,
     sample_spec,
@@ -278,7 +279,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
                     site: str = "both", workers: int = 1, *,
                     duration_scale: float = 1.0, keyframes: str = "mixed",
                     codec: str = "h264", bits_per_pixel: float | None = None,
-                    progress: bool = True) -> Path:
+                    min_side: int | None = None, progress: bool = True) -> Path:
     """Render ``n`` videos under ``out_dir/videos/`` and write ``out_dir/truth.json``.
 
     Video ``i`` depends only on ``(seed, i)``, so ``workers`` changes nothing but speed.
@@ -287,6 +288,9 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
     nothing else changes, so one seed rendered both ways is the same cases side by side.
     ``codec`` (one of ``CODECS``) and ``bits_per_pixel`` (a phone's bit rate instead of each
     spec's constant rate factor) likewise change only how the same frames are encoded.
+    ``min_side``: film every video with at least this many pixels on its shorter side, as phones
+    do (720 and up; the drawn sizes are 180-640), see ``refill_spec.at_resolution``; the scene is
+    then drawn afresh at that size, so these are not the same frames scaled.
     ``progress`` shows a bar on stderr.
     """
     gop = parse_keyframes(keyframes)
@@ -300,6 +304,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
                            duration_scale=duration_scale)
         if gop != "mixed":
             spec = replace(spec, gop_s=gop)
+        spec = at_resolution(spec, min_side)
         jobs.append((str(out_dir), f"videos/refill_{i:05d}.mp4", spec, codec, bits_per_pixel))
     if workers > 1 and n > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -320,5 +325,7 @@ def generate_videos(n: int, out_dir: str | Path, seed: int = 0, broken_fraction:
         config["codec"] = codec
     if bits_per_pixel is not None:
         config["bits_per_pixel"] = bits_per_pixel
+    if min_side is not None:
+        config["min_side"] = min_side
     (out_dir / "synth_videos_config.json").write_text(json.dumps(config, indent=1) + "\n")
     return truth
