@@ -18,6 +18,7 @@ scores equal ``crt_accuracy.py``'s manual-ROI pass (checked).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 import pickle
 import sys
@@ -38,7 +39,7 @@ def _cache_one(job):
     store = {}
     orig_decode, orig_track, orig_series, orig_press = (m.decode_video, m.track_camera,
                                                         m.spot_series, m.detect_press)
-    orig_auto = m.auto_roi
+    orig_auto, orig_exit = m.auto_roi, m.whole_frame_exit
 
     def decode(src, limits):
         v = orig_decode(src, limits)
@@ -67,14 +68,18 @@ def _cache_one(job):
             debug.update(found)
         return store["auto_roi"]
 
+    def whole_exit(*a, **k):
+        store["whole_frame_exit"] = orig_exit(*a, **k)
+        return store["whole_frame_exit"]
+
     m.decode_video, m.track_camera, m.spot_series, m.detect_press = decode, track, series, press
-    m.auto_roi = auto
+    m.auto_roi, m.whole_frame_exit = auto, whole_exit
     try:
         m.measure_crt(path, site, roi=roi)
     finally:
         m.decode_video, m.track_camera, m.spot_series, m.detect_press = (
             orig_decode, orig_track, orig_series, orig_press)
-        m.auto_roi = orig_auto
+        m.auto_roi, m.whole_frame_exit = orig_auto, orig_exit
     Path(cache).write_bytes(pickle.dumps(store))
     return cache
 
@@ -83,9 +88,18 @@ RETIME = True   # press/release timing re-run from the cached series (cheap; tim
 
 
 def _stale(cache: str) -> bool:
-    """Missing, or made before the decoder recorded its key frames (the timing reads them)."""
+    """Missing, or made before the decoder recorded its key frames (the timing reads them), or,
+    for a given ROI, before the whole frame's exit was cached (the release search is bounded by
+    it since session 28; read from the zeros a cache replays, it bounded nothing), or before the
+    series held the row-matched ring (session 29)."""
     p = Path(cache)
-    return not p.exists() or pickle.loads(p.read_bytes())["video"].get("key") is None
+    if not p.exists():
+        return True
+    store = pickle.loads(p.read_bytes())
+    series = store.get("series")
+    return store["video"].get("key") is None or (
+        "auto_roi" not in store and "whole_frame_exit" not in store) or (
+        series is not None and "band_rgb" not in vars(series))   # before the row-matched ring
 
 
 class Cached:
@@ -99,7 +113,8 @@ class Cached:
         from mottling.crt.video import DecodedVideo
 
         self.m = m
-        self.saved = (m.decode_video, m.track_camera, m.spot_series, m.detect_press, m.auto_roi)
+        self.saved = (m.decode_video, m.track_camera, m.spot_series, m.detect_press, m.auto_roi,
+                      m.whole_frame_exit)
         s = self.store
         v = s["video"]
 
@@ -111,7 +126,8 @@ class Cached:
 
         m.decode_video = decode
         m.track_camera = lambda *a, **k: s["track"]
-        m.spot_series = lambda *a, **k: s["series"]
+        series = s["series"] if not NO_BAND else replace(s["series"], band_rgb=None)
+        m.spot_series = lambda *a, **k: series
 
         def auto(*a, debug=None, **k):
             if debug is not None:
@@ -119,13 +135,15 @@ class Cached:
             return s.get("auto_roi")
 
         m.auto_roi = auto
+        if "whole_frame_exit" in s:
+            m.whole_frame_exit = lambda *a, **k: s["whole_frame_exit"]
         if not RETIME:
             m.detect_press = lambda *a, **k: s["press"]
         return self
 
     def __exit__(self, *exc):
         (self.m.decode_video, self.m.track_camera, self.m.spot_series,
-         self.m.detect_press, self.m.auto_roi) = self.saved
+         self.m.detect_press, self.m.auto_roi, self.m.whole_frame_exit) = self.saved
 
 
 def run_cached(cache_file: str, site: str, roi, **kw):
@@ -139,6 +157,7 @@ def load_set(root: Path) -> list[dict]:
     return json.loads((root / "truth.json").read_text())
 
 
+NO_BAND = False   # --no-band: the fitted ratio against the whole ring (before session 29)
 AUTO = False   # --auto: the automatic ROI's runs (cached in fitcache-auto)
 
 
@@ -458,10 +477,14 @@ def main() -> None:
                          "curve, blanching, release error and fit start")
     ap.add_argument("--auto", action="store_true",
                     help="the automatic ROI's runs instead of the true ROI's")
+    ap.add_argument("--no-band", action="store_true",
+                    help="fit the spot against the whole ring, as before session 29, instead of "
+                         "the ring's pixels level with the spot (signal.row_matched)")
     args = ap.parse_args()
-    global RETIME, AUTO
+    global RETIME, AUTO, NO_BAND
     RETIME = not args.cached_timing
     AUTO = args.auto
+    NO_BAND = args.no_band
     if args.model_crossing:
         from mottling.crt import refill
         refill.LOCAL_CROSSING = False

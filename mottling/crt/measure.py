@@ -117,7 +117,8 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
         roi_out = _to_source(roi_a, video)
 
     geom = spot_geometry((h, w), roi_a)
-    series = spot_series(yuv, video.matrix, geom, n_base, track.shifts)
+    series = spot_series(yuv, video.matrix, geom, n_base, track.shifts,
+                         readout_axis=1 if video.rotation in (90, 270) else 0)
     ring_rgb = _fill_gaps(series.ring_rgb)
     far_rgb = _fill_gaps(series.far_rgb)
     base_idx = np.arange(n_base)
@@ -232,7 +233,7 @@ def analyse(video: DecodedVideo, site: str, roi, path, thresholds, gates, colour
     channel = channels[0]
     extra["channel"] = CHANNELS[channel]
 
-    rel = relative_colour(series.roi_rgb, ring_rgb, base_idx)
+    rel = _steadier_reference(series.roi_rgb, ring_rgb, series.band_rgb, base_idx, channel)
     noise_sd = np.maximum(np.std(rel[base_idx], axis=0), 1e-5)
     # The same stretch of time at every frame rate (it was 3-6 frames: 25 ms of noise at 240 fps).
     head = post[t[post] < t[post[0]] + HEAD_S]
@@ -446,6 +447,21 @@ def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma,
         a, b = a[np.isfinite(a)], b[np.isfinite(b)]
         out.append(float(np.median(a) - np.median(b)) if len(a) and len(b) else float("nan"))
     return tuple(out)
+
+
+def _steadier_reference(roi_rgb: np.ndarray, ring_rgb: np.ndarray, band_rgb: np.ndarray | None,
+                        base_idx: np.ndarray, channel: int) -> np.ndarray:
+    """The spot's colour change (``relative_colour``) against whichever reference holds it the
+    steadier before the press, in the fitted channel: the whole ring, or the skin level with the
+    spot (``signal.row_matched``). A rolling shutter's flicker bands cancel only against the
+    level skin, which holds fewer pixels than the ring; without bands the ring's mean is the
+    quieter. The untouched spot before the press shows which the video needs (the unpressed
+    spot changes by nothing but the light and the noise)."""
+    rel = relative_colour(roi_rgb, ring_rgb, base_idx)
+    if band_rgb is None:
+        return rel
+    level = relative_colour(roi_rgb, _fill_gaps(band_rgb), base_idx)
+    return level if np.std(level[base_idx, channel]) < np.std(rel[base_idx, channel]) else rel
 
 
 def _fill_gaps(rgb: np.ndarray) -> np.ndarray:

@@ -33,6 +33,9 @@ class SpotSeries:
     far_rgb: np.ndarray
     roi_sat: np.ndarray     # (N, 3) share of ROI pixels at or above 250, per channel
     frame_luma: np.ndarray  # (N,) mean luma of the whole frame
+    # (N, 3) the ring's pixels level with the spot, the same number in every row of it (see
+    # ``row_matched``); None where too few rows of the ring are skin (``ring_rgb`` stands in)
+    band_rgb: np.ndarray | None = None
 
 
 def _box_means(yuv: np.ndarray, box: tuple[int, int, int, int], shifts: np.ndarray) -> np.ndarray:
@@ -287,6 +290,64 @@ def skin_like(base_rgb: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -> n
     return ok if ok.sum() >= 8 else mask
 
 
+MIN_BAND_ROW = 2     # ring pixels a row of the spot needs beside it for the row-matched ring
+BAND_REACH = 6.0     # the row-matched ring reaches this many ROI half-sides from the spot's centre
+BAND_EDGE = 0.04     # ...and keeps this share of the frame clear of its edges (a wandering camera)
+
+
+def _level_band(geom: SpotGeometry, axis: int) -> np.ndarray:
+    """The pixels level with the spot (its rows; its columns with ``axis`` 1) that lie between
+    the ring's inner edge and ``BAND_REACH`` ROI half-sides from the spot's centre, inside the
+    frame less ``BAND_EDGE`` of it at each side."""
+    h, w = geom.roi_mask.shape
+    x, y, rw, rh = geom.roi
+    half = max(rw, rh) / 2
+    if axis == 1:
+        pos, size = np.arange(h) + 0.5 - (y + rh / 2), h
+    else:
+        pos, size = np.arange(w) + 0.5 - (x + rw / 2), w
+    edge = int(np.ceil(BAND_EDGE * size))
+    keep = (np.abs(pos) > 3.0 * half) & (np.abs(pos) < BAND_REACH * half)
+    keep[:edge] = keep[size - edge:] = False
+    band = np.zeros((h, w), dtype=bool)
+    ix, iy, iw, ih = geom.inner_box
+    if axis == 1:
+        band[keep, ix:ix + iw] = True
+    else:
+        band[iy:iy + ih, keep] = True
+    return band
+
+
+def row_matched(ring: np.ndarray, box: tuple[int, int, int, int], axis: int = 0
+                ) -> np.ndarray | None:
+    """The pixels of ``ring`` level with ``box`` (x, y, w, h), thinned to the same number in every
+    row of it, or None where a row has fewer than ``MIN_BAND_ROW``. ``axis`` 1 matches columns
+    instead (a video stored turned by 90 or 270 degrees: its sensor rows are the upright
+    picture's columns).
+
+    A phone's rolling shutter reads the sensor's rows one after the other, so a light flickering
+    at twice the mains frequency lays bands across the picture that move from frame to frame.
+    The spot and a ring around it sample different rows, and their ratio keeps part of the bands
+    (on both renderers, as on phones under mains light). Level with the spot, and as many pixels
+    in each of its rows, the ring's mean carries every row's gain with the spot's own weights, so
+    any brightness that depends on the row alone cancels in the ratio. Each row keeps its pixels
+    evenly spread over its extent (the same choice in any process).
+    """
+    if axis == 1:
+        x, y, w, h = box
+        band = row_matched(ring.T, (y, x, h, w))
+        return None if band is None else np.ascontiguousarray(band.T)
+    x, y, w, h = box
+    rows = [np.flatnonzero(ring[r]) for r in range(y, y + h)]
+    k = min((len(c) for c in rows), default=0)
+    if k < MIN_BAND_ROW:
+        return None
+    band = np.zeros_like(ring)
+    for r, cols in zip(range(y, y + h), rows):
+        band[r, cols[np.round(np.linspace(0, len(cols) - 1, k)).astype(int)]] = True
+    return band
+
+
 def _roi_saturation(yuv: np.ndarray, matrix, box: tuple[int, int, int, int],
                     shifts: np.ndarray) -> np.ndarray:
     """(N, 3) share of the box's pixels (moved to the nearest whole-pixel shift) at or above 250,
@@ -318,13 +379,23 @@ def _roi_saturation(yuv: np.ndarray, matrix, box: tuple[int, int, int, int],
 
 
 def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
-                shifts: np.ndarray) -> SpotSeries:
-    """Colour of the spot and of the skin around it, read where the camera track puts them."""
+                shifts: np.ndarray, readout_axis: int = 0) -> SpotSeries:
+    """Colour of the spot and of the skin around it, read where the camera track puts them.
+
+    ``readout_axis``: 0 where the frames' rows are the sensor's (read one after the other by a
+    rolling shutter), 1 where their columns are (a video stored turned by 90 or 270 degrees)."""
     base_rgb = matrix.to_rgb(np.median(yuv[:n_base], axis=0).astype(np.float32))
     ring = skin_like(base_rgb, geom.roi_mask, geom.ring_mask)
     far = skin_like(base_rgb, geom.roi_mask, geom.far_mask)
     roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
     ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts, subpixel=True))
+    # Skin level with the spot, row for row, from the ring's inner edge out to BAND_REACH of the
+    # spot's size: rolling-shutter bands cancel in the fitted ratio, and the line holds several
+    # times the ring's two sides there, so its own noise stays small against the spot's.
+    band_mask = row_matched(skin_like(base_rgb, geom.roi_mask, _level_band(geom, readout_axis)),
+                            geom.inner_box, readout_axis)
+    band_rgb = (None if band_mask is None
+                else matrix.to_rgb(_mask_means(yuv, band_mask, shifts, subpixel=True)))
     # The far field is the global light reference (every other pixel is plenty); it is tracked
     # too, or a wandering phone would slide sheet in and out of it and fake a colour change.
     sub = np.zeros_like(far)
@@ -336,7 +407,7 @@ def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
     luma = (yuv[:, ::2, ::2, 0].sum(axis=(1, 2), dtype=np.int64).astype(np.float64)
             / yuv[0, ::2, ::2, 0].size)
     return SpotSeries(roi_rgb=roi_rgb, ring_rgb=ring_rgb, far_rgb=far_rgb, roi_sat=roi_sat,
-                      frame_luma=matrix.luma(luma))
+                      frame_luma=matrix.luma(luma), band_rgb=band_rgb)
 
 
 def relative_colour(roi_rgb: np.ndarray, ring_rgb: np.ndarray, base_idx: np.ndarray) -> np.ndarray:

@@ -144,7 +144,16 @@ class RenderedFrames:
             light[first:first + int(rng.integers(1, 4))] = 0.03
         self.gain = (exposure[:, None] * light).astype(np.float32)
         self.flicker_phase = rng.uniform(0, 2 * np.pi)
-        self.row_t = np.arange(h) * (0.8 / (spec.fps_nominal * h))  # rolling-shutter readout
+        # Rolling-shutter readout: the sensor reads the stored frame's rows one after the other
+        # over 0.8 of a frame interval. A video stored turned (``rotation``) shows them as the
+        # upright picture's columns (90, 270) or bottom row first (180, 270): the same np.rot90
+        # as ``render_refill_video``'s, applied to each pixel's position.
+        lines = w if spec.rotation in (90, 270) else h
+        order = np.arange(lines)
+        if spec.rotation in (180, 270):
+            order = order[::-1]
+        self.readout_axis = 1 if spec.rotation in (90, 270) else 0
+        self.row_t = order * (0.8 / (spec.fps_nominal * lines))
         self.noise_bank = None
         if spec.noise_sigma > 0:
             self.noise_bank = (spec.noise_sigma * rng.standard_normal((4, h + 16, w + 16, 3))
@@ -186,9 +195,13 @@ class RenderedFrames:
             # Gains go through a (h, w*3) view: numpy broadcasts a length-3 axis slowly.
             flat = frame.reshape(h, w * 3)
             if spec.flicker_amp > 0:
-                rows = 1.0 + spec.flicker_amp * np.sin(
-                    2 * np.pi * spec.flicker_hz * (self.t[i] + self.row_t) + self.flicker_phase)
-                flat *= rows.astype(np.float32)[:, None]
+                lines = (1.0 + spec.flicker_amp * np.sin(
+                    2 * np.pi * spec.flicker_hz * (self.t[i] + self.row_t)
+                    + self.flicker_phase)).astype(np.float32)
+                if self.readout_axis == 0:
+                    flat *= lines[:, None]
+                else:
+                    frame *= lines[None, :, None]
             flat *= np.tile(self.gain[i], w)[None, :]
             if self.noise_bank is not None:
                 j, ny, nx = self.noise_pick[i]

@@ -45,7 +45,9 @@ from mottling.synth.refill_spec import (
 )
 
 log = logging.getLogger(__name__)
-GENERATOR_VERSION = "videos-0.3.0"  # 0.3: phone-like key frames (RefillSpec.gop_s)
+# 0.3: phone-like key frames (RefillSpec.gop_s); 0.3.1: a turned video's flicker bands follow the
+# sensor's rows (the stored frame's), not the upright picture's
+GENERATOR_VERSION = "videos-0.3.1"
 TIME_BASE = Fraction(1, TICKS_PER_S)
 
 __all__ = ["BROKEN_KINDS", "BROKEN_REASONS", "CODECS", "CRT_RANGE_S", "GENERATOR_VERSION",
