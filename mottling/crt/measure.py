@@ -38,6 +38,13 @@ MAX_FIT_S = 25.0
 SETTLE_S = 0.4   # after the lift, the hand needs this long to leave the picture
 EXIT_LEAD_S = 1.0   # the release precedes the hand leaving the picture by at most about this
 HEAD_S = 0.2       # the blanching's colour direction is read over this long after the hand left
+# The skin level with the spot is the fit's reference where it holds the unpressed spot at most
+# this share as unsteady as the whole ring does (``_steadier_reference``): a clear win only. The
+# standard deviation of the ~15 baseline frames is itself uncertain by about a fifth, so two
+# references that are alike differ by up to about a third by chance, and where they are alike the
+# ring, with more pixels and no row thinned, is kept. Chosen on own 11000000 (H.264 at the drawn
+# CRF and at 0.26 bpp) and independent 11100000 among 0.5, 0.7 and 1 (docs/crt.md, "Session 29").
+STEADIER_SHARE = 0.5
 NOISE_BIN_S = 1 / 30   # the baseline noise the blanching is compared with: of 1/30 s means
 
 
@@ -451,17 +458,18 @@ def _light_shifts(settled, base_idx, ring_light, far_rgb, frame_luma,
 
 def _steadier_reference(roi_rgb: np.ndarray, ring_rgb: np.ndarray, band_rgb: np.ndarray | None,
                         base_idx: np.ndarray, channel: int) -> np.ndarray:
-    """The spot's colour change (``relative_colour``) against whichever reference holds it the
-    steadier before the press, in the fitted channel: the whole ring, or the skin level with the
-    spot (``signal.row_matched``). A rolling shutter's flicker bands cancel only against the
-    level skin, which holds fewer pixels than the ring; without bands the ring's mean is the
-    quieter. The untouched spot before the press shows which the video needs (the unpressed
-    spot changes by nothing but the light and the noise)."""
+    """The spot's colour change (``relative_colour``) against the whole ring, or against the skin
+    level with the spot (``signal.row_matched``) where that holds it clearly steadier before the
+    press, in the fitted channel (``STEADIER_SHARE``). A rolling shutter's flicker bands cancel
+    only against the level skin, which holds fewer pixels than the ring; without bands the ring's
+    mean is the quieter. The untouched spot before the press shows which the video needs (the
+    unpressed spot changes by nothing but the light and the noise)."""
     rel = relative_colour(roi_rgb, ring_rgb, base_idx)
     if band_rgb is None:
         return rel
     level = relative_colour(roi_rgb, _fill_gaps(band_rgb), base_idx)
-    return level if np.std(level[base_idx, channel]) < np.std(rel[base_idx, channel]) else rel
+    return level if (np.std(level[base_idx, channel])
+                     < STEADIER_SHARE * np.std(rel[base_idx, channel])) else rel
 
 
 def _fill_gaps(rgb: np.ndarray) -> np.ndarray:
