@@ -4,7 +4,7 @@ A phone's sensor reads its rows one after the other, so mains light (100 or 120 
 bands across the picture. The generator draws them along the sensor's rows (the stored frame's),
 so a video stored turned shows them along the upright picture's columns. Against the whole ring,
 which reaches rows far above and below the spot, the spot-over-ring ratio keeps part of the bands;
-against the ring's two sides level with the spot (``signal.row_matched``) it keeps none.
+against the skin level with the spot, row for row (``signal.row_matched``), it keeps none.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ class SpotSeries:
     far_rgb: np.ndarray
     roi_sat: np.ndarray     # (N, 3) share of ROI pixels at or above 250, per channel
     frame_luma: np.ndarray  # (N,) mean luma of the whole frame
-    # (N, 3) the ring's pixels level with the spot, the same number in every row of it (see
-    # ``row_matched``); None where too few rows of the ring are skin (``ring_rgb`` stands in)
+    # (N, 3) the skin level with the spot, the same number of pixels in every row of it (see
+    # ``row_matched``); None where a row of the spot has too little skin beside it
     band_rgb: np.ndarray | None = None
 
 
@@ -290,8 +290,8 @@ def skin_like(base_rgb: np.ndarray, roi_mask: np.ndarray, mask: np.ndarray) -> n
     return ok if ok.sum() >= 8 else mask
 
 
-MIN_BAND_ROW = 2     # ring pixels a row of the spot needs beside it for the row-matched ring
-BAND_REACH = 6.0     # the row-matched ring reaches this many ROI half-sides from the spot's centre
+MIN_BAND_ROW = 2     # skin pixels a row of the spot needs beside it for the level reference
+BAND_REACH = 6.0     # the level skin reaches this many ROI half-sides from the spot's centre
 BAND_EDGE = 0.04     # ...and keeps this share of the frame clear of its edges (a wandering camera)
 
 
@@ -318,9 +318,9 @@ def _level_band(geom: SpotGeometry, axis: int) -> np.ndarray:
     return band
 
 
-def row_matched(ring: np.ndarray, box: tuple[int, int, int, int], axis: int = 0
+def row_matched(mask: np.ndarray, box: tuple[int, int, int, int], axis: int = 0
                 ) -> np.ndarray | None:
-    """The pixels of ``ring`` level with ``box`` (x, y, w, h), thinned to the same number in every
+    """The pixels of ``mask`` level with ``box`` (x, y, w, h), thinned to the same number in every
     row of it, or None where a row has fewer than ``MIN_BAND_ROW``. ``axis`` 1 matches columns
     instead (a video stored turned by 90 or 270 degrees: its sensor rows are the upright
     picture's columns).
@@ -329,20 +329,20 @@ def row_matched(ring: np.ndarray, box: tuple[int, int, int, int], axis: int = 0
     at twice the mains frequency lays bands across the picture that move from frame to frame.
     The spot and a ring around it sample different rows, and their ratio keeps part of the bands
     (on both renderers, as on phones under mains light). Level with the spot, and as many pixels
-    in each of its rows, the ring's mean carries every row's gain with the spot's own weights, so
-    any brightness that depends on the row alone cancels in the ratio. Each row keeps its pixels
+    in each of its rows, a reference's mean carries every row's gain with the spot's own weights,
+    so any brightness that depends on the row alone cancels in the ratio. Each row keeps its pixels
     evenly spread over its extent (the same choice in any process).
     """
     if axis == 1:
         x, y, w, h = box
-        band = row_matched(ring.T, (y, x, h, w))
+        band = row_matched(mask.T, (y, x, h, w))
         return None if band is None else np.ascontiguousarray(band.T)
     x, y, w, h = box
-    rows = [np.flatnonzero(ring[r]) for r in range(y, y + h)]
+    rows = [np.flatnonzero(mask[r]) for r in range(y, y + h)]
     k = min((len(c) for c in rows), default=0)
     if k < MIN_BAND_ROW:
         return None
-    band = np.zeros_like(ring)
+    band = np.zeros_like(mask)
     for r, cols in zip(range(y, y + h), rows):
         band[r, cols[np.round(np.linspace(0, len(cols) - 1, k)).astype(int)]] = True
     return band
@@ -390,8 +390,8 @@ def spot_series(yuv: np.ndarray, matrix, geom: SpotGeometry, n_base: int,
     roi_rgb = matrix.to_rgb(_box_means(yuv, geom.inner_box, shifts))
     ring_rgb = matrix.to_rgb(_mask_means(yuv, ring, shifts, subpixel=True))
     # Skin level with the spot, row for row, from the ring's inner edge out to BAND_REACH of the
-    # spot's size: rolling-shutter bands cancel in the fitted ratio, and the line holds several
-    # times the ring's two sides there, so its own noise stays small against the spot's.
+    # spot's size: rolling-shutter bands cancel against it (``measure`` uses it where it holds
+    # the spot clearly steadier than the ring); it holds about 2.5 times the ring's two sides.
     band_mask = row_matched(skin_like(base_rgb, geom.roi_mask, _level_band(geom, readout_axis)),
                             geom.inner_box, readout_axis)
     band_rgb = (None if band_mask is None
