@@ -145,15 +145,13 @@ class RenderedFrames:
         self.gain = (exposure[:, None] * light).astype(np.float32)
         self.flicker_phase = rng.uniform(0, 2 * np.pi)
         # Rolling-shutter readout: the sensor reads the stored frame's rows one after the other
-        # over 0.8 of a frame interval. A video stored turned (``rotation``) shows them as the
-        # upright picture's columns (90, 270) or bottom row first (180, 270): the same np.rot90
-        # as ``render_refill_video``'s, applied to each pixel's position.
+        # over 0.8 of a frame interval, so a video stored turned by 90 or 270 degrees shows them as
+        # the upright picture's columns (the axis is what the analysis needs; which end is read
+        # first only sets the way the bands travel, and is kept as generator 0.3.0 drew it, so
+        # upright and upside-down videos render byte for byte as before).
         lines = w if spec.rotation in (90, 270) else h
-        order = np.arange(lines)
-        if spec.rotation in (180, 270):
-            order = order[::-1]
         self.readout_axis = 1 if spec.rotation in (90, 270) else 0
-        self.row_t = order * (0.8 / (spec.fps_nominal * lines))
+        self.row_t = np.arange(lines) * (0.8 / (spec.fps_nominal * lines))
         self.noise_bank = None
         if spec.noise_sigma > 0:
             self.noise_bank = (spec.noise_sigma * rng.standard_normal((4, h + 16, w + 16, 3))

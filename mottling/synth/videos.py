@@ -45,8 +45,8 @@ from mottling.synth.refill_spec import (
 )
 
 log = logging.getLogger(__name__)
-# 0.3: phone-like key frames (RefillSpec.gop_s); 0.3.1: a turned video's flicker bands follow the
-# sensor's rows (the stored frame's), not the upright picture's
+# 0.3: phone-like key frames (RefillSpec.gop_s); 0.3.1: a video turned by 90/270 degrees draws its
+# flicker bands along the sensor's rows (the upright picture's columns), not the upright rows
 GENERATOR_VERSION = "videos-0.3.1"
 TIME_BASE = Fraction(1, TICKS_PER_S)
 
