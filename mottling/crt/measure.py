@@ -42,8 +42,9 @@ HEAD_S = 0.2       # the blanching's colour direction is read over this long aft
 # this share as unsteady as the whole ring does (``_steadier_reference``): a clear win only. The
 # standard deviation over the half-second baseline (15 frames at 30 fps) is itself uncertain by
 # about a fifth, so two references that are alike differ by up to about a third by chance, and
-# where they are alike the ring, with more pixels and no row thinned, is kept. Chosen on own 11000000 (H.264 at the drawn
-# CRF and at 0.26 bpp) and independent 11100000 among 0.5, 0.7 and 1 (docs/crt.md, "Session 29").
+# where they are alike the ring, with more pixels and no row thinned, is kept. Chosen on own
+# 11000000 (H.264 at the drawn CRF and at 0.26 bpp) and independent 11100000 among 0.5, 0.7 and 1
+# (docs/crt.md, "Session 29").
 STEADIER_SHARE = 0.5
 NOISE_BIN_S = 1 / 30   # the baseline noise the blanching is compared with: of 1/30 s means
 
