@@ -91,7 +91,7 @@ def _stale(cache: str) -> bool:
     """Missing, or made before the decoder recorded its key frames (the timing reads them), or,
     for a given ROI, before the whole frame's exit was cached (the release search is bounded by
     it since session 28; read from the zeros a cache replays, it bounded nothing), or before the
-    series held the row-matched ring (session 29)."""
+    series held the skin level with the spot (session 29)."""
     p = Path(cache)
     if not p.exists():
         return True
@@ -99,7 +99,7 @@ def _stale(cache: str) -> bool:
     series = store.get("series")
     return store["video"].get("key") is None or (
         "auto_roi" not in store and "whole_frame_exit" not in store) or (
-        series is not None and "band_rgb" not in vars(series))   # before the row-matched ring
+        series is not None and "band_rgb" not in vars(series))   # before the level skin
 
 
 class Cached:
@@ -479,7 +479,7 @@ def main() -> None:
                     help="the automatic ROI's runs instead of the true ROI's")
     ap.add_argument("--no-band", action="store_true",
                     help="fit the spot against the whole ring, as before session 29, instead of "
-                         "the ring's pixels level with the spot (signal.row_matched)")
+                         "the skin level with the spot (signal.row_matched)")
     args = ap.parse_args()
     global RETIME, AUTO, NO_BAND
     RETIME = not args.cached_timing
