@@ -126,8 +126,10 @@ class Cached:
 
         m.decode_video = decode
         m.track_camera = lambda *a, **k: s["track"]
-        series = s["series"] if not NO_BAND else replace(s["series"], band_rgb=None)
-        m.spot_series = lambda *a, **k: series
+        def series(*a, **k):    # (a video refused before its series was read has none)
+            return s["series"] if not NO_BAND else replace(s["series"], band_rgb=None)
+
+        m.spot_series = series
 
         def auto(*a, debug=None, **k):
             if debug is not None:
