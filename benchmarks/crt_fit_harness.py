@@ -97,8 +97,8 @@ def _stale(cache: str) -> bool:
         return True
     store = pickle.loads(p.read_bytes())
     series = store.get("series")
-    return store["video"].get("key") is None or (
-        "auto_roi" not in store and "whole_frame_exit" not in store) or (
+    return store["video"].get("key") is None or (   # (a run refused before its track has none)
+        "track" in store and "auto_roi" not in store and "whole_frame_exit" not in store) or (
         series is not None and "band_rgb" not in vars(series))   # before the level skin
 
 

@@ -517,6 +517,10 @@ def _disc(r: float) -> np.ndarray:
     return (np.hypot(dy, dx) <= r).astype(np.float64)
 
 
+RING_INNER = 3.0   # the unpressed ring (and the skin level with the spot) starts this many ROI
+                   # half-sides from the spot's centre, clear of the contact patch
+
+
 def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> SpotGeometry:
     """Masks for the ROI interior, the unpressed ring around the contact and the far field.
 
@@ -535,7 +539,7 @@ def spot_geometry(shape: tuple[int, int], roi: tuple[int, int, int, int]) -> Spo
     roi_mask[iy:iy + inner[3], ix:ix + inner[2]] = True
     yy, xx = np.mgrid[0:h, 0:w]
     dist = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
-    ring_mask = (dist > 3.0 * half) & (dist < 4.2 * half)
+    ring_mask = (dist > RING_INNER * half) & (dist < 4.2 * half)
     far_mask = dist > 4.8 * half
     return SpotGeometry(roi=roi, inner_box=inner, roi_mask=roi_mask, ring_mask=ring_mask,
                         far_mask=far_mask)

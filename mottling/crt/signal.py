@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mottling.crt.colour import YuvMatrix
-from mottling.crt.roi import SpotGeometry
+from mottling.crt.roi import RING_INNER, SpotGeometry
 from mottling.skin import srgb_to_lab
 
 SIGNALS = ("projection", "green", "a_star")
@@ -307,7 +307,7 @@ def _level_band(geom: SpotGeometry, axis: int) -> np.ndarray:
     else:
         pos, size = np.arange(w) + 0.5 - (x + rw / 2), w
     edge = int(np.ceil(BAND_EDGE * size))
-    keep = (np.abs(pos) > 3.0 * half) & (np.abs(pos) < BAND_REACH * half)
+    keep = (np.abs(pos) > RING_INNER * half) & (np.abs(pos) < BAND_REACH * half)
     keep[:edge] = keep[size - edge:] = False
     band = np.zeros((h, w), dtype=bool)
     ix, iy, iw, ih = geom.inner_box
