@@ -62,6 +62,15 @@ Session 26 (docs/crt.md, "Session 26 (lead)"):
   end was taken for a press held to the end: ``no release`` with either ROI. An end that far
   from the press's picture is another view, not a hand still there: ``motion``.
 
+Session 30 (docs/crt.md, "Session 30 (lead)"):
+
+- A press held to the end of a 3.4 s clip (seed 11300000 video 38, Monk 9 finger, 120 fps), the
+  examiner's hand covering most of the view from 1.4 s, so the track is lost from there on: the
+  whole frame's change never came down, so there was no drop before which to take the press's
+  picture, the end was not judged against the press, and the automatic ROI, finding no spot
+  that recovers, read ``motion``. With no drop at all, the picture the press began with is now
+  the yardstick (the end is 0.03 from it, the press 0.2 from the baseline): ``no release``.
+
 All fail on the code before their change. Videos are re-rendered from their seeds (the generator
 is deterministic).
 """
@@ -90,6 +99,7 @@ CASES = [
     (9898000, 36, "camera_moved", True),
     (9898000, 25, "no_release", True),    # the hand's own edge unmasked dragged the track (s25)
     (10800000, 51, "camera_moved", True),  # turned 0.7 s after the lift, the track followed (s26)
+    (11300000, 38, "no_release", True),   # held to the end of a 3.4 s clip: no drop at all (s30)
 ]
 # Sets drawn with another share of broken videos (the all-broken check set of session 22).
 BROKEN_FRACTION = {9898000: 1.0}

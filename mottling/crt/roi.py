@@ -311,6 +311,19 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
                 like_press = _end_from(luma[end], first, y_base) <= _from_baseline(first, y_base)
             if debug is not None:
                 debug.update(end_press=to_press, press_base=press_base)
+    elif end.any():
+        # No drop at all: nothing ever came down from the press (a press held to the end of a
+        # short clip; own 11300000 video 38, 3.4 s, a hand covering most of the view from 1.4 s,
+        # was named "motion"). The picture the press began with is then the yardstick, on the
+        # same terms as the picture before a drop.
+        first = _press_picture(luma, shape_change, t_i, nb)
+        if first is not None:
+            to_press = _end_from(luma[end], first, y_base)
+            press_base = _from_baseline(first, y_base)
+            like_press = to_press <= LIKE_PRESS * press_base
+            other_view = to_press > UNLIKE_PRESS * press_base
+            if debug is not None:
+                debug.update(end_press=to_press, press_base=press_base)
     # ...and no exit came down from it: the largest drop is a wobble of the press, not its end.
     covered = bool((followed or like_press) and not other_view and mid.any()
                    and fell < EXIT_FELL * level
