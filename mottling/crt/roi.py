@@ -280,6 +280,7 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
     fell = 0.0
     like_press = False
     other_view = False
+    press_pic = None    # the press's own picture, to judge the end against
     if held.any():
         level = max(level, float(np.mean(shape_change[held])))
         gone = (t_i >= drop + 0.1) & (t_i < drop + 0.4)
@@ -291,39 +292,33 @@ def _exit(yuv, t_s, shifts, n_base, lost=None, debug=None) -> tuple[float | None
         # away shows a view as far from the press as from the baseline.
         if end.any():
             press_pic = np.median(luma[held], axis=0)
-            to_press = _end_from(luma[end], press_pic, y_base)
-            press_base = _from_baseline(press_pic, y_base)
-            like_press = to_press <= LIKE_PRESS * press_base
-            # An end many times further from the press's picture than the press was from the
-            # baseline is another view, even where the track still follows it: a camera turned
-            # away 0.7 s after the hand left, its new view's change then the yardstick ``level``
-            # below (own 10800000 video 51: 12 times; ends held by the hand: 0.07-0.28).
-            other_view = to_press > UNLIKE_PRESS * press_base
-            # The picture before the largest drop is the press's only if that drop ended it: a
-            # camera turned away after the hand left makes the largest drop inside the other
-            # view, whose picture the end then matches. A hand still there keeps the picture the
-            # press began with too. On four sets' broken videos (own 9494000, 9595000, 10000000
-            # and the all-broken 9898000), of the 8 presses held to the end whose view the track
-            # had lost, 6 ended within 0.07-0.28 of that picture's own change from the baseline
-            # (2 had no press onset found: the rule before holds); the camera turned away: 14.
-            first = _press_picture(luma, shape_change, t_i, nb) if like_press else None
-            if first is not None:
-                like_press = _end_from(luma[end], first, y_base) <= _from_baseline(first, y_base)
-            if debug is not None:
-                debug.update(end_press=to_press, press_base=press_base)
     elif end.any():
         # No drop at all: nothing ever came down from the press (a press held to the end of a
         # short clip; own 11300000 video 38, 3.4 s, a hand covering most of the view from 1.4 s,
         # was named "motion"). The picture the press began with is then the yardstick, on the
         # same terms as the picture before a drop.
-        first = _press_picture(luma, shape_change, t_i, nb)
+        press_pic = _press_picture(luma, shape_change, t_i, nb)
+    if press_pic is not None:
+        to_press = _end_from(luma[end], press_pic, y_base)
+        press_base = _from_baseline(press_pic, y_base)
+        like_press = to_press <= LIKE_PRESS * press_base
+        # An end many times further from the press's picture than the press was from the
+        # baseline is another view, even where the track still follows it: a camera turned
+        # away 0.7 s after the hand left, its new view's change then the yardstick ``level``
+        # below (own 10800000 video 51: 12 times; ends held by the hand: 0.07-0.28).
+        other_view = to_press > UNLIKE_PRESS * press_base
+        # The picture before the largest drop is the press's only if that drop ended it: a
+        # camera turned away after the hand left makes the largest drop inside the other
+        # view, whose picture the end then matches. A hand still there keeps the picture the
+        # press began with too. On four sets' broken videos (own 9494000, 9595000, 10000000
+        # and the all-broken 9898000), of the 8 presses held to the end whose view the track
+        # had lost, 6 ended within 0.07-0.28 of that picture's own change from the baseline
+        # (2 had no press onset found: the rule before holds); the camera turned away: 14.
+        first = _press_picture(luma, shape_change, t_i, nb) if like_press and held.any() else None
         if first is not None:
-            to_press = _end_from(luma[end], first, y_base)
-            press_base = _from_baseline(first, y_base)
-            like_press = to_press <= LIKE_PRESS * press_base
-            other_view = to_press > UNLIKE_PRESS * press_base
-            if debug is not None:
-                debug.update(end_press=to_press, press_base=press_base)
+            like_press = _end_from(luma[end], first, y_base) <= _from_baseline(first, y_base)
+        if debug is not None:
+            debug.update(end_press=to_press, press_base=press_base)
     # ...and no exit came down from it: the largest drop is a wobble of the press, not its end.
     covered = bool((followed or like_press) and not other_view and mid.any()
                    and fell < EXIT_FELL * level
